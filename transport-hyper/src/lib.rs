@@ -1,0 +1,1 @@
+//! hyper transport for `vault-key-core` (work in progress).

@@ -1,0 +1,1 @@
+//! ureq transport for `vault-key-core` (work in progress).
