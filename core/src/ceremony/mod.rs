@@ -1,0 +1,1 @@
+//! Key ceremonies as state machines.

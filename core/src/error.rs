@@ -1,0 +1,474 @@
+//! The one error type: the server refused, the response could not be understood, or the
+//! caller asked for something invalid.
+//!
+//! Nothing here ever holds a secret in printable form: a response body that could not be
+//! decoded is kept (it may carry new key shares or a token, so it must not be lost) but only as
+//! [`SecretBytes`], which prints as its length.
+
+use crate::secret::SecretBytes;
+use crate::target::Dialect;
+use std::fmt;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error status.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The server answered, but the response could not be understood.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The caller asked for something invalid; no request was built.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// A ceremony was driven out of order, or the server's answer contradicts it.
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
+}
+
+impl Error {
+    /// The server's refusal, if this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Server(e) => Some(&e.refusal),
+            _ => None,
+        }
+    }
+
+    /// The raw body of a response that could not be decoded. It may hold secrets (new key
+    /// shares, a token): this is how a result is recovered when its response is malformed.
+    pub fn raw_body(&self) -> Option<&SecretBytes> {
+        match self {
+            Error::Decode(e) => Some(&e.body),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of refusal a server error is, classified from its status and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Missing, invalid or insufficient token (403).
+    PermissionDenied,
+    /// The server is sealed (503 `Vault is sealed`).
+    Sealed,
+    /// The server is not initialised.
+    NotInitialized,
+    /// The node is a standby, or the server is rate limiting (429, or 503 standby).
+    RateLimitedOrStandby,
+    /// The path does not exist on this server (404).
+    NotFound,
+    /// The endpoint exists but is disabled: OpenBao answers its classic unauthenticated
+    /// rekey and generate-root paths with 405 `unsupported operation` unless the listener
+    /// enables them. Use [`Dialect::OpenBao`] there.
+    EndpointDisabled,
+    /// The nonce sent is not the ceremony's; the server names the one in progress.
+    WrongNonce {
+        /// The nonce of the operation in progress, as the server names it.
+        expected: Option<String>,
+    },
+    /// This key share was already submitted in this ceremony.
+    AlreadyProvided,
+    /// No ceremony of this kind is in progress.
+    NotInProgress,
+    /// A ceremony of this kind is already in progress.
+    AlreadyInProgress,
+    /// The submitted shares reached the threshold but did not combine into the key.
+    SharesDidNotCombine,
+    /// The rekey finished and waits for verification of the new shares.
+    VerificationPending {
+        /// The verification nonce the server names.
+        verification_nonce: Option<String>,
+    },
+    /// No backed-up keys are stored.
+    NoBackup,
+    /// Any other 4xx: the request was invalid.
+    InvalidRequest,
+    /// A 5xx the messages do not explain.
+    ServerFailure,
+    /// Any other status.
+    Other,
+}
+
+/// An error status from the server, with its messages and their classification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// HTTP status code.
+    pub status: u16,
+    /// The server's `errors` list, unwrapped from Go's multierror formatting.
+    pub errors: Vec<String>,
+    /// What the refusal means.
+    pub refusal: Refusal,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server refused ({}, {:?})", self.status, self.refusal)?;
+        if !self.errors.is_empty() {
+            write!(f, ": {}", self.errors.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl ServerError {
+    /// Builds a classified error from a status and the server's messages.
+    pub fn new(status: u16, errors: Vec<String>) -> Self {
+        let errors: Vec<String> = errors.iter().map(|e| unwrap_multierror(e)).collect();
+        let refusal = classify(status, &errors);
+        Self {
+            status,
+            errors,
+            refusal,
+        }
+    }
+}
+
+/// Turns Go's `"1 error occurred:\n\t* message\n\n"` into `message` (several messages are
+/// joined with "; ").
+fn unwrap_multierror(message: &str) -> String {
+    let trimmed = message.trim();
+    if !trimmed.contains("error occurred:") && !trimmed.contains("errors occurred:") {
+        return trimmed.to_string();
+    }
+    let items: Vec<&str> = trimmed
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("* "))
+        .map(str::trim)
+        .collect();
+    if items.is_empty() {
+        trimmed.to_string()
+    } else {
+        items.join("; ")
+    }
+}
+
+/// The text between the quotes after `is "` in messages such as
+/// `incorrect nonce supplied; nonce for this rekey operation is "<nonce>"`.
+fn quoted_nonce(message: &str) -> Option<String> {
+    let start = message.rfind("is \"")? + 4;
+    let rest = &message[start..];
+    let end = rest.find('"')?;
+    let nonce = &rest[..end];
+    (!nonce.is_empty()).then(|| nonce.to_string())
+}
+
+fn classify(status: u16, errors: &[String]) -> Refusal {
+    for message in errors {
+        let m = message.to_ascii_lowercase();
+        if m.contains("verification must be performed") || m.contains("already finished") {
+            return Refusal::VerificationPending {
+                verification_nonce: quoted_nonce(message),
+            };
+        }
+        if m.contains("incorrect nonce") {
+            return Refusal::WrongNonce {
+                expected: quoted_nonce(message),
+            };
+        }
+        if m.contains("already been provided") {
+            return Refusal::AlreadyProvided;
+        }
+        if m.contains("no backed-up keys") {
+            return Refusal::NoBackup;
+        }
+        if m.contains("already in progress") {
+            return Refusal::AlreadyInProgress;
+        }
+        if m.starts_with("no ")
+            && (m.ends_with("in progress") || m.ends_with("configuration found"))
+        {
+            return Refusal::NotInProgress;
+        }
+        if m.contains("root generation aborted")
+            || m.contains("failed to read root key")
+            || m.contains("verification failed")
+            || m.contains("failed to compute key for verification")
+            || m.contains("unable to retrieve stored keys")
+            || m.contains("unseal failed")
+        {
+            return Refusal::SharesDidNotCombine;
+        }
+        if m.contains("unsupported operation") && status == 405 {
+            return Refusal::EndpointDisabled;
+        }
+        if m.contains("is sealed") {
+            return Refusal::Sealed;
+        }
+        if m.contains("not initialized") || m.contains("not yet initialized") {
+            return Refusal::NotInitialized;
+        }
+        if m.contains("standby") || m.contains("no active vault instance") {
+            return Refusal::RateLimitedOrStandby;
+        }
+        if m.contains("permission denied") {
+            return Refusal::PermissionDenied;
+        }
+    }
+    match status {
+        403 | 401 => Refusal::PermissionDenied,
+        404 => Refusal::NotFound,
+        405 => Refusal::EndpointDisabled,
+        429 => Refusal::RateLimitedOrStandby,
+        503 => Refusal::Sealed,
+        400..=499 => Refusal::InvalidRequest,
+        500..=599 => Refusal::ServerFailure,
+        _ => Refusal::Other,
+    }
+}
+
+/// A response that could not be understood. The body is kept, as it may carry a result that
+/// must not be lost.
+#[derive(Debug, Clone)]
+pub struct DecodeError {
+    /// HTTP status code of the response.
+    pub status: u16,
+    /// What was wrong, with any quoted value from the body redacted.
+    pub reason: String,
+    /// The raw body (may contain secrets; prints as its length).
+    pub body: SecretBytes,
+}
+
+impl DecodeError {
+    pub(crate) fn new(status: u16, reason: impl Into<String>, body: &[u8]) -> Self {
+        Self {
+            status,
+            reason: redact_quoted(&reason.into()),
+            body: SecretBytes::new(body),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "could not decode response (status {}, {} bytes kept): {}",
+            self.status,
+            self.body.len(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Serde names the offending value in double quotes; that value may be a secret.
+fn redact_quoted(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut inside = false;
+    for c in reason.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("\"<redacted>\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    if inside {
+        out.push_str("\"<redacted>");
+    }
+    out
+}
+
+/// The caller asked for something the server would refuse or that makes no sense; caught
+/// before any request is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// The address is not an absolute `http://` or `https://` URL without query or fragment.
+    #[error("invalid address {address:?}: {reason}")]
+    Address {
+        /// The address given.
+        address: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header name or value cannot be sent (the value is not shown: it may be a token).
+    #[error("invalid header {name:?}: {reason}")]
+    Header {
+        /// The header name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Shares or threshold outside what the server accepts.
+    #[error("invalid key shares configuration: {reason} (shares {shares}, threshold {threshold})")]
+    SharesConfig {
+        /// Number of shares asked for.
+        shares: u32,
+        /// Threshold asked for.
+        threshold: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// One PGP key per share is needed.
+    #[error("{given} PGP keys given for {shares} shares: one key per share is needed")]
+    PgpKeyCount {
+        /// Keys given.
+        given: usize,
+        /// Shares asked for.
+        shares: u32,
+    },
+    /// A backup of the new keys needs PGP keys to encrypt them with.
+    #[error("a backup of the new keys needs PGP keys to encrypt them")]
+    BackupWithoutPgpKeys,
+    /// An OTP and a PGP key exclude each other.
+    #[error("give either an OTP or a PGP key, not both")]
+    OtpAndPgpKey,
+    /// The OTP does not have the length the server asks for.
+    #[error("OTP has {given} characters, the server expects {expected}")]
+    OtpLength {
+        /// The server's `otp_length`.
+        expected: usize,
+        /// Length of the OTP given.
+        given: usize,
+    },
+    /// A required value is empty.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    /// A value is out of the accepted range.
+    #[error("{field} out of range: {reason}")]
+    OutOfRange {
+        /// Which value.
+        field: &'static str,
+        /// The accepted range.
+        reason: &'static str,
+    },
+    /// The operation does not exist in this dialect.
+    #[error("{operation} is not available with the {dialect:?} dialect")]
+    UnsupportedByDialect {
+        /// The operation.
+        operation: &'static str,
+        /// The dialect of the target.
+        dialect: Dialect,
+    },
+    /// The encoded token could not be decoded with this OTP.
+    #[error("cannot decode token: {0}")]
+    TokenDecode(&'static str),
+}
+
+/// A ceremony was driven out of order, or the server's answer contradicts it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CeremonyError {
+    /// The server reports a nonce other than the one this ceremony accepted: someone cancelled
+    /// and restarted it. No share is sent under a nonce the caller did not accept.
+    #[error("the server's ceremony nonce {found:?} is not the accepted {expected:?}")]
+    ForeignNonce {
+        /// The nonce this ceremony accepted.
+        expected: String,
+        /// The nonce the server reported.
+        found: String,
+    },
+    /// The server reports no ceremony in progress where one was expected.
+    #[error("the server reports no {0} in progress")]
+    NotStarted(&'static str),
+    /// The call does not fit the ceremony's current phase.
+    #[error("{action} is not possible while the ceremony is {phase}")]
+    WrongPhase {
+        /// What was attempted.
+        action: &'static str,
+        /// The phase the ceremony is in.
+        phase: &'static str,
+    },
+    /// A response was fed that was not asked for.
+    #[error("no request is outstanding; call the ceremony's next-request method first")]
+    NothingOutstanding,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(status: u16, message: &str) -> Refusal {
+        ServerError::new(status, vec![message.to_string()]).refusal
+    }
+
+    #[test]
+    fn classifies_documented_messages() {
+        assert_eq!(
+            refusal(
+                400,
+                "incorrect nonce supplied; nonce for this rekey operation is \"abc-123\""
+            ),
+            Refusal::WrongNonce {
+                expected: Some("abc-123".into())
+            }
+        );
+        assert_eq!(
+            refusal(500, "1 error occurred:\n\t* incorrect nonce supplied; nonce for this root generation operation is \"n1\"\n\n"),
+            Refusal::WrongNonce { expected: Some("n1".into()) }
+        );
+        assert_eq!(
+            refusal(
+                400,
+                "given key has already been provided during this generation operation"
+            ),
+            Refusal::AlreadyProvided
+        );
+        assert_eq!(
+            refusal(400, "no barrier rekey in progress"),
+            Refusal::NotInProgress
+        );
+        assert_eq!(
+            refusal(
+                500,
+                "1 error occurred:\n\t* no root generation in progress\n\n"
+            ),
+            Refusal::NotInProgress
+        );
+        assert_eq!(
+            refusal(400, "no rekey configuration found"),
+            Refusal::NotInProgress
+        );
+        assert_eq!(refusal(400, "no backed-up keys found"), Refusal::NoBackup);
+        assert_eq!(
+            refusal(405, "unsupported operation"),
+            Refusal::EndpointDisabled
+        );
+        assert_eq!(refusal(503, "Vault is sealed"), Refusal::Sealed);
+        assert_eq!(refusal(403, "permission denied"), Refusal::PermissionDenied);
+        assert_eq!(
+            refusal(400, "rekey operation already finished; verification must be performed; nonce for the verification operation is \"v-1\""),
+            Refusal::VerificationPending { verification_nonce: Some("v-1".into()) }
+        );
+        assert_eq!(
+            refusal(400, "root generation aborted: unable to authenticate: x"),
+            Refusal::SharesDidNotCombine
+        );
+        assert_eq!(
+            refusal(400, "rotation already in progress"),
+            Refusal::AlreadyInProgress
+        );
+        assert_eq!(refusal(429, ""), Refusal::RateLimitedOrStandby);
+        assert_eq!(refusal(418, "teapot"), Refusal::InvalidRequest);
+    }
+
+    #[test]
+    fn multierror_is_unwrapped() {
+        let e = ServerError::new(
+            500,
+            vec!["1 error occurred:\n\t* permission denied\n\n".into()],
+        );
+        assert_eq!(e.errors, vec!["permission denied".to_string()]);
+        assert_eq!(e.refusal, Refusal::PermissionDenied);
+    }
+
+    #[test]
+    fn decode_reason_redacts_quoted_values() {
+        let e = DecodeError::new(
+            200,
+            "invalid type: string \"s.secret\", expected u32",
+            b"{}",
+        );
+        assert!(!e.to_string().contains("s.secret"), "{e}");
+        assert!(e.to_string().contains("expected u32"));
+    }
+}

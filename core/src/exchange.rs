@@ -1,0 +1,119 @@
+//! The seam to any HTTP stack: a function from `http::Request` to `http::Response`.
+//!
+//! The core never sends anything itself. Give it a closure (or implement [`HttpClient`] /
+//! [`AsyncHttpClient`]) over reqwest, a WASM `fetch`, an embedded stack or a test script, and
+//! [`execute`] / [`execute_async`] run an [`Operation`] through it.
+
+use crate::error::Error;
+use crate::ops::Operation;
+use crate::target::Target;
+use bytes::Bytes;
+use http::{Request, Response};
+use std::future::Future;
+
+/// A blocking HTTP stack. Any `Fn(Request<Bytes>) -> Result<Response<Bytes>, E>` is one.
+pub trait HttpClient {
+    /// The stack's own error (connect, timeout, TLS, ...).
+    type Error;
+
+    /// Sends one request and returns the whole response.
+    fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Self::Error>;
+}
+
+impl<F, E> HttpClient for F
+where
+    F: Fn(Request<Bytes>) -> Result<Response<Bytes>, E>,
+{
+    type Error = E;
+
+    fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, E> {
+        self(request)
+    }
+}
+
+/// An async HTTP stack on any runtime. Any `Fn(Request<Bytes>) -> impl Future<Output =
+/// Result<Response<Bytes>, E>>` is one.
+pub trait AsyncHttpClient {
+    /// The stack's own error.
+    type Error;
+
+    /// Sends one request and resolves to the whole response.
+    fn send(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<Bytes>, Self::Error>>;
+}
+
+impl<F, Fut, E> AsyncHttpClient for F
+where
+    F: Fn(Request<Bytes>) -> Fut,
+    Fut: Future<Output = Result<Response<Bytes>, E>>,
+{
+    type Error = E;
+
+    fn send(&self, request: Request<Bytes>) -> impl Future<Output = Result<Response<Bytes>, E>> {
+        self(request)
+    }
+}
+
+/// Why running an operation through a stack failed: the stack itself, or the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecuteError<E> {
+    /// The HTTP stack failed (nothing usable came back).
+    #[error("transport: {0}")]
+    Transport(E),
+    /// The core refused the input, or the server refused, or the answer was not understood.
+    #[error(transparent)]
+    Core(#[from] Error),
+}
+
+/// Builds the operation's request, sends it through `client`, and decodes the answer.
+///
+/// ```
+/// use bytes::Bytes;
+/// use vault_key_core::{execute, ops::encryption_key::GetEncryptionKeyStatus, Target};
+///
+/// let target = Target::new("http://127.0.0.1:8200")?;
+/// // A scripted stack; a real one would send the request over the network.
+/// let stack = |request: http::Request<Bytes>| {
+///     assert_eq!(request.uri(), "http://127.0.0.1:8200/v1/sys/key-status");
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Bytes::from_static(
+///         br#"{"data":{"term":2,"install_time":"2026-11-29T23:27:57Z","encryptions":7}}"#,
+///     )))
+/// };
+/// let status = execute(&stack, &target, &GetEncryptionKeyStatus)?;
+/// assert_eq!(status.term, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn execute<C, O>(
+    client: &C,
+    target: &Target,
+    operation: &O,
+) -> Result<O::Output, ExecuteError<C::Error>>
+where
+    C: HttpClient + ?Sized,
+    O: Operation + ?Sized,
+{
+    let request = operation.request(target)?;
+    let response = client.send(request).map_err(ExecuteError::Transport)?;
+    Ok(operation.parse_response(&response)?)
+}
+
+/// The async form of [`execute`].
+pub async fn execute_async<C, O>(
+    client: &C,
+    target: &Target,
+    operation: &O,
+) -> Result<O::Output, ExecuteError<C::Error>>
+where
+    C: AsyncHttpClient + ?Sized,
+    O: Operation + ?Sized,
+{
+    let request = operation.request(target)?;
+    let response = client
+        .send(request)
+        .await
+        .map_err(ExecuteError::Transport)?;
+    Ok(operation.parse_response(&response)?)
+}

@@ -1,0 +1,224 @@
+//! Root-token (and recovery-token) generation: read, start, submit a share, cancel.
+//!
+//! Classic paths `sys/generate-root/{attempt,update}`; OpenBao's authenticated
+//! `sys/generate-root-token/{attempt,update}` (one shared state with the classic ones);
+//! recovery tokens `sys/generate-recovery-token/{attempt,update}` (recovery mode only).
+
+use crate::error::{Error, InvalidInput};
+use crate::ops::operation;
+use crate::secret::{EncodedToken, KeyShare, Otp};
+use crate::target::{Dialect, Target};
+use crate::wire;
+use http::Method;
+use serde::{Deserialize, Serialize};
+
+/// Which token the ceremony generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TokenKind {
+    /// A root token, from unseal (or recovery) key shares.
+    #[default]
+    Root,
+    /// A recovery token, on a server started in recovery mode.
+    Recovery,
+}
+
+fn path(target: &Target, kind: TokenKind, leaf: &str) -> String {
+    let family = match (kind, target.dialect()) {
+        (TokenKind::Recovery, _) => "generate-recovery-token",
+        (TokenKind::Root, Dialect::Vault) => "generate-root",
+        (TokenKind::Root, Dialect::OpenBao) => "generate-root-token",
+    };
+    format!("sys/{family}/{leaf}")
+}
+
+/// The state of a root-token generation, from any of its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RootGenerationStatus {
+    /// The ceremony's nonce, once started.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub nonce: Option<String>,
+    /// Whether a generation is in progress.
+    pub started: bool,
+    /// Shares submitted so far.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub progress: u32,
+    /// Shares needed.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub required: u32,
+    /// Whether the token has been generated.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub complete: bool,
+    /// The generated token, encoded with the OTP or encrypted with the PGP key (on completion).
+    /// Servers send it as `encoded_token` and, on classic paths, again as `encoded_root_token`.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub encoded_token: Option<EncodedToken>,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    encoded_root_token: Option<EncodedToken>,
+    /// Fingerprint of the PGP key the token will be encrypted to.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub pgp_fingerprint: Option<String>,
+    /// The server-generated OTP: present once, in the answer to the start request.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub otp: Option<Otp>,
+    /// Length of OTP the server expects; 0 on classic update answers and on servers that use
+    /// the legacy (pre-1.0 Vault) scheme.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub otp_length: u32,
+}
+
+fn parse_status(status: http::StatusCode, body: &[u8]) -> Result<RootGenerationStatus, Error> {
+    let mut parsed: RootGenerationStatus = wire::json(status, body)?;
+    if parsed.encoded_token.is_none() {
+        parsed.encoded_token = parsed.encoded_root_token.take();
+    } else {
+        parsed.encoded_root_token = None;
+    }
+    Ok(parsed)
+}
+
+/// `GET .../attempt`: hvac's `read_root_generation_progress`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadRootGenerationProgress {
+    kind: TokenKind,
+}
+
+impl ReadRootGenerationProgress {
+    /// For a root token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// For a token of `kind`.
+    pub fn for_token(kind: TokenKind) -> Self {
+        Self { kind }
+    }
+}
+
+operation!(ReadRootGenerationProgress => RootGenerationStatus, |self, target| target.request(Method::GET, &path(target, self.kind, "attempt"), None), parse_status);
+
+/// `PUT .../attempt`: hvac's `start_root_token_generation`. With neither an OTP nor a PGP
+/// key the server generates the OTP and returns it once, in the answer.
+#[derive(Debug, Clone, Default)]
+pub struct StartRootTokenGeneration {
+    kind: TokenKind,
+    otp: Option<Otp>,
+    pgp_key: Option<String>,
+}
+
+impl StartRootTokenGeneration {
+    /// Start with a server-generated OTP.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Generate a token of `kind`.
+    pub fn for_token(mut self, kind: TokenKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Use the caller's OTP (it must have the server's `otp_length` characters).
+    pub fn otp(mut self, otp: Otp) -> Self {
+        self.otp = Some(otp);
+        self
+    }
+
+    /// Encrypt the token to this PGP public key (base64 of the binary key).
+    pub fn pgp_key(mut self, key: impl Into<String>) -> Self {
+        self.pgp_key = Some(key.into());
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct StartBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pgp_key: Option<&'a str>,
+}
+
+operation!(StartRootTokenGeneration => RootGenerationStatus, |self, target| {
+    if self.otp.is_some() && self.pgp_key.is_some() {
+        return Err(InvalidInput::OtpAndPgpKey.into());
+    }
+    if self.otp.as_ref().is_some_and(|o| o.is_empty()) {
+        return Err(InvalidInput::Empty("OTP").into());
+    }
+    if self.pgp_key.as_ref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(InvalidInput::Empty("PGP key").into());
+    }
+    let body = StartBody { otp: self.otp.as_ref().map(Otp::expose), pgp_key: self.pgp_key.as_deref() };
+    target.request(Method::PUT, &path(target, self.kind, "attempt"), wire::body(&body))
+}, parse_status);
+
+/// `PUT .../update`: hvac's `generate_root`, submitting one share under the ceremony's nonce.
+#[derive(Debug, Clone)]
+pub struct GenerateRoot {
+    kind: TokenKind,
+    key: KeyShare,
+    nonce: String,
+}
+
+impl GenerateRoot {
+    /// Submit `key` to the root generation with `nonce`.
+    pub fn new(key: KeyShare, nonce: impl Into<String>) -> Self {
+        Self {
+            kind: TokenKind::Root,
+            key,
+            nonce: nonce.into(),
+        }
+    }
+
+    /// Submit to a generation of `kind`.
+    pub fn for_token(mut self, kind: TokenKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// The body of every share submission: `{"key", "nonce"}`.
+#[derive(Serialize)]
+pub(crate) struct ShareBody<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) nonce: &'a str,
+}
+
+/// Checks a share and nonce before they are sent.
+pub(crate) fn share_body<'a>(key: &'a KeyShare, nonce: &'a str) -> Result<ShareBody<'a>, Error> {
+    if key.expose().trim().is_empty() {
+        return Err(InvalidInput::Empty("key share").into());
+    }
+    if nonce.trim().is_empty() {
+        return Err(InvalidInput::Empty("nonce").into());
+    }
+    Ok(ShareBody {
+        key: key.expose(),
+        nonce,
+    })
+}
+
+operation!(GenerateRoot => RootGenerationStatus, |self, target| {
+    let body = share_body(&self.key, &self.nonce)?;
+    target.request(Method::PUT, &path(target, self.kind, "update"), wire::body(&body))
+}, parse_status);
+
+/// `DELETE .../attempt`: hvac's `cancel_root_generation`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CancelRootGeneration {
+    kind: TokenKind,
+}
+
+impl CancelRootGeneration {
+    /// Cancel a root-token generation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancel a generation of `kind`.
+    pub fn for_token(kind: TokenKind) -> Self {
+        Self { kind }
+    }
+}
+
+operation!(CancelRootGeneration => (), |self, target| target.request(Method::DELETE, &path(target, self.kind, "attempt"), None), wire::empty);

@@ -1,0 +1,293 @@
+//! Rekeying the unseal (or recovery) key shares: read, start, submit a share, cancel.
+//!
+//! Classic paths `sys/rekey/*` and `sys/rekey-recovery-key/*`; OpenBao's authenticated
+//! `sys/rotate/root/*` and `sys/rotate/recovery/*`. OpenBao keeps the two families' state
+//! apart, so a ceremony stays on one dialect from start to finish.
+
+use crate::error::Error;
+use crate::ops::generate_root::share_body;
+use crate::ops::operation;
+use crate::ops::seal::{validate_pgp_count, validate_shares};
+use crate::secret::KeyShare;
+use crate::target::{Dialect, Target};
+use crate::wire;
+use crate::InvalidInput;
+use http::Method;
+use serde::{Deserialize, Serialize};
+
+/// Which shares are rekeyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeyKind {
+    /// The unseal (barrier) key shares.
+    #[default]
+    Unseal,
+    /// The recovery key shares of an auto-unseal server.
+    Recovery,
+}
+
+/// The path of `leaf` (`init`, `update`, `verify`, `backup`) for this dialect and key kind.
+pub(crate) fn path(target: &Target, kind: KeyKind, leaf: &str) -> String {
+    match (target.dialect(), kind, leaf) {
+        (Dialect::Vault, KeyKind::Unseal, _) => format!("sys/rekey/{leaf}"),
+        (Dialect::Vault, KeyKind::Recovery, "backup") => "sys/rekey/recovery-key-backup".into(),
+        (Dialect::Vault, KeyKind::Recovery, _) => format!("sys/rekey-recovery-key/{leaf}"),
+        (Dialect::OpenBao, KeyKind::Unseal, _) => format!("sys/rotate/root/{leaf}"),
+        (Dialect::OpenBao, KeyKind::Recovery, _) => format!("sys/rotate/recovery/{leaf}"),
+    }
+}
+
+/// The state of a rekey, as its `init` and `update` endpoints report it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RekeyStatus {
+    /// The rekey's nonce, once started.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub nonce: Option<String>,
+    /// Whether a rekey is in progress.
+    pub started: bool,
+    /// The new threshold (0 when not started).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub t: u32,
+    /// The new number of shares (0 when not started).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub n: u32,
+    /// Current shares submitted so far.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub progress: u32,
+    /// Current shares needed (the current threshold).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub required: u32,
+    /// Fingerprints of the PGP keys the new shares will be encrypted to, in order.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub pgp_fingerprints: Vec<String>,
+    /// Whether the encrypted new shares will be backed up.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub backup: bool,
+    /// Whether the new shares must be verified before they take effect.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub verification_required: bool,
+    /// The verification nonce, while verification is pending.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub verification_nonce: Option<String>,
+}
+
+/// The answer to the share that completes a rekey: the new shares.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RekeyResult {
+    /// The rekey's nonce.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub nonce: Option<String>,
+    /// The new shares, hex (with PGP keys: hex of each encrypted share, in key order).
+    pub keys: Vec<KeyShare>,
+    /// The same shares, base64.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub keys_base64: Vec<KeyShare>,
+    /// Fingerprints of the PGP keys the shares are encrypted to, in order.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub pgp_fingerprints: Vec<String>,
+    /// Whether the encrypted shares were backed up.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub backup: bool,
+    /// Whether the new shares must be verified before they take effect.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub verification_required: bool,
+    /// The nonce of the verification to perform, when required.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub verification_nonce: Option<String>,
+}
+
+/// What a share submission produced: more progress, or the new shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum RekeyUpdate {
+    /// Not yet at the threshold.
+    Progress(RekeyStatus),
+    /// The rekey completed; these are the new shares. Keep them.
+    Complete(RekeyResult),
+}
+
+#[derive(Deserialize)]
+struct CompleteFlag {
+    #[serde(default, deserialize_with = "wire::null_default")]
+    complete: bool,
+}
+
+pub(crate) fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<RekeyUpdate, Error> {
+    let flag: CompleteFlag = wire::json(status, body)?;
+    if flag.complete {
+        wire::json(status, body).map(RekeyUpdate::Complete)
+    } else {
+        wire::json(status, body).map(RekeyUpdate::Progress)
+    }
+}
+
+/// `GET .../init`: hvac's `read_rekey_progress`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadRekeyProgress {
+    kind: KeyKind,
+}
+
+impl ReadRekeyProgress {
+    /// For the shares of `kind`.
+    pub fn new(kind: KeyKind) -> Self {
+        Self { kind }
+    }
+}
+
+operation!(ReadRekeyProgress => RekeyStatus, |self, target| target.request(Method::GET, &path(target, self.kind, "init"), None), wire::json);
+
+/// `PUT .../init`: hvac's `start_rekey`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartRekey {
+    #[serde(skip)]
+    kind: KeyKind,
+    secret_shares: u32,
+    secret_threshold: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pgp_keys: Vec<String>,
+    backup: bool,
+    require_verification: bool,
+}
+
+impl StartRekey {
+    /// New unseal shares: `shares` of which `threshold` unseal.
+    pub fn new(shares: u32, threshold: u32) -> Self {
+        Self {
+            kind: KeyKind::Unseal,
+            secret_shares: shares,
+            secret_threshold: threshold,
+            pgp_keys: Vec::new(),
+            backup: false,
+            require_verification: false,
+        }
+    }
+
+    /// Rekey the shares of `kind` instead of the unseal shares.
+    pub fn keys(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Encrypt each new share to one PGP public key (base64 of the binary key), in order.
+    pub fn pgp_keys(mut self, keys: Vec<String>) -> Self {
+        self.pgp_keys = keys;
+        self
+    }
+
+    /// Store the encrypted new shares on the server, to be read with
+    /// [`ReadBackupKeys`](crate::ops::rekey_backup::ReadBackupKeys). Needs PGP keys.
+    pub fn backup(mut self, backup: bool) -> Self {
+        self.backup = backup;
+        self
+    }
+
+    /// Keep the old shares valid until the new ones have been verified.
+    pub fn require_verification(mut self, require: bool) -> Self {
+        self.require_verification = require;
+        self
+    }
+
+    /// The shares of key this rekey replaces.
+    pub fn key_kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The new number of shares.
+    pub fn shares(&self) -> u32 {
+        self.secret_shares
+    }
+
+    /// The new threshold.
+    pub fn threshold(&self) -> u32 {
+        self.secret_threshold
+    }
+
+    /// Whether verification is required.
+    pub fn verification_required(&self) -> bool {
+        self.require_verification
+    }
+
+    /// The PGP keys, in order.
+    pub fn pgp_key_list(&self) -> &[String] {
+        &self.pgp_keys
+    }
+
+    /// Whether a backup is asked for.
+    pub fn backup_requested(&self) -> bool {
+        self.backup
+    }
+
+    fn validate(&self) -> Result<(), InvalidInput> {
+        validate_shares(self.secret_shares, self.secret_threshold)?;
+        validate_pgp_count(&self.pgp_keys, self.secret_shares)?;
+        if self.backup && self.pgp_keys.is_empty() {
+            return Err(InvalidInput::BackupWithoutPgpKeys);
+        }
+        Ok(())
+    }
+}
+
+operation!(StartRekey => RekeyStatus, |self, target| {
+    self.validate()?;
+    target.request(Method::PUT, &path(target, self.kind, "init"), wire::body(self))
+}, wire::json);
+
+/// `PUT .../update`: hvac's `rekey`, submitting one current share under the rekey's nonce.
+#[derive(Debug, Clone)]
+pub struct Rekey {
+    kind: KeyKind,
+    key: KeyShare,
+    nonce: String,
+}
+
+impl Rekey {
+    /// Submit `key` to the rekey with `nonce`.
+    pub fn new(key: KeyShare, nonce: impl Into<String>) -> Self {
+        Self {
+            kind: KeyKind::Unseal,
+            key,
+            nonce: nonce.into(),
+        }
+    }
+
+    /// Submit to a rekey of the shares of `kind`.
+    pub fn keys(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+operation!(Rekey => RekeyUpdate, |self, target| {
+    let body = share_body(&self.key, &self.nonce)?;
+    target.request(Method::PUT, &path(target, self.kind, "update"), wire::body(&body))
+}, parse_update);
+
+/// `DELETE .../init`: hvac's `cancel_rekey`. Sends the nonce when known: recent Vault
+/// releases require it for a rekey started less than ten minutes ago.
+#[derive(Debug, Clone, Default)]
+pub struct CancelRekey {
+    kind: KeyKind,
+    nonce: Option<String>,
+}
+
+impl CancelRekey {
+    /// Cancel a rekey of the shares of `kind`.
+    pub fn new(kind: KeyKind) -> Self {
+        Self { kind, nonce: None }
+    }
+
+    /// The nonce of the rekey to cancel.
+    pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.nonce = Some(nonce.into()).filter(|n: &String| !n.is_empty());
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct NonceBody<'a> {
+    nonce: &'a str,
+}
+
+operation!(CancelRekey => (), |self, target| {
+    let body = self.nonce.as_deref().and_then(|nonce| wire::body(&NonceBody { nonce }));
+    target.request(Method::DELETE, &path(target, self.kind, "init"), body)
+}, wire::empty);

@@ -1,0 +1,339 @@
+//! Setting up and opening the vault: `sys/init`, `sys/seal-status`, `sys/unseal`, `sys/seal`.
+//! A key ceremony needs these around it (initialise, unseal with the new shares, seal).
+
+use crate::error::{Error, InvalidInput};
+use crate::ops::operation;
+use crate::secret::{KeyShare, Token};
+use crate::target::Dialect;
+use crate::wire;
+use http::Method;
+use serde::{Deserialize, Serialize};
+
+/// `GET sys/init`: whether the server is initialised.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadInitStatus;
+
+#[derive(Deserialize)]
+struct InitStatus {
+    initialized: bool,
+}
+
+fn parse_init_status(status: http::StatusCode, body: &[u8]) -> Result<bool, Error> {
+    wire::json::<InitStatus>(status, body).map(|s| s.initialized)
+}
+
+operation!(ReadInitStatus => bool, |self, target| target.request(Method::GET, "sys/init", None), parse_init_status);
+
+/// `PUT sys/init`: initialise a new server and receive its first shares and root token.
+#[derive(Debug, Clone, Serialize)]
+pub struct Initialize {
+    secret_shares: u32,
+    secret_threshold: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pgp_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_shares: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_threshold: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    recovery_pgp_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_token_pgp_key: Option<String>,
+}
+
+impl Initialize {
+    /// `shares` unseal key shares of which `threshold` unseal.
+    pub fn new(shares: u32, threshold: u32) -> Self {
+        Self {
+            secret_shares: shares,
+            secret_threshold: threshold,
+            pgp_keys: Vec::new(),
+            recovery_shares: None,
+            recovery_threshold: None,
+            recovery_pgp_keys: Vec::new(),
+            root_token_pgp_key: None,
+        }
+    }
+
+    /// Encrypt each share to one PGP public key (base64 of the binary key), in order.
+    pub fn pgp_keys(mut self, keys: Vec<String>) -> Self {
+        self.pgp_keys = keys;
+        self
+    }
+
+    /// Recovery shares and threshold, for servers with an auto-unseal seal.
+    pub fn recovery(mut self, shares: u32, threshold: u32) -> Self {
+        self.recovery_shares = Some(shares);
+        self.recovery_threshold = Some(threshold);
+        self
+    }
+
+    /// Encrypt each recovery share to one PGP public key, in order.
+    pub fn recovery_pgp_keys(mut self, keys: Vec<String>) -> Self {
+        self.recovery_pgp_keys = keys;
+        self
+    }
+
+    /// Encrypt the initial root token to this PGP public key.
+    pub fn root_token_pgp_key(mut self, key: impl Into<String>) -> Self {
+        self.root_token_pgp_key = Some(key.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), InvalidInput> {
+        validate_shares(self.secret_shares, self.secret_threshold)?;
+        validate_pgp_count(&self.pgp_keys, self.secret_shares)?;
+        if let (Some(shares), Some(threshold)) = (self.recovery_shares, self.recovery_threshold) {
+            validate_shares(shares, threshold)?;
+            validate_pgp_count(&self.recovery_pgp_keys, shares)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `sys/init` hands out, once: the shares and the initial root token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InitResult {
+    /// Unseal shares, hex (PGP-encrypted when PGP keys were given).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub keys: Vec<KeyShare>,
+    /// The same shares, base64.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub keys_base64: Vec<KeyShare>,
+    /// Recovery shares, hex (auto-unseal servers).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub recovery_keys: Vec<KeyShare>,
+    /// Recovery shares, base64.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub recovery_keys_base64: Vec<KeyShare>,
+    /// The initial root token (PGP-encrypted when a root token PGP key was given).
+    pub root_token: Token,
+}
+
+operation!(Initialize => InitResult, |self, target| {
+    self.validate()?;
+    target.request(Method::PUT, "sys/init", wire::body(self))
+}, wire::json);
+
+/// The checks Vault and OpenBao apply to a shares/threshold pair.
+pub(crate) fn validate_shares(shares: u32, threshold: u32) -> Result<(), InvalidInput> {
+    let reason = if shares < 1 {
+        Some("shares must be at least one")
+    } else if threshold < 1 {
+        Some("threshold must be at least one")
+    } else if shares > 255 {
+        Some("shares must be at most 255")
+    } else if threshold > shares {
+        Some("threshold cannot be larger than shares")
+    } else if shares > 1 && threshold == 1 {
+        Some("threshold must be greater than one for multiple shares")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(InvalidInput::SharesConfig {
+            shares,
+            threshold,
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One PGP key per share, when any are given.
+pub(crate) fn validate_pgp_count(keys: &[String], shares: u32) -> Result<(), InvalidInput> {
+    if keys.iter().any(|k| k.trim().is_empty()) {
+        return Err(InvalidInput::Empty("a PGP key"));
+    }
+    if !keys.is_empty() && keys.len() != shares as usize {
+        return Err(InvalidInput::PgpKeyCount {
+            given: keys.len(),
+            shares,
+        });
+    }
+    Ok(())
+}
+
+/// `GET sys/seal-status`: sealed or not, unseal progress, and what server this is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadSealStatus;
+
+operation!(ReadSealStatus => SealStatus, |self, target| target.request(Method::GET, "sys/seal-status", None), wire::json);
+
+/// The seal state, as `sys/seal-status` and `sys/unseal` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SealStatus {
+    /// Seal type (`shamir`, `awskms`, ...).
+    #[serde(rename = "type", default, deserialize_with = "wire::null_default")]
+    pub seal_type: String,
+    /// Whether the server is initialised.
+    pub initialized: bool,
+    /// Whether it is sealed.
+    pub sealed: bool,
+    /// Shares needed to unseal.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub t: u32,
+    /// Shares in total.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub n: u32,
+    /// Shares submitted so far in the current unseal.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub progress: u32,
+    /// Nonce of the current unseal attempt.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub nonce: Option<String>,
+    /// Server version, e.g. `2.7.2` or `1.17.3+ent`.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub version: String,
+    /// Whether a seal migration is in progress.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub migration: bool,
+    /// Whether the server uses recovery keys (auto-unseal).
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub recovery_seal: bool,
+    /// Cluster name, once unsealed.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub cluster_name: Option<String>,
+    /// Cluster id, once unsealed.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub cluster_id: Option<String>,
+    /// Storage backend, e.g. `raft`.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub storage_type: Option<String>,
+    /// Vault's build date (Vault only).
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub build_date: Option<String>,
+    /// OpenBao's commit date (OpenBao only).
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub commit_date: Option<String>,
+}
+
+/// Which server product answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Product {
+    /// HashiCorp Vault.
+    Vault,
+    /// OpenBao.
+    OpenBao,
+}
+
+/// What [`SealStatus::server`] concludes about the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// The product.
+    pub product: Product,
+    /// The version as reported.
+    pub version: String,
+    /// Major, minor and patch, when the version parses.
+    pub semver: Option<(u32, u32, u32)>,
+}
+
+impl ServerInfo {
+    /// The dialect whose ceremony paths this server serves without extra listener settings:
+    /// OpenBao from 2.6 (authenticated generate-root-token and rotate paths), Vault otherwise.
+    pub fn dialect(&self) -> Dialect {
+        match (self.product, self.semver) {
+            (Product::OpenBao, Some((major, minor, _))) if (major, minor) >= (2, 6) => {
+                Dialect::OpenBao
+            }
+            _ => Dialect::Vault,
+        }
+    }
+}
+
+impl SealStatus {
+    /// Tells Vault from OpenBao (OpenBao reports `commit_date`, Vault `build_date`) and parses
+    /// the version.
+    pub fn server(&self) -> ServerInfo {
+        let product = if self.commit_date.is_some() && self.build_date.is_none() {
+            Product::OpenBao
+        } else {
+            Product::Vault
+        };
+        ServerInfo {
+            product,
+            version: self.version.clone(),
+            semver: parse_semver(&self.version),
+        }
+    }
+}
+
+fn parse_semver(version: &str) -> Option<(u32, u32, u32)> {
+    let core = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['+', '-'])
+        .next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().unwrap_or(Some(0))?,
+    ))
+}
+
+/// `PUT sys/unseal`: submit one unseal share, or reset the unseal progress.
+#[derive(Debug, Clone)]
+pub struct Unseal {
+    key: Option<KeyShare>,
+}
+
+impl Unseal {
+    /// Submit one share (hex or base64).
+    pub fn new(key: KeyShare) -> Self {
+        Self { key: Some(key) }
+    }
+
+    /// Discard the shares submitted so far.
+    pub fn reset() -> Self {
+        Self { key: None }
+    }
+}
+
+#[derive(Serialize)]
+struct UnsealBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reset: bool,
+}
+
+operation!(Unseal => SealStatus, |self, target| {
+    let body = match &self.key {
+        Some(key) if key.expose().trim().is_empty() => return Err(InvalidInput::Empty("key share").into()),
+        Some(key) => UnsealBody { key: Some(key.expose()), reset: false },
+        None => UnsealBody { key: None, reset: true },
+    };
+    target.request(Method::PUT, "sys/unseal", wire::body(&body))
+}, wire::json);
+
+/// `PUT sys/seal`: seal the server (needs a token with sudo).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seal;
+
+operation!(Seal => (), |self, target| target.request(Method::PUT, "sys/seal", None), wire::empty);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_parsing() {
+        assert_eq!(parse_semver("2.7.2"), Some((2, 7, 2)));
+        assert_eq!(parse_semver("v1.17.3+ent"), Some((1, 17, 3)));
+        assert_eq!(parse_semver("1.15"), Some((1, 15, 0)));
+        assert_eq!(parse_semver("x"), None);
+        assert_eq!(parse_semver(""), None);
+    }
+
+    #[test]
+    fn share_rules() {
+        assert!(validate_shares(5, 3).is_ok());
+        assert!(validate_shares(1, 1).is_ok());
+        assert!(validate_shares(3, 4).is_err());
+        assert!(validate_shares(0, 0).is_err());
+        assert!(validate_shares(3, 1).is_err());
+        assert!(validate_shares(256, 3).is_err());
+    }
+}

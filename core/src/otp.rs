@@ -1,0 +1,1 @@
+//! One-time passwords and decoding the encoded root token.

@@ -1,0 +1,242 @@
+//! Where requests go and how they are addressed: base address, token, namespace, extra
+//! headers and the server's dialect.
+
+use crate::error::{Error, InvalidInput};
+use crate::secret::Token;
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{Method, Request};
+
+/// Which family of paths the server speaks for key ceremonies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// HashiCorp Vault's classic paths (`sys/generate-root/*`, `sys/rekey/*`, `sys/rotate`),
+    /// also served by OpenBao when its listener enables them.
+    #[default]
+    Vault,
+    /// OpenBao 2.x authenticated paths (`sys/generate-root-token/*`, `sys/rotate/root/*`,
+    /// `sys/rotate/recovery/*`, `sys/rotate/keyring`).
+    OpenBao,
+}
+
+/// A server to talk to. Cheap to clone; the token is zeroized when the last copy drops.
+///
+/// ```
+/// use vault_key_core::{Dialect, Target, Token};
+/// let target = Target::new("https://vault.example.com:8200/proxy")?
+///     .with_token(Token::new("s.example"))
+///     .with_namespace("team-a")?
+///     .with_dialect(Dialect::OpenBao);
+/// assert_eq!(target.address(), "https://vault.example.com:8200/proxy");
+/// # Ok::<(), vault_key_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Target {
+    address: String,
+    token: Option<Token>,
+    namespace: Option<String>,
+    headers: HeaderMap,
+    dialect: Dialect,
+}
+
+impl Target {
+    /// A target at `address`: `http://` or `https://`, a host, an optional port and an
+    /// optional path prefix (for a server behind a proxy). Requests go to
+    /// `{address}/v1/{path}`. The dialect defaults to [`Dialect::Vault`].
+    pub fn new(address: &str) -> Result<Self, Error> {
+        let bad = |reason| {
+            Error::from(InvalidInput::Address {
+                address: address.to_string(),
+                reason,
+            })
+        };
+        let trimmed = address.trim().trim_end_matches('/');
+        let uri: http::Uri = trimmed.parse().map_err(|_| bad("not a valid URL"))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            Some(_) => return Err(bad("scheme must be http or https")),
+            None => return Err(bad("missing scheme (http:// or https://)")),
+        }
+        if uri.authority().map_or(true, |a| a.host().is_empty()) {
+            return Err(bad("missing host"));
+        }
+        if uri.query().is_some() || trimmed.contains('#') {
+            return Err(bad("must not have a query or fragment"));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(bad("must not contain user information"));
+        }
+        Ok(Self {
+            address: trimmed.to_string(),
+            token: None,
+            namespace: None,
+            headers: HeaderMap::new(),
+            dialect: Dialect::default(),
+        })
+    }
+
+    /// Sends `token` as `X-Vault-Token` on every request (Vault 2.x and OpenBao's paths need it
+    /// for ceremonies too).
+    pub fn with_token(mut self, token: Token) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Sends `namespace` as `X-Vault-Namespace` on every request.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Result<Self, Error> {
+        let namespace = namespace.into();
+        HeaderValue::from_str(&namespace).map_err(|_| InvalidInput::Header {
+            name: "X-Vault-Namespace".into(),
+            reason: "not a valid header value",
+        })?;
+        self.namespace = Some(namespace);
+        Ok(self)
+    }
+
+    /// Adds a header sent on every request (e.g. for a proxy). The value is marked sensitive.
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| InvalidInput::Header {
+            name: name.to_string(),
+            reason: "not a valid header name",
+        })?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| InvalidInput::Header {
+            name: name.to_string(),
+            reason: "not a valid header value",
+        })?;
+        value.set_sensitive(true);
+        self.headers.append(header, value);
+        Ok(self)
+    }
+
+    /// Chooses the path family for ceremonies; see [`Dialect`] and
+    /// [`ReadSealStatus`](crate::ops::seal::ReadSealStatus) to detect it.
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// The base address, without trailing slash.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The dialect of this target.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The token, if one is configured.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
+    /// The namespace, if one is configured.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// Builds a request to `{address}/v1/{path}` with the target's headers and a JSON body.
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Request<Bytes>, Error> {
+        let uri = format!("{}/v1/{}", self.address, path);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("X-Vault-Request", "true");
+        if let Some(token) = &self.token {
+            let mut value =
+                HeaderValue::from_str(token.expose()).map_err(|_| InvalidInput::Header {
+                    name: "X-Vault-Token".into(),
+                    reason: "token contains characters not allowed in a header",
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header("X-Vault-Token", value);
+        }
+        if let Some(namespace) = &self.namespace {
+            builder = builder.header("X-Vault-Namespace", namespace.as_str());
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+                Bytes::from(json)
+            }
+            None => Bytes::new(),
+        };
+        builder.body(body).map_err(|_| {
+            Error::from(InvalidInput::Address {
+                address: self.address.clone(),
+                reason: "cannot form a request URL with this address",
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_addresses() {
+        for bad in [
+            "",
+            "127.0.0.1:8200",
+            "ftp://host",
+            "http://",
+            "http://h/?q=1",
+            "http://u:p@h",
+            "http://h/#f",
+        ] {
+            assert!(
+                matches!(
+                    Target::new(bad),
+                    Err(Error::InvalidInput(InvalidInput::Address { .. }))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn builds_url_with_prefix_and_headers() {
+        let target = Target::new("https://proxy.example/vault/")
+            .unwrap()
+            .with_token(Token::new("s.tok"))
+            .with_namespace("ns1")
+            .unwrap()
+            .with_header("X-Extra", "yes")
+            .unwrap();
+        let request = target.request(Method::GET, "sys/key-status", None).unwrap();
+        assert_eq!(
+            request.uri(),
+            "https://proxy.example/vault/v1/sys/key-status"
+        );
+        let h = request.headers();
+        assert_eq!(h["X-Vault-Request"], "true");
+        assert_eq!(h["X-Vault-Token"], "s.tok");
+        assert!(h["X-Vault-Token"].is_sensitive());
+        assert_eq!(h["X-Vault-Namespace"], "ns1");
+        assert_eq!(h["X-Extra"], "yes");
+        assert!(h.get(CONTENT_TYPE).is_none());
+    }
+
+    #[test]
+    fn token_with_newline_is_an_input_error() {
+        let target = Target::new("http://h")
+            .unwrap()
+            .with_token(Token::new("a\nb"));
+        let err = target.request(Method::GET, "x", None).unwrap_err();
+        assert!(!err.to_string().contains("a\nb"));
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput::Header { .. })
+        ));
+    }
+}
