@@ -47,7 +47,7 @@ impl Target {
     pub fn new(address: &str) -> Result<Self, Error> {
         let bad = |reason| {
             Error::from(InvalidInput::Address {
-                address: address.to_string(),
+                address: shown_address(address),
                 reason,
             })
         };
@@ -66,6 +66,9 @@ impl Target {
         }
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err(bad("must not contain user information"));
+        }
+        if uri.path().trim_end_matches('/').ends_with("/v1") {
+            return Err(bad("must not end in /v1: requests add it"));
         }
         Ok(Self {
             address: trimmed.to_string(),
@@ -86,6 +89,9 @@ impl Target {
     /// Sends `namespace` as `X-Vault-Namespace` on every request.
     pub fn with_namespace(mut self, namespace: impl Into<String>) -> Result<Self, Error> {
         let namespace = namespace.into();
+        if namespace.trim().is_empty() {
+            return Err(InvalidInput::Empty("namespace").into());
+        }
         HeaderValue::from_str(&namespace).map_err(|_| InvalidInput::Header {
             name: "X-Vault-Namespace".into(),
             reason: "not a valid header value",
@@ -95,11 +101,28 @@ impl Target {
     }
 
     /// Adds a header sent on every request (e.g. for a proxy). The value is marked sensitive.
+    /// The headers the target sets itself (token, namespace, `X-Vault-Request`,
+    /// `Content-Type`) are refused here: use [`with_token`](Self::with_token) and
+    /// [`with_namespace`](Self::with_namespace).
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| InvalidInput::Header {
             name: name.to_string(),
             reason: "not a valid header name",
         })?;
+        if [
+            "x-vault-token",
+            "x-vault-namespace",
+            "x-vault-request",
+            "content-type",
+        ]
+        .contains(&header.as_str())
+        {
+            return Err(InvalidInput::Header {
+                name: name.to_string(),
+                reason: "set by the target itself",
+            }
+            .into());
+        }
         let mut value = HeaderValue::from_str(value).map_err(|_| InvalidInput::Header {
             name: name.to_string(),
             reason: "not a valid header value",
@@ -179,6 +202,32 @@ impl Target {
     }
 }
 
+/// The address as an error shows it: user information, query and fragment can carry
+/// credentials, so they are replaced by `<redacted>`.
+fn shown_address(address: &str) -> String {
+    let (kept, cut) = match address.find(['?', '#']) {
+        Some(i) => (&address[..i], &address[i..i + 1]),
+        None => (address, ""),
+    };
+    let authority_start = kept.find("://").map_or(0, |i| i + 3);
+    let authority_end = kept[authority_start..]
+        .find('/')
+        .map_or(kept.len(), |i| authority_start + i);
+    let mut shown = match kept[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}<redacted>{}",
+            &kept[..authority_start],
+            &kept[authority_start + at..]
+        ),
+        None => kept.to_string(),
+    };
+    if !cut.is_empty() {
+        shown.push_str(cut);
+        shown.push_str("<redacted>");
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +242,8 @@ mod tests {
             "http://h/?q=1",
             "http://u:p@h",
             "http://h/#f",
+            "http://h/v1",
+            "http://h/proxy/v1/",
         ] {
             assert!(
                 matches!(
@@ -225,6 +276,16 @@ mod tests {
         assert_eq!(h["X-Vault-Namespace"], "ns1");
         assert_eq!(h["X-Extra"], "yes");
         assert!(h.get(CONTENT_TYPE).is_none());
+    }
+
+    #[test]
+    fn refuses_reserved_headers_and_empty_namespace() {
+        let target = Target::new("http://h").unwrap();
+        for name in ["X-Vault-Token", "x-vault-request", "Content-Type", "X-Vault-Namespace"] {
+            assert!(target.clone().with_header(name, "v").is_err(), "{name}");
+        }
+        assert!(target.clone().with_namespace(" ").is_err());
+        assert!(target.with_header("X-Proxy-Auth", "v").is_ok());
     }
 
     #[test]
