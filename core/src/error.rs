@@ -84,7 +84,8 @@ pub enum Refusal {
     },
     /// No backed-up keys are stored.
     NoBackup,
-    /// Any other 4xx: the request was invalid.
+    /// Any other 4xx, or a 5xx whose message says the request was invalid: the request was
+    /// invalid and retrying it cannot help.
     InvalidRequest,
     /// A 5xx the messages do not explain.
     ServerFailure,
@@ -157,6 +158,20 @@ fn quoted_nonce(message: &str) -> Option<String> {
     (!nonce.is_empty()).then(|| nonce.to_string())
 }
 
+/// 5xx messages that refuse the request itself: the classic rekey endpoint answers invalid
+/// share settings and unparsable PGP keys with 500, OpenBao's `generate-root-token/update`
+/// answers a malformed share with 500. Retrying them cannot help.
+const INVALID_REQUEST_5XX: &[&str] = &[
+    "seal configuration",
+    "pgp key",
+    "must be a valid hex or base64",
+    "must be specified",
+    "is required",
+    "missing required field",
+    "not supported",
+    "failed to decode json input",
+];
+
 fn classify(status: u16, errors: &[String]) -> Refusal {
     for message in errors {
         let m = message.to_ascii_lowercase();
@@ -207,6 +222,9 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         }
         if m.contains("permission denied") {
             return Refusal::PermissionDenied;
+        }
+        if status >= 500 && INVALID_REQUEST_5XX.iter().any(|s| m.contains(s)) {
+            return Refusal::InvalidRequest;
         }
     }
     match status {
@@ -261,8 +279,13 @@ impl std::error::Error for DecodeError {}
 fn redact_quoted(reason: &str) -> String {
     let mut out = String::with_capacity(reason.len());
     let mut inside = false;
+    let mut escaped = false;
     for c in reason.chars() {
-        if c == '"' {
+        if inside && escaped {
+            escaped = false;
+        } else if inside && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
             if inside {
                 out.push_str("\"<redacted>\"");
             }
@@ -352,6 +375,17 @@ pub enum InvalidInput {
     /// The encoded token could not be decoded with this OTP.
     #[error("cannot decode token: {0}")]
     TokenDecode(&'static str),
+    /// The encoded token and the OTP differ in length, so the OTP cannot be the one the token
+    /// was encoded with (decoding would truncate the token).
+    #[error(
+        "the encoded token decodes to {token} bytes but the OTP has {otp}: they must be equal"
+    )]
+    TokenLength {
+        /// Bytes the encoded token decodes to.
+        token: usize,
+        /// Bytes of the OTP.
+        otp: usize,
+    },
 }
 
 /// A ceremony was driven out of order, or the server's answer contradicts it.
@@ -381,6 +415,20 @@ pub enum CeremonyError {
     /// A response was fed that was not asked for.
     #[error("no request is outstanding; call the ceremony's next-request method first")]
     NothingOutstanding,
+    /// The target speaks another dialect than the one the ceremony started on. Vault's classic
+    /// paths and OpenBao's paths keep separate rekey state, so switching would reach another
+    /// ceremony (or none).
+    #[error("the ceremony runs on the {ceremony:?} paths; the target uses the {target:?} dialect")]
+    DialectMismatch {
+        /// The dialect the ceremony started on.
+        ceremony: Dialect,
+        /// The dialect of the target given.
+        target: Dialect,
+    },
+    /// The rekey reached its threshold with a share this ceremony did not send: the new shares
+    /// went to whoever sent it (or their answer was lost), not to this ceremony.
+    #[error("the rekey was completed by a share this ceremony did not send; it never received the new shares")]
+    CompletedElsewhere,
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! This crate never opens a socket, reads a clock or spawns a thread. Each operation turns
 //! into an [`http::Request`]; you send it with any HTTP stack and hand the
 //! [`http::Response`] back to be decoded into a typed value. Ceremonies (rekey, root-token
-//! generation) are state machines in [`ceremony`] that say what to send next. The crates
+//! generation) are state machines in [`ceremony`] that say what to send next; its docs have
+//! a complete example for each, and [`otp`] decodes the generated root token. The crates
 //! `vault-key-ureq` (blocking) and `vault-key-hyper` (async) do the sending for you.
 //!
 //! # Example
@@ -45,12 +46,16 @@
 #![deny(missing_docs)]
 
 pub mod ceremony;
+pub mod client_config;
 mod error;
 mod exchange;
 pub mod ops;
 pub mod otp;
+pub mod redirect;
 mod secret;
+pub mod submit;
 mod target;
+pub mod transport;
 mod wire;
 
 pub use error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal, ServerError};
@@ -58,3 +63,4 @@ pub use exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpCl
 pub use ops::Operation;
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 pub use target::{Dialect, Target};
+pub use transport::{BodyCollector, TransportError, TransportErrorKind};

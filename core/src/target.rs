@@ -281,7 +281,12 @@ mod tests {
     #[test]
     fn refuses_reserved_headers_and_empty_namespace() {
         let target = Target::new("http://h").unwrap();
-        for name in ["X-Vault-Token", "x-vault-request", "Content-Type", "X-Vault-Namespace"] {
+        for name in [
+            "X-Vault-Token",
+            "x-vault-request",
+            "Content-Type",
+            "X-Vault-Namespace",
+        ] {
             assert!(target.clone().with_header(name, "v").is_err(), "{name}");
         }
         assert!(target.clone().with_namespace(" ").is_err());

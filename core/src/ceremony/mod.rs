@@ -1,1 +1,259 @@
-//! Key ceremonies as state machines.
+//! Key ceremonies as state machines: [`RekeyCeremony`] (new unseal or recovery shares) and
+//! [`RootTokenCeremony`] (a new root or recovery token).
+//!
+//! A ceremony never sends anything itself. The caller asks it what to send
+//! ([`poll_request`](RekeyCeremony::poll_request)), sends that with any HTTP stack, and feeds
+//! the answer back ([`handle_response`](RekeyCeremony::handle_response)); shares and other
+//! decisions go in through methods. [`drive`](fn@drive) and [`drive_async`](fn@drive_async)
+//! run that loop through an [`HttpClient`](crate::HttpClient) or
+//! [`AsyncHttpClient`](crate::AsyncHttpClient) until the ceremony needs the caller again.
+//!
+//! Each ceremony pins its nonce when it starts (or resumes) and never sends a share under
+//! another; it stays on the [`Dialect`](crate::Dialect) of its first request; and what it
+//! produced (new shares, an encoded token, an OTP) stays reachable from it after any error.
+//!
+//! # Rekey, with verification of the new shares
+//!
+//! The HTTP stack here is a scripted closure that checks each request and answers as
+//! OpenBao 2.7.2 does.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use std::cell::RefCell;
+//! use std::collections::VecDeque;
+//! use vault_key_core::ceremony::{drive, RekeyCeremony, RekeyPhase, Verification};
+//! use vault_key_core::ops::rekey::StartRekey;
+//! use vault_key_core::{Dialect, KeyShare, Target, Token};
+//!
+//! let script = RefCell::new(VecDeque::from([
+//!     ("PUT", "/v1/sys/rotate/root/init", r#"{"data":{"n":3,"nonce":"78eb0f58",
+//!         "progress":0,"required":2,"started":true,"t":2,"verification_nonce":"",
+//!         "verification_required":true}}"#),
+//!     ("PUT", "/v1/sys/rotate/root/update", r#"{"data":{"n":3,"nonce":"78eb0f58",
+//!         "progress":1,"required":2,"started":true,"t":2,"verification_nonce":"",
+//!         "verification_required":true}}"#),
+//!     ("PUT", "/v1/sys/rotate/root/update", r#"{"data":{"backup":false,"complete":true,
+//!         "keys":["4738112d","204ebce3","3617bc66"],
+//!         "keys_base64":["RzgRLQ==","IE6843","Nhe8Zg=="],
+//!         "nonce":"78eb0f58","pgp_fingerprints":null,"verification_nonce":"39cb97e8",
+//!         "verification_required":true}}"#),
+//!     ("PUT", "/v1/sys/rotate/root/verify", r#"{"data":{"n":3,"nonce":"39cb97e8",
+//!         "progress":1,"started":true,"t":2}}"#),
+//!     ("PUT", "/v1/sys/rotate/root/verify", r#"{"data":{"complete":true,"nonce":"39cb97e8"}}"#),
+//! ]));
+//! let server = |request: http::Request<Bytes>| {
+//!     let (method, path, body) = script.borrow_mut().pop_front().expect("an expected request");
+//!     assert_eq!((request.method().as_str(), request.uri().path()), (method, path));
+//!     http::Response::builder().status(200).body(Bytes::from(body))
+//! };
+//! let target = Target::new("http://127.0.0.1:8200")?
+//!     .with_token(Token::new("s.operator"))
+//!     .with_dialect(Dialect::OpenBao);
+//!
+//! let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
+//! rekey.submit_shares([KeyShare::new("f50240c8"), KeyShare::new("1875ff65")])?;
+//! assert_eq!(drive(&server, &target, &mut rekey)?, RekeyPhase::Verifying);
+//! assert_eq!(rekey.nonce(), Some("78eb0f58"));
+//!
+//! // The new shares are issued but not in effect until verified.
+//! let new_shares = rekey.result().expect("the new shares").keys.clone();
+//! assert_eq!(new_shares.len(), 3);
+//! rekey.submit_verification_shares(new_shares.into_iter().take(2))?;
+//! assert_eq!(drive(&server, &target, &mut rekey)?, RekeyPhase::Done);
+//! assert_eq!(rekey.verification(), Verification::Verified);
+//! assert!(rekey.result().is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Root token with a server-generated OTP
+//!
+//! On Vault's classic paths, with answers captured from a real server: the OTP arrives once,
+//! in the start answer, and the ceremony keeps it to decode the token.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use std::cell::RefCell;
+//! use std::collections::VecDeque;
+//! use vault_key_core::ceremony::{drive, RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_core::ops::generate_root::TokenKind;
+//! use vault_key_core::{KeyShare, Target};
+//!
+//! let status = |progress: u32, complete: bool, otp: &str, encoded: &str, otp_length: u32| {
+//!     format!(r#"{{"nonce":"8c05c6a8-a68c-5dcf-ab51-c5dd817dcc31","started":true,
+//!         "progress":{progress},"required":3,"complete":{complete},"encoded_token":"{encoded}",
+//!         "encoded_root_token":"{encoded}","pgp_fingerprint":"","otp":"{otp}",
+//!         "otp_length":{otp_length}}}"#)
+//! };
+//! let script = RefCell::new(VecDeque::from([
+//!     ("/v1/sys/generate-root/attempt", status(0, false, "B0F8lbreLPbrgNXcHnv3GWbtF7", "", 26)),
+//!     ("/v1/sys/generate-root/update", status(1, false, "", "", 0)),
+//!     ("/v1/sys/generate-root/update", status(2, false, "", "", 0)),
+//!     ("/v1/sys/generate-root/update",
+//!         status(3, true, "", "MR4veh4NFyZ4FgwCAhQWADwFF300Nik9BXY", 0)),
+//! ]));
+//! let server = |request: http::Request<Bytes>| {
+//!     let (path, body) = script.borrow_mut().pop_front().expect("an expected request");
+//!     assert_eq!(request.uri().path(), path);
+//!     http::Response::builder().status(200).body(Bytes::from(body))
+//! };
+//! let target = Target::new("http://127.0.0.1:8200")?;
+//!
+//! let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
+//! generation.submit_shares([
+//!     KeyShare::new("59fc8632b99b18e1ac5ab103d6d4b9681e6fa22aa43a32274854cbc529551a121e"),
+//!     KeyShare::new("a5gUZy8FTmZqYxUDjaqLc230FG+C8I9Wj9qk1hrDmMZW"),
+//!     KeyShare::new("628eaa0c59f5c41912099773dbb2d2b2807b02e5425f36ad2081b8a0ef103595d8"),
+//! ])?;
+//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::Done);
+//! assert_eq!(generation.decode_token()?.expose(), "s.iBroeC4FnpeZNctkaNsaKICA");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # An OTP from the caller's randomness, then cancel
+//!
+//! The core draws no randomness itself: with [`TokenProtection::GenerateOtp`] the ceremony
+//! reads the server's `otp_length`, then waits for the caller's random source.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use std::cell::RefCell;
+//! use std::collections::VecDeque;
+//! use vault_key_core::ceremony::{drive, RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_core::ops::generate_root::TokenKind;
+//! use vault_key_core::{Dialect, Target, Token};
+//!
+//! let script = RefCell::new(VecDeque::from([
+//!     ("GET", 200, r#"{"data":{"complete":false,"otp":"","otp_length":26,"progress":0,
+//!         "required":3,"started":false}}"#),
+//!     ("PUT", 200, r#"{"data":{"complete":false,"nonce":"0539d3a3","otp":"","otp_length":26,
+//!         "pgp_fingerprint":"","progress":0,"required":3,"started":true}}"#),
+//!     ("DELETE", 204, ""),
+//! ]));
+//! let server = |request: http::Request<Bytes>| {
+//!     let (method, status, body) = script.borrow_mut().pop_front().expect("an expected request");
+//!     assert_eq!(request.method().as_str(), method);
+//!     assert_eq!(request.uri().path(), "/v1/sys/generate-root-token/attempt");
+//!     http::Response::builder().status(status).body(Bytes::from(body))
+//! };
+//! let target = Target::new("http://127.0.0.1:8200")?
+//!     .with_token(Token::new("s.operator"))
+//!     .with_dialect(Dialect::OpenBao);
+//!
+//! let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::GenerateOtp);
+//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::AwaitingOtp);
+//! assert_eq!(generation.otp_length(), Some(26));
+//!
+//! // Use your CSPRNG here (getrandom, rand's OsRng, crypto.getRandomValues, ...).
+//! let mut source = |buf: &mut [u8]| buf.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+//! generation.generate_otp(&mut source)?;
+//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::CollectingShares);
+//! assert_eq!(generation.otp().map(|otp| otp.len()), Some(26));
+//!
+//! generation.cancel()?;
+//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::Cancelled);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Without a driver
+//!
+//! The loop [`drive`](fn@drive) runs, by hand (for an HTTP stack with its own control flow):
+//!
+//! ```
+//! # use bytes::Bytes;
+//! use vault_key_core::ceremony::{RekeyCeremony, RekeyEvent, RekeyPhase};
+//! use vault_key_core::ops::rekey::{KeyKind, StartRekey};
+//! use vault_key_core::{KeyShare, Target};
+//!
+//! # fn send(request: http::Request<Bytes>) -> http::Response<Bytes> {
+//! #     let body: &'static [u8] = match request.uri().path() {
+//! #         "/v1/sys/rekey/init" => br#"{"nonce":"935f8a3b","started":true,"t":2,"n":3,
+//! #             "progress":0,"required":3,"pgp_fingerprints":null,"backup":false,
+//! #             "verification_required":false}"#,
+//! #         _ => br#"{"nonce":"935f8a3b","started":true,"t":2,"n":3,"progress":1,
+//! #             "required":3,"pgp_fingerprints":null,"backup":false,
+//! #             "verification_required":false}"#,
+//! #     };
+//! #     http::Response::new(Bytes::from_static(body))
+//! # }
+//! let target = Target::new("http://127.0.0.1:8200")?;
+//! let mut rekey = RekeyCeremony::resume(KeyKind::Unseal).require_nonce("935f8a3b");
+//! rekey.submit_share(KeyShare::new("59fc8632"))?;
+//! while let Some(request) = rekey.poll_request(&target)? {
+//!     let response = send(request);
+//!     match rekey.handle_http_response(&response)? {
+//!         RekeyEvent::Progress => println!("{} of {}", rekey.progress(), rekey.required()),
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(rekey.phase(), RekeyPhase::CollectingShares);
+//! assert_eq!((rekey.progress(), rekey.required()), (1, 3));
+//! # Ok::<(), vault_key_core::Error>(())
+//! ```
+
+mod drive;
+mod rekey;
+mod root_token;
+
+pub use drive::{drive, drive_async};
+pub use rekey::{RekeyCeremony, RekeyEvent, RekeyPhase, Verification};
+pub use root_token::{
+    GeneratedToken, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
+};
+
+use crate::error::{CeremonyError, Error};
+use crate::target::Target;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use std::fmt;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What [`drive`](fn@drive) and [`drive_async`](fn@drive_async) need from a ceremony.
+/// Implemented by [`RekeyCeremony`] and [`RootTokenCeremony`] (their inherent methods of the
+/// same names are the same calls).
+pub trait Ceremony: sealed::Sealed {
+    /// Where the ceremony stands.
+    type Phase: Copy + fmt::Debug + Eq;
+    /// What an answer changed.
+    type Event;
+
+    /// The next request to send, or `None` when there is nothing to send now.
+    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error>;
+
+    /// Feeds the answer to the request last returned by `poll_request`.
+    fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<Self::Event, Error>;
+
+    /// The request last returned by `poll_request` got no answer; it will be built again.
+    fn request_failed(&mut self);
+
+    /// Where the ceremony stands.
+    fn phase(&self) -> Self::Phase;
+}
+
+/// The error for a server nonce `found` that differs from the accepted `expected` one.
+fn nonce_conflict(expected: Option<&String>, found: Option<&String>) -> Option<CeremonyError> {
+    match (expected, found) {
+        (Some(expected), Some(found)) if expected != found => Some(CeremonyError::ForeignNonce {
+            expected: expected.clone(),
+            found: found.clone(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_different_known_nonces_conflict() {
+        let a = "a".to_string();
+        let b = "b".to_string();
+        assert!(nonce_conflict(Some(&a), Some(&b)).is_some());
+        assert!(nonce_conflict(Some(&a), Some(&a)).is_none());
+        assert!(nonce_conflict(None, Some(&b)).is_none());
+        assert!(nonce_conflict(Some(&a), None).is_none());
+    }
+}

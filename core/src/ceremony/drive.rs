@@ -1,0 +1,118 @@
+//! The loop every ceremony runs, written once: ask for the next request, send it through an
+//! HTTP stack, feed the answer back, until the ceremony needs the caller again.
+
+use super::Ceremony;
+use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
+use crate::target::Target;
+
+/// Runs `ceremony` through a blocking `client` until it has nothing to send: every queued
+/// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns the
+/// phase it stopped in.
+///
+/// Stops at the first error, leaving the ceremony usable and its result (if any) reachable.
+/// On a transport error the unanswered request is given back to the ceremony (a share it
+/// carried is queued again), so driving again retries it. This is how hvac's `rekey_multi`
+/// and `rekey_verify_multi` are built: queue the shares, then drive.
+pub fn drive<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+) -> Result<K::Phase, ExecuteError<C::Error>>
+where
+    C: HttpClient + ?Sized,
+    K: Ceremony + ?Sized,
+{
+    while let Some(request) = ceremony.poll_request(target)? {
+        let mut outstanding = Outstanding::new(ceremony);
+        let response = client.send(request).map_err(ExecuteError::Transport)?;
+        outstanding
+            .settle()
+            .handle_response(response.status(), response.body())?;
+    }
+    Ok(ceremony.phase())
+}
+
+/// The async form of [`drive`](fn@drive), on any runtime. If the returned future is dropped
+/// while a request is out, the ceremony is told the request got no answer, as for a transport
+/// error.
+pub async fn drive_async<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+) -> Result<K::Phase, ExecuteError<C::Error>>
+where
+    C: AsyncHttpClient + ?Sized,
+    K: Ceremony + ?Sized,
+{
+    while let Some(request) = ceremony.poll_request(target)? {
+        let mut outstanding = Outstanding::new(ceremony);
+        let response = client
+            .send(request)
+            .await
+            .map_err(ExecuteError::Transport)?;
+        outstanding
+            .settle()
+            .handle_response(response.status(), response.body())?;
+    }
+    Ok(ceremony.phase())
+}
+
+/// A request handed to the stack: unless its answer is fed back, the ceremony hears that it
+/// failed (transport error, panic in the stack, or a dropped future).
+struct Outstanding<'a, K: Ceremony + ?Sized> {
+    ceremony: &'a mut K,
+    settled: bool,
+}
+
+impl<'a, K: Ceremony + ?Sized> Outstanding<'a, K> {
+    fn new(ceremony: &'a mut K) -> Self {
+        Self {
+            ceremony,
+            settled: false,
+        }
+    }
+
+    fn settle(&mut self) -> &mut K {
+        self.settled = true;
+        self.ceremony
+    }
+}
+
+impl<K: Ceremony + ?Sized> Drop for Outstanding<'_, K> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.ceremony.request_failed();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::{RekeyCeremony, RekeyPhase};
+    use crate::ops::rekey::StartRekey;
+    use crate::secret::KeyShare;
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use std::convert::Infallible;
+
+    #[test]
+    fn a_panicking_stack_leaves_the_ceremony_usable() {
+        let target = Target::new("http://127.0.0.1:8200").unwrap();
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+        rekey.submit_share(KeyShare::new("aa")).unwrap();
+        let panicking = |_: Request<Bytes>| -> Result<Response<Bytes>, Infallible> {
+            panic!("the stack failed")
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drive(&panicking, &target, &mut rekey)
+        }));
+        assert!(outcome.is_err());
+        assert!(!rekey.awaiting_response());
+        assert_eq!(rekey.phase(), RekeyPhase::Starting);
+        assert!(
+            rekey.poll_request(&target).unwrap().is_some(),
+            "the start is built again"
+        );
+    }
+}

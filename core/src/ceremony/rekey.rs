@@ -1,0 +1,1037 @@
+//! The rekey ceremony: new unseal (or recovery) shares from the current ones, optionally
+//! encrypted to PGP keys, backed up, and verified before they take effect.
+//!
+//! The ceremony owns the rekey's nonce. It pins the nonce when the rekey starts (or when it
+//! resumes one in progress) and never sends a share under any other: a server answer naming
+//! another nonce means someone cancelled and restarted the rekey, and the ceremony stops with
+//! [`CeremonyError::ForeignNonce`]. The new shares, once received, stay reachable through
+//! [`RekeyCeremony::result`] whatever happens afterwards.
+
+use super::{nonce_conflict, sealed, Ceremony};
+use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal};
+use crate::ops::rekey::{
+    CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus, RekeyUpdate,
+    StartRekey,
+};
+use crate::ops::rekey_backup::{BackupKeys, DeleteBackupKeys, ReadBackupKeys};
+use crate::ops::rekey_verify::{CancelRekeyVerify, RekeyVerify, VerifyStatus, VerifyUpdate};
+use crate::ops::Operation;
+use crate::secret::{KeyShare, SecretBytes};
+use crate::target::{Dialect, Target};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use std::collections::VecDeque;
+
+/// Where a rekey ceremony stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RekeyPhase {
+    /// The start (or, when resuming, the progress read) has not been answered yet.
+    Starting,
+    /// The rekey runs under the pinned nonce and takes current shares.
+    CollectingShares,
+    /// The new shares were issued and wait to be verified: the ceremony takes new shares.
+    Verifying,
+    /// The new shares are in effect (verified, or verification was not required).
+    Done,
+    /// The rekey was cancelled; the old shares stay in effect.
+    Cancelled,
+    /// The ceremony cannot continue: another rekey replaced it, the server lost it, or it
+    /// completed elsewhere. Nothing more is sent; any result stays reachable.
+    Aborted,
+}
+
+impl RekeyPhase {
+    fn name(self) -> &'static str {
+        match self {
+            RekeyPhase::Starting => "starting",
+            RekeyPhase::CollectingShares => "collecting shares",
+            RekeyPhase::Verifying => "verifying",
+            RekeyPhase::Done => "done",
+            RekeyPhase::Cancelled => "cancelled",
+            RekeyPhase::Aborted => "aborted",
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RekeyPhase::Done | RekeyPhase::Cancelled | RekeyPhase::Aborted
+        )
+    }
+}
+
+/// Whether the new shares still have to be verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verification {
+    /// Not known yet (the rekey has not completed), or not asked for.
+    NotRequired,
+    /// The new shares were issued but are not in effect until verified; the old ones still
+    /// unseal.
+    Pending,
+    /// The new shares were verified and are in effect.
+    Verified,
+}
+
+/// What an answer changed, returned by [`RekeyCeremony::handle_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RekeyEvent {
+    /// The nonce is pinned: the rekey started, or the one in progress was resumed.
+    Started,
+    /// A current share was counted; see [`RekeyCeremony::progress`].
+    Progress,
+    /// The new shares were issued: [`RekeyCeremony::result`] holds them. Keep them.
+    Rekeyed,
+    /// A new share was counted towards verification.
+    VerificationProgress,
+    /// Verification restarted (it was cancelled); the new shares stay the same. The fresh
+    /// verification nonce is read next, alongside the rekey's nonce.
+    VerificationRestarted,
+    /// The new shares were verified and are now in effect.
+    Verified,
+    /// The progress was read again.
+    Refreshed,
+    /// The rekey was cancelled.
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Start(StartRekey),
+    Resume,
+}
+
+#[derive(Debug)]
+enum InFlight {
+    Start,
+    Read,
+    Share(KeyShare),
+    VerifyShare(KeyShare),
+    Cancel,
+    CancelVerification,
+}
+
+/// A rekey of the unseal or recovery shares, driven by the caller: ask
+/// [`poll_request`](Self::poll_request) what to send, send it, feed the answer to
+/// [`handle_response`](Self::handle_response), repeat until it returns `None`. The
+/// [`drive`](fn@super::drive) functions run that loop through an HTTP stack.
+///
+/// A ceremony runs on one [`Dialect`]: the first request fixes it, and a target of another
+/// dialect is refused ([`CeremonyError::DialectMismatch`]), because Vault's classic paths
+/// and OpenBao's paths keep separate rekey state.
+///
+/// Shares queue up and are sent one per request. A share is used up once an answer to it
+/// arrives, whether the server counted it or refused it; the other queued shares stay queued.
+/// Backups are read and deleted with plain operations: see [`read_backup`](Self::read_backup).
+///
+/// See the [module docs](super) for a complete example.
+#[derive(Debug)]
+#[must_use = "a ceremony does nothing until it is driven"]
+pub struct RekeyCeremony {
+    kind: KeyKind,
+    mode: Mode,
+    required_nonce: Option<String>,
+    dialect: Option<Dialect>,
+    phase: RekeyPhase,
+    nonce: Option<String>,
+    status: Option<RekeyStatus>,
+    verify_status: Option<VerifyStatus>,
+    verification_nonce: Option<String>,
+    verification: Verification,
+    shares: VecDeque<KeyShare>,
+    verification_shares: VecDeque<KeyShare>,
+    in_flight: Option<InFlight>,
+    refresh: bool,
+    cancel: bool,
+    cancel_verification: bool,
+    result: Option<RekeyResult>,
+    undecoded: Option<SecretBytes>,
+}
+
+impl RekeyCeremony {
+    /// A new rekey configured by `config` (shares, threshold, PGP keys, backup, verification
+    /// and which shares to rekey). The start request is sent first; its answer pins the
+    /// nonce.
+    pub fn start(config: StartRekey) -> Self {
+        Self::new(config.key_kind(), Mode::Start(config))
+    }
+
+    /// Joins the rekey of `kind` already in progress: its progress is read first and its
+    /// nonce pinned (see [`require_nonce`](Self::require_nonce) to accept only a known one).
+    /// Resuming during verification is allowed; the new shares are then not known to this
+    /// ceremony ([`result`](Self::result) stays `None`) but can be verified with it.
+    pub fn resume(kind: KeyKind) -> Self {
+        Self::new(kind, Mode::Resume)
+    }
+
+    fn new(kind: KeyKind, mode: Mode) -> Self {
+        Self {
+            kind,
+            mode,
+            required_nonce: None,
+            dialect: None,
+            phase: RekeyPhase::Starting,
+            nonce: None,
+            status: None,
+            verify_status: None,
+            verification_nonce: None,
+            verification: Verification::NotRequired,
+            shares: VecDeque::new(),
+            verification_shares: VecDeque::new(),
+            in_flight: None,
+            refresh: false,
+            cancel: false,
+            cancel_verification: false,
+            result: None,
+            undecoded: None,
+        }
+    }
+
+    /// Accept only the rekey with this nonce (as shown to the operators out of band): any
+    /// other fails with [`CeremonyError::ForeignNonce`] before a share is sent.
+    pub fn require_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.required_nonce = Some(nonce.into());
+        self
+    }
+
+    /// Queues one current share (hvac's `rekey`). It is sent once the nonce is pinned.
+    pub fn submit_share(&mut self, share: KeyShare) -> Result<(), Error> {
+        self.submit_shares([share])
+    }
+
+    /// Queues current shares, sent one at a time in order (hvac's `rekey_multi`). Nothing is
+    /// queued if any share is empty.
+    pub fn submit_shares<I>(&mut self, shares: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = KeyShare>,
+    {
+        match self.phase {
+            RekeyPhase::Starting | RekeyPhase::CollectingShares => {}
+            phase => return Err(self.wrong_phase("submitting a current share", phase)),
+        }
+        let shares = checked(shares)?;
+        self.shares.extend(shares);
+        Ok(())
+    }
+
+    /// Queues one new share for verification (hvac's `rekey_verify`).
+    pub fn submit_verification_share(&mut self, share: KeyShare) -> Result<(), Error> {
+        self.submit_verification_shares([share])
+    }
+
+    /// Queues new shares for verification, sent in order once the verification phase starts
+    /// (hvac's `rekey_verify_multi`). Nothing is queued if any share is empty.
+    pub fn submit_verification_shares<I>(&mut self, shares: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = KeyShare>,
+    {
+        match self.phase {
+            RekeyPhase::Verifying => {}
+            RekeyPhase::Starting | RekeyPhase::CollectingShares if self.verification_expected() => {
+            }
+            RekeyPhase::Starting | RekeyPhase::CollectingShares => {
+                return Err(CeremonyError::WrongPhase {
+                    action: "submitting a verification share",
+                    phase: "a rekey without verification",
+                }
+                .into())
+            }
+            phase => return Err(self.wrong_phase("submitting a verification share", phase)),
+        }
+        let shares = checked(shares)?;
+        self.verification_shares.extend(shares);
+        Ok(())
+    }
+
+    /// Drops all queued shares (current and new) that were not sent yet.
+    pub fn clear_queued_shares(&mut self) {
+        self.shares.clear();
+        self.verification_shares.clear();
+    }
+
+    /// Cancels the whole rekey (hvac's `cancel_rekey`), sending the pinned nonce. Queued
+    /// shares are dropped once it is cancelled. During verification the old shares stay in
+    /// effect and the issued new shares become useless.
+    ///
+    /// A resumed ceremony reads the progress (and checks the nonce) before it cancels. A
+    /// started one whose start was never answered has nothing of its own to cancel and sends
+    /// nothing: if a start answer was lost, resume to cancel that rekey.
+    pub fn cancel(&mut self) -> Result<(), Error> {
+        match self.phase {
+            RekeyPhase::Cancelled => Ok(()),
+            RekeyPhase::Done | RekeyPhase::Aborted => {
+                Err(self.wrong_phase("cancelling", self.phase))
+            }
+            _ => {
+                self.cancel = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Restarts verification (hvac's `cancel_rekey_verify`): the server issues a fresh
+    /// verification nonce, forgets the new shares submitted so far, and keeps the same new
+    /// shares.
+    pub fn cancel_verification(&mut self) -> Result<(), Error> {
+        if self.phase != RekeyPhase::Verifying {
+            return Err(self.wrong_phase("cancelling verification", self.phase));
+        }
+        self.cancel_verification = true;
+        Ok(())
+    }
+
+    /// Reads the progress again (for instance while other operators submit their shares).
+    pub fn refresh(&mut self) -> Result<(), Error> {
+        match self.phase {
+            RekeyPhase::CollectingShares | RekeyPhase::Verifying => {
+                self.refresh = true;
+                Ok(())
+            }
+            phase => Err(self.wrong_phase("reading the progress", phase)),
+        }
+    }
+
+    /// The next request to send, or `None` when there is nothing to send now: a request is
+    /// awaiting its answer, the ceremony waits for shares, or it is over.
+    ///
+    /// Fails without sending anything if the target's dialect differs from the ceremony's, or
+    /// if the request cannot be built (a share that cannot be sent is dropped).
+    pub fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+        if let Some(dialect) = self.dialect {
+            if dialect != target.dialect() {
+                return Err(CeremonyError::DialectMismatch {
+                    ceremony: dialect,
+                    target: target.dialect(),
+                }
+                .into());
+            }
+        }
+        if self.in_flight.is_some() || self.phase.is_terminal() {
+            return Ok(None);
+        }
+        let kind = self.kind;
+        let (request, in_flight) = if self.phase == RekeyPhase::Starting {
+            if self.cancel && matches!(self.mode, Mode::Start(_)) {
+                // Nothing was started by this ceremony: there is nothing to cancel.
+                self.finish_cancel();
+                return Ok(None);
+            }
+            match &self.mode {
+                Mode::Start(config) => (config.request(target)?, InFlight::Start),
+                Mode::Resume => (
+                    ReadRekeyProgress::new(kind).request(target)?,
+                    InFlight::Read,
+                ),
+            }
+        } else {
+            let Some(nonce) = self.nonce.clone() else {
+                return Ok(None);
+            };
+            if self.cancel {
+                (
+                    CancelRekey::new(kind).nonce(nonce).request(target)?,
+                    InFlight::Cancel,
+                )
+            } else if self.refresh
+                || (self.phase == RekeyPhase::Verifying
+                    && self.verification_nonce.is_none()
+                    && !self.cancel_verification)
+            {
+                (
+                    ReadRekeyProgress::new(kind).request(target)?,
+                    InFlight::Read,
+                )
+            } else if self.phase == RekeyPhase::Verifying && self.cancel_verification {
+                (
+                    CancelRekeyVerify::new(kind).request(target)?,
+                    InFlight::CancelVerification,
+                )
+            } else if self.phase == RekeyPhase::Verifying {
+                let Some(verification_nonce) = self.verification_nonce.clone() else {
+                    return Ok(None);
+                };
+                let Some(share) = self.verification_shares.pop_front() else {
+                    return Ok(None);
+                };
+                let request = RekeyVerify::new(share.clone(), verification_nonce)
+                    .keys(kind)
+                    .request(target)?;
+                (request, InFlight::VerifyShare(share))
+            } else {
+                let Some(share) = self.shares.pop_front() else {
+                    return Ok(None);
+                };
+                let request = Rekey::new(share.clone(), nonce)
+                    .keys(kind)
+                    .request(target)?;
+                (request, InFlight::Share(share))
+            }
+        };
+        if matches!(in_flight, InFlight::Read) {
+            self.refresh = false;
+        }
+        self.dialect = Some(target.dialect());
+        self.in_flight = Some(in_flight);
+        Ok(Some(request))
+    }
+
+    /// Feeds the answer to the request last returned by [`poll_request`](Self::poll_request).
+    ///
+    /// An error leaves the ceremony usable unless its phase says otherwise: a refused share is
+    /// used up and the next one can be sent; wrong shares that reach the threshold leave the
+    /// rekey running with progress 0; a nonce other than the pinned one aborts it. An answer
+    /// that cannot be decoded is returned as [`Error::Decode`] with its raw body, which is
+    /// also kept in [`undecoded_response`](Self::undecoded_response).
+    pub fn handle_response(
+        &mut self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RekeyEvent, Error> {
+        let in_flight = self
+            .in_flight
+            .take()
+            .ok_or(CeremonyError::NothingOutstanding)?;
+        let kind = self.kind;
+        match in_flight {
+            InFlight::Start => {
+                let answer = match &self.mode {
+                    Mode::Start(config) => config.parse(status, body),
+                    Mode::Resume => ReadRekeyProgress::new(kind).parse(status, body),
+                };
+                self.on_started(answer?)
+            }
+            InFlight::Read => match ReadRekeyProgress::new(kind).parse(status, body) {
+                Ok(answer) => self.on_read(answer),
+                Err(err) => {
+                    if self.phase != RekeyPhase::Starting {
+                        self.refresh = true;
+                    }
+                    Err(err)
+                }
+            },
+            InFlight::Share(_used) => {
+                let answer = Rekey::new(KeyShare::new(""), "")
+                    .keys(kind)
+                    .parse(status, body);
+                self.on_share_answer(answer, status, body)
+            }
+            InFlight::VerifyShare(share) => {
+                let answer = RekeyVerify::new(KeyShare::new(""), "")
+                    .keys(kind)
+                    .parse(status, body);
+                self.on_verify_answer(answer, share)
+            }
+            InFlight::Cancel => match CancelRekey::new(kind).parse(status, body) {
+                Ok(()) => {
+                    self.finish_cancel();
+                    Ok(RekeyEvent::Cancelled)
+                }
+                Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
+                    self.finish_cancel();
+                    Ok(RekeyEvent::Cancelled)
+                }
+                Err(err) => Err(err),
+            },
+            InFlight::CancelVerification => {
+                match CancelRekeyVerify::new(kind).parse(status, body) {
+                    Ok(answer) => {
+                        self.cancel_verification = false;
+                        // The fresh verification nonce is accepted only when read next to
+                        // the pinned rekey nonce.
+                        self.verification_nonce = None;
+                        self.verify_status = Some(VerifyStatus {
+                            nonce: None,
+                            progress: 0,
+                            ..answer
+                        });
+                        Ok(RekeyEvent::VerificationRestarted)
+                    }
+                    Err(err) => {
+                        if err.refusal() == Some(&Refusal::NotInProgress) {
+                            self.abort();
+                        }
+                        Err(err)
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`handle_response`](Self::handle_response) for a whole `http::Response`.
+    pub fn handle_http_response<B: AsRef<[u8]>>(
+        &mut self,
+        response: &Response<B>,
+    ) -> Result<RekeyEvent, Error> {
+        self.handle_response(response.status(), response.body().as_ref())
+    }
+
+    /// The request last returned by [`poll_request`](Self::poll_request) got no answer (the
+    /// connection failed): it will be built again. A share it carried goes back to the front
+    /// of its queue; if the server did count it, sending it again is refused as already
+    /// provided, which is harmless.
+    pub fn request_failed(&mut self) {
+        match self.in_flight.take() {
+            Some(InFlight::Share(share)) => self.shares.push_front(share),
+            Some(InFlight::VerifyShare(share)) => self.verification_shares.push_front(share),
+            Some(InFlight::Read) if self.phase != RekeyPhase::Starting => self.refresh = true,
+            _ => {}
+        }
+    }
+
+    fn on_started(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
+        let Some(nonce) = status.nonce.clone().filter(|_| status.started) else {
+            self.abort();
+            return Err(CeremonyError::NotStarted("rekey").into());
+        };
+        if let Some(required) = &self.required_nonce {
+            if *required != nonce {
+                let err = CeremonyError::ForeignNonce {
+                    expected: required.clone(),
+                    found: nonce,
+                };
+                self.abort();
+                return Err(err.into());
+            }
+        }
+        self.nonce = Some(nonce);
+        self.status = Some(status);
+        self.phase = RekeyPhase::CollectingShares;
+        Ok(RekeyEvent::Started)
+    }
+
+    fn on_read(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
+        let resuming = self.phase == RekeyPhase::Starting;
+        let (Some(found), true) = (status.nonce.clone(), status.started) else {
+            self.abort();
+            return Err(CeremonyError::NotStarted("rekey").into());
+        };
+        let expected = self.nonce.as_ref().or(self.required_nonce.as_ref());
+        if let Some(err) = nonce_conflict(expected, Some(&found)) {
+            self.abort();
+            return Err(err.into());
+        }
+        self.nonce = Some(found);
+        let verification_nonce = status.verification_nonce.clone();
+        self.status = Some(status);
+        match verification_nonce {
+            Some(verification_nonce) => {
+                if self.result.is_none() && matches!(self.mode, Mode::Start(_)) {
+                    self.abort();
+                    return Err(CeremonyError::CompletedElsewhere.into());
+                }
+                if self.verification_nonce.as_ref() != Some(&verification_nonce) {
+                    self.verify_status = None;
+                }
+                self.verification_nonce = Some(verification_nonce);
+                self.verification = Verification::Pending;
+                self.shares.clear();
+                self.phase = RekeyPhase::Verifying;
+            }
+            None if self.phase == RekeyPhase::Verifying => {
+                // Started, same nonce, but no verification pending: the server no longer
+                // knows this verification.
+                self.abort();
+                return Err(CeremonyError::NotStarted("rekey verification").into());
+            }
+            None => self.phase = RekeyPhase::CollectingShares,
+        }
+        Ok(if resuming {
+            RekeyEvent::Started
+        } else {
+            RekeyEvent::Refreshed
+        })
+    }
+
+    fn on_share_answer(
+        &mut self,
+        answer: Result<RekeyUpdate, Error>,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RekeyEvent, Error> {
+        match answer {
+            Ok(RekeyUpdate::Progress(progress)) => {
+                if let Some(err) = nonce_conflict(self.nonce.as_ref(), progress.nonce.as_ref()) {
+                    self.abort();
+                    return Err(err.into());
+                }
+                self.status = Some(progress);
+                Ok(RekeyEvent::Progress)
+            }
+            Ok(RekeyUpdate::Complete(result)) => {
+                if result.keys.is_empty() {
+                    let err = DecodeError::new(
+                        status.as_u16(),
+                        "the rekey completed but the answer carries no keys",
+                        body,
+                    );
+                    self.undecoded = Some(err.body.clone());
+                    return Err(err.into());
+                }
+                let conflict = nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref());
+                let verification_required = result.verification_required;
+                self.verification_nonce = result.verification_nonce.clone();
+                self.result = Some(result);
+                self.shares.clear();
+                if let Some(err) = conflict {
+                    self.abort();
+                    return Err(err.into());
+                }
+                if let Some(status) = &mut self.status {
+                    status.progress = 0;
+                }
+                if verification_required {
+                    self.verification = Verification::Pending;
+                    self.phase = RekeyPhase::Verifying;
+                } else {
+                    self.verification = Verification::NotRequired;
+                    self.verification_shares.clear();
+                    self.phase = RekeyPhase::Done;
+                }
+                Ok(RekeyEvent::Rekeyed)
+            }
+            Err(err) => {
+                match &err {
+                    Error::Decode(decode) => self.undecoded = Some(decode.body.clone()),
+                    Error::Server(server) => match &server.refusal {
+                        Refusal::WrongNonce { expected } => {
+                            if let Some(conflict) =
+                                nonce_conflict(self.nonce.as_ref(), expected.as_ref())
+                            {
+                                self.abort();
+                                return Err(conflict.into());
+                            }
+                            self.refresh = true;
+                        }
+                        Refusal::SharesDidNotCombine => {
+                            if let Some(status) = &mut self.status {
+                                status.progress = 0;
+                            }
+                        }
+                        Refusal::NotInProgress => self.abort(),
+                        Refusal::VerificationPending { .. } => self.refresh = true,
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn on_verify_answer(
+        &mut self,
+        answer: Result<VerifyUpdate, Error>,
+        share: KeyShare,
+    ) -> Result<RekeyEvent, Error> {
+        match answer {
+            Ok(VerifyUpdate::Progress(progress)) => {
+                if progress.nonce.is_some() && progress.nonce != self.verification_nonce {
+                    self.refresh = true;
+                }
+                self.verify_status = Some(progress);
+                Ok(RekeyEvent::VerificationProgress)
+            }
+            Ok(VerifyUpdate::Complete { .. }) => {
+                self.verification = Verification::Verified;
+                self.verification_shares.clear();
+                self.phase = RekeyPhase::Done;
+                Ok(RekeyEvent::Verified)
+            }
+            Err(err) => {
+                if let Error::Server(server) = &err {
+                    match server.refusal {
+                        Refusal::WrongNonce { .. } => {
+                            // The verification nonce changed (verification restarted): the
+                            // share itself was not judged, so it is sent again once the new
+                            // nonce is read.
+                            self.verification_nonce = None;
+                            self.verification_shares.push_front(share);
+                        }
+                        Refusal::SharesDidNotCombine => {
+                            // Verification restarts under a fresh nonce.
+                            self.verification_nonce = None;
+                            if let Some(status) = &mut self.verify_status {
+                                status.progress = 0;
+                            }
+                        }
+                        Refusal::NotInProgress => self.abort(),
+                        _ => {}
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether the rekey asks for verification, as far as known.
+    fn verification_expected(&self) -> bool {
+        match (&self.status, &self.mode) {
+            (Some(status), _) => status.verification_required,
+            (None, Mode::Start(config)) => config.verification_required(),
+            (None, Mode::Resume) => true,
+        }
+    }
+
+    fn finish_cancel(&mut self) {
+        self.cancel = false;
+        self.cancel_verification = false;
+        self.refresh = false;
+        self.clear_queued_shares();
+        self.phase = RekeyPhase::Cancelled;
+    }
+
+    fn abort(&mut self) {
+        self.cancel = false;
+        self.cancel_verification = false;
+        self.refresh = false;
+        self.clear_queued_shares();
+        self.phase = RekeyPhase::Aborted;
+    }
+
+    fn wrong_phase(&self, action: &'static str, phase: RekeyPhase) -> Error {
+        CeremonyError::WrongPhase {
+            action,
+            phase: phase.name(),
+        }
+        .into()
+    }
+
+    /// Where the ceremony stands.
+    pub fn phase(&self) -> RekeyPhase {
+        self.phase
+    }
+
+    /// Which shares this ceremony rekeys.
+    pub fn key_kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The dialect fixed by the first request, if one was built.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
+    /// The pinned rekey nonce, once known.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
+    /// The verification nonce in use, while verifying.
+    pub fn verification_nonce(&self) -> Option<&str> {
+        self.verification_nonce.as_deref()
+    }
+
+    /// Shares counted so far in the current phase: current shares while collecting, new
+    /// shares while verifying.
+    pub fn progress(&self) -> u32 {
+        if self.phase == RekeyPhase::Verifying {
+            self.verify_status.as_ref().map_or(0, |s| s.progress)
+        } else {
+            self.status.as_ref().map_or(0, |s| s.progress)
+        }
+    }
+
+    /// Shares needed in the current phase: the current threshold while collecting, the new
+    /// threshold while verifying (0 while not known).
+    pub fn required(&self) -> u32 {
+        if self.phase == RekeyPhase::Verifying {
+            self.verify_status
+                .as_ref()
+                .map(|s| s.t)
+                .filter(|&t| t > 0)
+                .or_else(|| self.status.as_ref().map(|s| s.t))
+                .unwrap_or(0)
+        } else {
+            self.status.as_ref().map_or(0, |s| s.required)
+        }
+    }
+
+    /// The last status the server reported for the rekey (new `t` and `n`, PGP
+    /// fingerprints, backup, verification).
+    pub fn status(&self) -> Option<&RekeyStatus> {
+        self.status.as_ref()
+    }
+
+    /// The last verification status the server reported.
+    pub fn verify_status(&self) -> Option<&VerifyStatus> {
+        self.verify_status.as_ref()
+    }
+
+    /// Current shares queued and not sent yet.
+    pub fn queued_shares(&self) -> usize {
+        self.shares.len()
+    }
+
+    /// New shares queued for verification and not sent yet.
+    pub fn queued_verification_shares(&self) -> usize {
+        self.verification_shares.len()
+    }
+
+    /// Whether a request was handed out and its answer is awaited.
+    pub fn awaiting_response(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The new shares (with their PGP fingerprints, in the order of the keys given, and the
+    /// backup flag) once the rekey completed. They stay here in every later phase, after any
+    /// error, until the ceremony is dropped.
+    pub fn result(&self) -> Option<&RekeyResult> {
+        self.result.as_ref()
+    }
+
+    /// Takes the result out of the ceremony.
+    pub fn into_result(self) -> Option<RekeyResult> {
+        self.result
+    }
+
+    /// Whether the new shares still need verifying.
+    pub fn verification(&self) -> Verification {
+        self.verification
+    }
+
+    /// The raw body of the last answer to a share that could not be decoded: it may carry the
+    /// new shares, so it is kept here as well as in the error.
+    pub fn undecoded_response(&self) -> Option<&SecretBytes> {
+        self.undecoded.as_ref()
+    }
+
+    /// The operation that reads the PGP-encrypted backup of the new shares (for a rekey
+    /// started with `backup`). Check its `nonce` against [`nonce`](Self::nonce) with
+    /// [`is_own_backup`](Self::is_own_backup): the servers keep one backup, whichever rekey
+    /// wrote it.
+    pub fn read_backup(&self) -> ReadBackupKeys {
+        ReadBackupKeys::new(self.kind)
+    }
+
+    /// The operation that deletes the stored backup.
+    pub fn delete_backup(&self) -> DeleteBackupKeys {
+        DeleteBackupKeys::new(self.kind)
+    }
+
+    /// Whether `backup` was written by this ceremony's rekey.
+    pub fn is_own_backup(&self, backup: &BackupKeys) -> bool {
+        self.nonce.is_some() && backup.nonce == self.nonce
+    }
+}
+
+fn checked<I: IntoIterator<Item = KeyShare>>(shares: I) -> Result<Vec<KeyShare>, Error> {
+    let shares: Vec<KeyShare> = shares.into_iter().collect();
+    if shares.iter().any(|s| s.expose().trim().is_empty()) {
+        return Err(InvalidInput::Empty("key share").into());
+    }
+    Ok(shares)
+}
+
+impl sealed::Sealed for RekeyCeremony {}
+
+impl Ceremony for RekeyCeremony {
+    type Phase = RekeyPhase;
+    type Event = RekeyEvent;
+
+    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+        RekeyCeremony::poll_request(self, target)
+    }
+
+    fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<RekeyEvent, Error> {
+        RekeyCeremony::handle_response(self, status, body)
+    }
+
+    fn request_failed(&mut self) {
+        RekeyCeremony::request_failed(self)
+    }
+
+    fn phase(&self) -> RekeyPhase {
+        self.phase
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONCE: &str = "e3598a44-5a49-d5ab-c27e-e871724e4507";
+
+    fn target() -> Target {
+        Target::new("http://127.0.0.1:8200")
+            .unwrap()
+            .with_dialect(Dialect::OpenBao)
+    }
+
+    fn poll(rekey: &mut RekeyCeremony) -> (String, String, serde_json::Value) {
+        let request = rekey.poll_request(&target()).unwrap().expect("a request");
+        let body = if request.body().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(request.body()).unwrap()
+        };
+        (
+            request.method().to_string(),
+            request.uri().path().to_string(),
+            body,
+        )
+    }
+
+    fn answer(rekey: &mut RekeyCeremony, status: u16, body: &str) -> Result<RekeyEvent, Error> {
+        rekey.handle_response(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    fn status(extra: &str) -> String {
+        format!(
+            r#"{{"data":{{"n":3,"nonce":"{NONCE}","progress":0,"required":3,"started":true,"t":2{extra}}}}}"#
+        )
+    }
+
+    fn verifying() -> RekeyCeremony {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
+        rekey.submit_share(KeyShare::new("aa")).unwrap();
+        poll(&mut rekey);
+        answer(&mut rekey, 200, &status(r#","verification_required":true"#)).unwrap();
+        poll(&mut rekey);
+        let done = format!(
+            r#"{{"data":{{"complete":true,"keys":["k1","k2","k3"],"nonce":"{NONCE}","verification_nonce":"v-1","verification_required":true}}}}"#
+        );
+        assert_eq!(answer(&mut rekey, 200, &done).unwrap(), RekeyEvent::Rekeyed);
+        assert_eq!(rekey.phase(), RekeyPhase::Verifying);
+        rekey
+    }
+
+    #[test]
+    fn a_resumed_rekey_reads_before_it_cancels() {
+        let mut rekey = RekeyCeremony::resume(KeyKind::Unseal);
+        rekey.cancel().unwrap();
+        let (method, path, _) = poll(&mut rekey);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("GET", "/v1/sys/rotate/root/init")
+        );
+        assert_eq!(
+            answer(&mut rekey, 200, &status("")).unwrap(),
+            RekeyEvent::Started
+        );
+        let (method, _, body) = poll(&mut rekey);
+        assert_eq!(method, "DELETE");
+        assert_eq!(body["nonce"], NONCE);
+        answer(&mut rekey, 204, "").unwrap();
+        assert_eq!(rekey.phase(), RekeyPhase::Cancelled);
+    }
+
+    #[test]
+    fn a_stale_verification_nonce_is_read_again_and_the_share_resent() {
+        let mut rekey = verifying();
+        rekey
+            .submit_verification_share(KeyShare::new("k1"))
+            .unwrap();
+        let (_, path, body) = poll(&mut rekey);
+        assert!(path.ends_with("/verify"));
+        assert_eq!(body["nonce"], "v-1");
+        let stale = r#"{"errors":["incorrect nonce supplied; nonce for this verify operation is \"v-2\""]}"#;
+        assert!(answer(&mut rekey, 400, stale).is_err());
+        assert_eq!(rekey.phase(), RekeyPhase::Verifying, "not a foreign rekey");
+        assert_eq!(rekey.queued_verification_shares(), 1);
+        let (method, path, _) = poll(&mut rekey);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("GET", "/v1/sys/rotate/root/init")
+        );
+        answer(
+            &mut rekey,
+            200,
+            &status(r#","verification_nonce":"v-2","verification_required":true"#),
+        )
+        .unwrap();
+        let (_, _, body) = poll(&mut rekey);
+        assert_eq!(body, serde_json::json!({"key": "k1", "nonce": "v-2"}));
+    }
+
+    #[test]
+    fn the_verification_nonce_is_accepted_only_next_to_the_pinned_nonce() {
+        let mut rekey = verifying();
+        rekey.cancel_verification().unwrap();
+        let (method, path, _) = poll(&mut rekey);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("DELETE", "/v1/sys/rotate/root/verify")
+        );
+        let restarted = r#"{"data":{"n":3,"nonce":"v-3","progress":0,"started":true,"t":2}}"#;
+        assert_eq!(
+            answer(&mut rekey, 200, restarted).unwrap(),
+            RekeyEvent::VerificationRestarted
+        );
+        assert_eq!(rekey.verification_nonce(), None);
+        poll(&mut rekey);
+        let other = status(r#","verification_nonce":"v-3""#).replace(NONCE, "someone-else");
+        assert!(matches!(
+            answer(&mut rekey, 200, &other),
+            Err(Error::Ceremony(CeremonyError::ForeignNonce { .. }))
+        ));
+        assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+        assert!(rekey.result().is_some(), "the new shares stay reachable");
+    }
+
+    #[test]
+    fn a_rekey_finished_by_someone_else_is_not_ours_to_verify() {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
+        rekey.submit_share(KeyShare::new("aa")).unwrap();
+        poll(&mut rekey);
+        answer(&mut rekey, 200, &status(r#","verification_required":true"#)).unwrap();
+        poll(&mut rekey);
+        let finished = r#"{"errors":["rotation already finished; verification must be performed; nonce for the verification operation is \"v-1\""]}"#;
+        assert!(answer(&mut rekey, 400, finished).is_err());
+        poll(&mut rekey);
+        let err = answer(
+            &mut rekey,
+            200,
+            &status(r#","verification_nonce":"v-1","verification_required":true"#),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Ceremony(CeremonyError::CompletedElsewhere)
+        ));
+        assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+    }
+
+    #[test]
+    fn a_verification_the_server_forgot_aborts() {
+        let mut rekey = verifying();
+        rekey.refresh().unwrap();
+        poll(&mut rekey);
+        assert!(matches!(
+            answer(&mut rekey, 200, &status("")),
+            Err(Error::Ceremony(CeremonyError::NotStarted(_)))
+        ));
+        assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+        assert!(rekey.result().is_some());
+    }
+
+    #[test]
+    fn a_lost_refresh_is_read_again() {
+        let mut rekey = verifying();
+        rekey.refresh().unwrap();
+        poll(&mut rekey);
+        rekey.request_failed();
+        let (method, _, _) = poll(&mut rekey);
+        assert_eq!(method, "GET");
+        assert!(answer(&mut rekey, 503, r#"{"errors":["Vault is sealed"]}"#).is_err());
+        let (method, _, _) = poll(&mut rekey);
+        assert_eq!(method, "GET", "a refused refresh is retried");
+    }
+
+    #[test]
+    fn a_missing_nonce_in_the_start_answer_aborts() {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+        poll(&mut rekey);
+        let err = answer(&mut rekey, 200, r#"{"started":true,"t":2,"n":3}"#).unwrap_err();
+        assert!(matches!(err, Error::Ceremony(CeremonyError::NotStarted(_))));
+        assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+    }
+
+    #[test]
+    fn phases_name_themselves_in_errors() {
+        let mut rekey = verifying();
+        let err = rekey.submit_share(KeyShare::new("aa")).unwrap_err();
+        assert!(err.to_string().contains("verifying"), "{err}");
+    }
+}

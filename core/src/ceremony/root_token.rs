@@ -1,0 +1,877 @@
+//! The root-token (or recovery-token) generation ceremony.
+//!
+//! The generated token is handed out once, encoded with a one-time password or encrypted to a
+//! PGP key. The ceremony keeps what is needed to read it: the server-generated OTP (sent only
+//! in the start answer), the caller's OTP, and the `otp_length` the server reported when the
+//! generation started (classic update answers report 0, which would select the legacy
+//! scheme).
+
+use super::{nonce_conflict, sealed, Ceremony};
+use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal};
+use crate::ops::generate_root::{
+    CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
+    StartRootTokenGeneration, TokenKind,
+};
+use crate::ops::Operation;
+use crate::otp::{self, OtpScheme, RandomSource};
+use crate::secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
+use crate::target::{Dialect, Target};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use std::collections::VecDeque;
+
+/// How the generated token is protected on its way to the caller.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum TokenProtection {
+    /// The server generates the OTP and returns it once, in the start answer; the ceremony
+    /// keeps it.
+    #[default]
+    ServerOtp,
+    /// The caller's OTP. The attempt status is read first and the OTP checked against the
+    /// server's `otp_length` before anything is sent.
+    Otp(Otp),
+    /// The caller generates the OTP once the server's `otp_length` is known: the ceremony
+    /// reads the attempt status, then waits in [`RootTokenPhase::AwaitingOtp`] for
+    /// [`RootTokenCeremony::generate_otp`] (or [`RootTokenCeremony::provide_otp`]).
+    GenerateOtp,
+    /// Encrypt the token to this PGP public key (base64 of the binary key). The encoded token
+    /// is then a base64 OpenPGP message, returned as is.
+    PgpKey(String),
+}
+
+/// Where a root-token generation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RootTokenPhase {
+    /// Reading the attempt status, or starting (or resuming) the generation.
+    Starting,
+    /// The server's `otp_length` is known; the ceremony waits for the caller's OTP.
+    AwaitingOtp,
+    /// The generation runs under the pinned nonce and takes shares.
+    CollectingShares,
+    /// The token was generated: see [`RootTokenCeremony::result`].
+    Done,
+    /// The generation was cancelled.
+    Cancelled,
+    /// The ceremony cannot continue: another generation replaced it or the server lost it.
+    /// Nothing more is sent.
+    Aborted,
+}
+
+impl RootTokenPhase {
+    fn name(self) -> &'static str {
+        match self {
+            RootTokenPhase::Starting => "starting",
+            RootTokenPhase::AwaitingOtp => "awaiting an OTP",
+            RootTokenPhase::CollectingShares => "collecting shares",
+            RootTokenPhase::Done => "done",
+            RootTokenPhase::Cancelled => "cancelled",
+            RootTokenPhase::Aborted => "aborted",
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RootTokenPhase::Done | RootTokenPhase::Cancelled | RootTokenPhase::Aborted
+        )
+    }
+}
+
+/// What an answer changed, returned by [`RootTokenCeremony::handle_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RootTokenEvent {
+    /// The attempt status was read: the server's `otp_length` is known.
+    StatusRead,
+    /// The nonce is pinned: the generation started, or the one in progress was resumed.
+    Started,
+    /// A share was counted; see [`RootTokenCeremony::progress`].
+    Progress,
+    /// The token was generated: [`RootTokenCeremony::result`] holds it.
+    Generated,
+    /// The progress was read again.
+    Refreshed,
+    /// The generation was cancelled.
+    Cancelled,
+}
+
+/// The generated token, as the server handed it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedToken {
+    encoded: EncodedToken,
+    pgp_fingerprint: Option<String>,
+    nonce: Option<String>,
+}
+
+impl GeneratedToken {
+    /// The token encoded with the OTP, or (with a PGP key) the base64 OpenPGP message whose
+    /// plaintext is the token.
+    pub fn encoded(&self) -> &EncodedToken {
+        &self.encoded
+    }
+
+    /// The fingerprint of the PGP key the token is encrypted to, if any.
+    pub fn pgp_fingerprint(&self) -> Option<&str> {
+        self.pgp_fingerprint.as_deref()
+    }
+
+    /// Whether the token is PGP-encrypted (decrypt it with the private key; there is no OTP).
+    pub fn is_pgp_encrypted(&self) -> bool {
+        self.pgp_fingerprint.is_some()
+    }
+
+    /// The nonce of the generation that produced it.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Start(TokenProtection),
+    Resume,
+}
+
+#[derive(Debug)]
+enum InFlight {
+    Status,
+    Start,
+    Read,
+    Share(KeyShare),
+    Cancel,
+}
+
+/// A root-token (or recovery-token) generation, driven by the caller like
+/// [`RekeyCeremony`](super::RekeyCeremony): [`poll_request`](Self::poll_request), send,
+/// [`handle_response`](Self::handle_response), until it returns `None`.
+///
+/// See the [module docs](super) for complete examples.
+#[derive(Debug)]
+#[must_use = "a ceremony does nothing until it is driven"]
+pub struct RootTokenCeremony {
+    kind: TokenKind,
+    mode: Mode,
+    required_nonce: Option<String>,
+    dialect: Option<Dialect>,
+    phase: RootTokenPhase,
+    nonce: Option<String>,
+    status: Option<RootGenerationStatus>,
+    otp: Option<Otp>,
+    otp_length: Option<u32>,
+    pgp_fingerprint: Option<String>,
+    shares: VecDeque<KeyShare>,
+    in_flight: Option<InFlight>,
+    refresh: bool,
+    cancel: bool,
+    result: Option<GeneratedToken>,
+    undecoded: Option<SecretBytes>,
+}
+
+impl RootTokenCeremony {
+    /// A new generation of a token of `kind`, protected as `protection` says.
+    pub fn start(kind: TokenKind, protection: TokenProtection) -> Self {
+        let otp = match &protection {
+            TokenProtection::Otp(otp) => Some(otp.clone()),
+            _ => None,
+        };
+        let mut ceremony = Self::new(kind, Mode::Start(protection));
+        ceremony.otp = otp;
+        ceremony
+    }
+
+    /// Joins the generation of `kind` already in progress: its status is read first and its
+    /// nonce pinned. `otp` is the OTP it was started with, needed to decode the token (not
+    /// with a PGP key; it can also be given later with [`provide_otp`](Self::provide_otp)).
+    pub fn resume(kind: TokenKind, otp: Option<Otp>) -> Self {
+        let mut ceremony = Self::new(kind, Mode::Resume);
+        ceremony.otp = otp;
+        ceremony
+    }
+
+    fn new(kind: TokenKind, mode: Mode) -> Self {
+        Self {
+            kind,
+            mode,
+            required_nonce: None,
+            dialect: None,
+            phase: RootTokenPhase::Starting,
+            nonce: None,
+            status: None,
+            otp: None,
+            otp_length: None,
+            pgp_fingerprint: None,
+            shares: VecDeque::new(),
+            in_flight: None,
+            refresh: false,
+            cancel: false,
+            result: None,
+            undecoded: None,
+        }
+    }
+
+    /// Accept only the generation with this nonce: any other fails with
+    /// [`CeremonyError::ForeignNonce`] before a share is sent.
+    pub fn require_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.required_nonce = Some(nonce.into());
+        self
+    }
+
+    /// Gives the OTP: while [`AwaitingOtp`](RootTokenPhase::AwaitingOtp) it is checked
+    /// against the server's `otp_length` and then sent to start the generation; for a resumed
+    /// generation it is the OTP to decode the token with.
+    pub fn provide_otp(&mut self, otp: Otp) -> Result<(), Error> {
+        let resumed = matches!(self.mode, Mode::Resume) && !self.phase.is_terminal();
+        if self.phase != RootTokenPhase::AwaitingOtp && !resumed {
+            return Err(self.wrong_phase("giving an OTP"));
+        }
+        if let Some(otp_length) = self.otp_length {
+            OtpScheme::from_otp_length(otp_length).check(&otp)?;
+        }
+        self.otp = Some(otp);
+        if self.phase == RootTokenPhase::AwaitingOtp {
+            self.phase = RootTokenPhase::Starting;
+        }
+        Ok(())
+    }
+
+    /// Generates the OTP from the caller's random source, for the scheme the server reported
+    /// (legacy when its `otp_length` is 0), while
+    /// [`AwaitingOtp`](RootTokenPhase::AwaitingOtp).
+    pub fn generate_otp<R: RandomSource + ?Sized>(&mut self, source: &mut R) -> Result<(), Error> {
+        let (RootTokenPhase::AwaitingOtp, Some(otp_length)) = (self.phase, self.otp_length) else {
+            return Err(self.wrong_phase("generating an OTP"));
+        };
+        let otp = OtpScheme::from_otp_length(otp_length).generate(source)?;
+        self.provide_otp(otp)
+    }
+
+    /// Queues one share (hvac's `generate_root`). It is sent once the nonce is pinned.
+    pub fn submit_share(&mut self, share: KeyShare) -> Result<(), Error> {
+        self.submit_shares([share])
+    }
+
+    /// Queues shares, sent one at a time in order. Nothing is queued if any share is empty.
+    pub fn submit_shares<I>(&mut self, shares: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = KeyShare>,
+    {
+        if self.phase.is_terminal() {
+            return Err(self.wrong_phase("submitting a share"));
+        }
+        let shares: Vec<KeyShare> = shares.into_iter().collect();
+        if shares.iter().any(|s| s.expose().trim().is_empty()) {
+            return Err(InvalidInput::Empty("key share").into());
+        }
+        self.shares.extend(shares);
+        Ok(())
+    }
+
+    /// Drops the queued shares that were not sent yet.
+    pub fn clear_queued_shares(&mut self) {
+        self.shares.clear();
+    }
+
+    /// Cancels the generation (hvac's `cancel_root_generation`). Before the start was
+    /// answered nothing of this ceremony's is running and nothing is sent; a resumed ceremony
+    /// reads the status (and checks the nonce) first. The servers' cancel takes no nonce: it
+    /// ends whatever generation is in progress at that moment.
+    pub fn cancel(&mut self) -> Result<(), Error> {
+        match self.phase {
+            RootTokenPhase::Cancelled => Ok(()),
+            RootTokenPhase::Done | RootTokenPhase::Aborted => Err(self.wrong_phase("cancelling")),
+            _ => {
+                self.cancel = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the progress again.
+    pub fn refresh(&mut self) -> Result<(), Error> {
+        if self.phase != RootTokenPhase::CollectingShares {
+            return Err(self.wrong_phase("reading the progress"));
+        }
+        self.refresh = true;
+        Ok(())
+    }
+
+    /// The next request to send, or `None` when there is nothing to send now (an answer is
+    /// awaited, the ceremony waits for shares or an OTP, or it is over).
+    pub fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+        if let Some(dialect) = self.dialect {
+            if dialect != target.dialect() {
+                return Err(CeremonyError::DialectMismatch {
+                    ceremony: dialect,
+                    target: target.dialect(),
+                }
+                .into());
+            }
+        }
+        if self.in_flight.is_some() || self.phase.is_terminal() {
+            return Ok(None);
+        }
+        let kind = self.kind;
+        let (request, in_flight) = match self.phase {
+            RootTokenPhase::AwaitingOtp => {
+                if self.cancel {
+                    self.finish_cancel();
+                }
+                return Ok(None);
+            }
+            RootTokenPhase::Starting => match &self.mode {
+                Mode::Start(_) if self.cancel => {
+                    self.finish_cancel();
+                    return Ok(None);
+                }
+                Mode::Start(protection) => {
+                    let needs_status = matches!(
+                        protection,
+                        TokenProtection::Otp(_) | TokenProtection::GenerateOtp
+                    );
+                    if needs_status && self.otp_length.is_none() {
+                        (
+                            ReadRootGenerationProgress::for_token(kind).request(target)?,
+                            InFlight::Status,
+                        )
+                    } else {
+                        let mut start = StartRootTokenGeneration::new().for_token(kind);
+                        match protection {
+                            TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
+                            TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
+                                let Some(otp) = &self.otp else {
+                                    return Ok(None);
+                                };
+                                start = start.otp(otp.clone());
+                            }
+                            TokenProtection::ServerOtp => {}
+                        }
+                        (start.request(target)?, InFlight::Start)
+                    }
+                }
+                Mode::Resume => (
+                    ReadRootGenerationProgress::for_token(kind).request(target)?,
+                    InFlight::Read,
+                ),
+            },
+            RootTokenPhase::CollectingShares => {
+                let Some(nonce) = self.nonce.clone() else {
+                    return Ok(None);
+                };
+                if self.cancel {
+                    (
+                        CancelRootGeneration::for_token(kind).request(target)?,
+                        InFlight::Cancel,
+                    )
+                } else if self.refresh {
+                    (
+                        ReadRootGenerationProgress::for_token(kind).request(target)?,
+                        InFlight::Read,
+                    )
+                } else {
+                    let Some(share) = self.shares.pop_front() else {
+                        return Ok(None);
+                    };
+                    let request = GenerateRoot::new(share.clone(), nonce)
+                        .for_token(kind)
+                        .request(target)?;
+                    (request, InFlight::Share(share))
+                }
+            }
+            RootTokenPhase::Done | RootTokenPhase::Cancelled | RootTokenPhase::Aborted => {
+                return Ok(None)
+            }
+        };
+        if matches!(in_flight, InFlight::Read) {
+            self.refresh = false;
+        }
+        self.dialect = Some(target.dialect());
+        self.in_flight = Some(in_flight);
+        Ok(Some(request))
+    }
+
+    /// Feeds the answer to the request last returned by [`poll_request`](Self::poll_request).
+    ///
+    /// An error leaves the ceremony usable unless its phase says otherwise: a refused share is
+    /// used up; wrong shares that reach the threshold leave the generation running with
+    /// progress 0; a nonce other than the pinned one aborts it; a caller OTP of the wrong
+    /// length returns [`InvalidInput::OtpLength`] and the ceremony waits for another OTP.
+    pub fn handle_response(
+        &mut self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        let in_flight = self
+            .in_flight
+            .take()
+            .ok_or(CeremonyError::NothingOutstanding)?;
+        let kind = self.kind;
+        match in_flight {
+            InFlight::Status => {
+                let answer = ReadRootGenerationProgress::for_token(kind).parse(status, body)?;
+                self.on_status(answer)
+            }
+            InFlight::Start => {
+                let answer = StartRootTokenGeneration::new()
+                    .for_token(kind)
+                    .parse(status, body)?;
+                self.on_started(answer, status, body)
+            }
+            InFlight::Read => {
+                match ReadRootGenerationProgress::for_token(kind).parse(status, body) {
+                    Ok(answer) => self.on_read(answer),
+                    Err(err) => {
+                        if self.phase != RootTokenPhase::Starting {
+                            self.refresh = true;
+                        }
+                        Err(err)
+                    }
+                }
+            }
+            InFlight::Share(_used) => {
+                let answer = GenerateRoot::new(KeyShare::new(""), "")
+                    .for_token(kind)
+                    .parse(status, body);
+                self.on_share_answer(answer, status, body)
+            }
+            InFlight::Cancel => match CancelRootGeneration::for_token(kind).parse(status, body) {
+                Ok(()) => {
+                    self.finish_cancel();
+                    Ok(RootTokenEvent::Cancelled)
+                }
+                Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
+                    self.finish_cancel();
+                    Ok(RootTokenEvent::Cancelled)
+                }
+                Err(err) => Err(err),
+            },
+        }
+    }
+
+    /// [`handle_response`](Self::handle_response) for a whole `http::Response`.
+    pub fn handle_http_response<B: AsRef<[u8]>>(
+        &mut self,
+        response: &Response<B>,
+    ) -> Result<RootTokenEvent, Error> {
+        self.handle_response(response.status(), response.body().as_ref())
+    }
+
+    /// The request last returned by [`poll_request`](Self::poll_request) got no answer: it
+    /// will be built again (a share goes back to the front of the queue).
+    pub fn request_failed(&mut self) {
+        match self.in_flight.take() {
+            Some(InFlight::Share(share)) => self.shares.push_front(share),
+            Some(InFlight::Read) if self.phase != RootTokenPhase::Starting => self.refresh = true,
+            _ => {}
+        }
+    }
+
+    fn on_status(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
+        let otp_length = status.otp_length;
+        self.otp_length = Some(otp_length);
+        self.status = Some(status);
+        if let Some(otp) = &self.otp {
+            if let Err(err) = OtpScheme::from_otp_length(otp_length).check(otp) {
+                self.otp = None;
+                self.phase = RootTokenPhase::AwaitingOtp;
+                return Err(err);
+            }
+        } else {
+            self.phase = RootTokenPhase::AwaitingOtp;
+        }
+        Ok(RootTokenEvent::StatusRead)
+    }
+
+    fn on_started(
+        &mut self,
+        status: RootGenerationStatus,
+        code: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        let Some(nonce) = status.nonce.clone().filter(|_| status.started) else {
+            self.abort();
+            return Err(CeremonyError::NotStarted("root-token generation").into());
+        };
+        if let Some(err) = nonce_conflict(self.required_nonce.as_ref(), Some(&nonce)) {
+            self.abort();
+            return Err(err.into());
+        }
+        self.nonce = Some(nonce);
+        self.phase = RootTokenPhase::CollectingShares;
+        self.pgp_fingerprint = status.pgp_fingerprint.clone();
+        let server_otp = matches!(self.mode, Mode::Start(TokenProtection::ServerOtp));
+        if server_otp {
+            self.otp = status.otp.clone();
+        }
+        self.otp_length = match (status.otp_length, self.otp_length, &self.otp) {
+            (0, Some(read), _) => Some(read),
+            (0, None, Some(otp)) if server_otp => u32::try_from(otp.len()).ok(),
+            (reported, _, _) => Some(reported),
+        };
+        self.status = Some(status);
+        if server_otp && self.otp.is_none() {
+            let err = DecodeError::new(
+                code.as_u16(),
+                "the start answer carries no OTP: the token will not be decodable",
+                body,
+            );
+            return Err(err.into());
+        }
+        Ok(RootTokenEvent::Started)
+    }
+
+    fn on_read(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
+        let resuming = self.phase == RootTokenPhase::Starting;
+        let (Some(found), true) = (status.nonce.clone(), status.started) else {
+            self.abort();
+            return Err(CeremonyError::NotStarted("root-token generation").into());
+        };
+        let expected = self.nonce.as_ref().or(self.required_nonce.as_ref());
+        if let Some(err) = nonce_conflict(expected, Some(&found)) {
+            self.abort();
+            return Err(err.into());
+        }
+        self.nonce = Some(found);
+        if status.otp_length > 0 || self.otp_length.is_none() {
+            self.otp_length = Some(status.otp_length);
+        }
+        if status.pgp_fingerprint.is_some() {
+            self.pgp_fingerprint = status.pgp_fingerprint.clone();
+        }
+        self.status = Some(status);
+        self.phase = RootTokenPhase::CollectingShares;
+        if resuming {
+            if let (Some(otp), Some(otp_length)) = (&self.otp, self.otp_length) {
+                if let Err(err) = OtpScheme::from_otp_length(otp_length).check(otp) {
+                    self.otp = None;
+                    return Err(err);
+                }
+            }
+            Ok(RootTokenEvent::Started)
+        } else {
+            Ok(RootTokenEvent::Refreshed)
+        }
+    }
+
+    fn on_share_answer(
+        &mut self,
+        answer: Result<RootGenerationStatus, Error>,
+        code: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        match answer {
+            Ok(status) if status.complete => {
+                let Some(encoded) = status.encoded_token.clone() else {
+                    let err = DecodeError::new(
+                        code.as_u16(),
+                        "the generation completed but the answer carries no encoded token",
+                        body,
+                    );
+                    self.undecoded = Some(err.body.clone());
+                    self.abort();
+                    return Err(err.into());
+                };
+                let conflict = nonce_conflict(self.nonce.as_ref(), status.nonce.as_ref());
+                if status.pgp_fingerprint.is_some() {
+                    self.pgp_fingerprint = status.pgp_fingerprint.clone();
+                }
+                self.result = Some(GeneratedToken {
+                    encoded,
+                    pgp_fingerprint: self.pgp_fingerprint.clone(),
+                    nonce: status.nonce.clone().or_else(|| self.nonce.clone()),
+                });
+                self.status = Some(status);
+                self.shares.clear();
+                if let Some(err) = conflict {
+                    self.abort();
+                    return Err(err.into());
+                }
+                self.phase = RootTokenPhase::Done;
+                Ok(RootTokenEvent::Generated)
+            }
+            Ok(status) => {
+                if let Some(err) = nonce_conflict(self.nonce.as_ref(), status.nonce.as_ref()) {
+                    self.abort();
+                    return Err(err.into());
+                }
+                self.status = Some(status);
+                Ok(RootTokenEvent::Progress)
+            }
+            Err(err) => {
+                match &err {
+                    Error::Decode(decode) => self.undecoded = Some(decode.body.clone()),
+                    Error::Server(server) => match &server.refusal {
+                        Refusal::WrongNonce { expected } => {
+                            if let Some(conflict) =
+                                nonce_conflict(self.nonce.as_ref(), expected.as_ref())
+                            {
+                                self.abort();
+                                return Err(conflict.into());
+                            }
+                            self.refresh = true;
+                        }
+                        Refusal::SharesDidNotCombine => {
+                            if let Some(status) = &mut self.status {
+                                status.progress = 0;
+                            }
+                        }
+                        Refusal::NotInProgress => self.abort(),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn finish_cancel(&mut self) {
+        self.cancel = false;
+        self.refresh = false;
+        self.shares.clear();
+        self.phase = RootTokenPhase::Cancelled;
+    }
+
+    fn abort(&mut self) {
+        self.cancel = false;
+        self.refresh = false;
+        self.shares.clear();
+        self.phase = RootTokenPhase::Aborted;
+    }
+
+    fn wrong_phase(&self, action: &'static str) -> Error {
+        CeremonyError::WrongPhase {
+            action,
+            phase: self.phase.name(),
+        }
+        .into()
+    }
+
+    /// Where the ceremony stands.
+    pub fn phase(&self) -> RootTokenPhase {
+        self.phase
+    }
+
+    /// Which token this ceremony generates.
+    pub fn token_kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The dialect fixed by the first request, if one was built.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
+    /// The pinned nonce, once known.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
+    /// The OTP: the caller's, or the server's from the start answer (it is not sent again).
+    pub fn otp(&self) -> Option<&Otp> {
+        self.otp.as_ref()
+    }
+
+    /// The `otp_length` the server reported before or when the generation started (0: legacy
+    /// scheme).
+    pub fn otp_length(&self) -> Option<u32> {
+        self.otp_length
+    }
+
+    /// Fingerprint of the PGP key the token will be encrypted to.
+    pub fn pgp_fingerprint(&self) -> Option<&str> {
+        self.pgp_fingerprint.as_deref()
+    }
+
+    /// Shares counted so far.
+    pub fn progress(&self) -> u32 {
+        self.status.as_ref().map_or(0, |s| s.progress)
+    }
+
+    /// Shares needed (0 while not known).
+    pub fn required(&self) -> u32 {
+        self.status.as_ref().map_or(0, |s| s.required)
+    }
+
+    /// The last status the server reported.
+    pub fn status(&self) -> Option<&RootGenerationStatus> {
+        self.status.as_ref()
+    }
+
+    /// Shares queued and not sent yet.
+    pub fn queued_shares(&self) -> usize {
+        self.shares.len()
+    }
+
+    /// Whether a request was handed out and its answer is awaited.
+    pub fn awaiting_response(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The generated token, once the threshold was reached. It stays here in every later
+    /// phase, after any error, until the ceremony is dropped.
+    pub fn result(&self) -> Option<&GeneratedToken> {
+        self.result.as_ref()
+    }
+
+    /// The encoded token, once generated.
+    pub fn encoded_token(&self) -> Option<&EncodedToken> {
+        self.result.as_ref().map(GeneratedToken::encoded)
+    }
+
+    /// Decodes the generated token with the ceremony's OTP, in the scheme of the
+    /// `otp_length` seen when the generation started. Fails for a PGP-encrypted token, or
+    /// before the token exists.
+    pub fn decode_token(&self) -> Result<Token, Error> {
+        let Some(result) = &self.result else {
+            return Err(self.wrong_phase("decoding the token"));
+        };
+        if result.is_pgp_encrypted() {
+            return Err(InvalidInput::TokenDecode(
+                "the token is PGP-encrypted: decrypt it with the private key",
+            )
+            .into());
+        }
+        let (Some(otp), Some(otp_length)) = (&self.otp, self.otp_length) else {
+            return Err(
+                InvalidInput::TokenDecode("the OTP of this generation is not known").into(),
+            );
+        };
+        otp::decode_token(&result.encoded, otp, otp_length)
+    }
+
+    /// The raw body of the last answer to a share that could not be decoded: it may carry the
+    /// token, so it is kept here as well as in the error.
+    pub fn undecoded_response(&self) -> Option<&SecretBytes> {
+        self.undecoded.as_ref()
+    }
+}
+
+impl sealed::Sealed for RootTokenCeremony {}
+
+impl Ceremony for RootTokenCeremony {
+    type Phase = RootTokenPhase;
+    type Event = RootTokenEvent;
+
+    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+        RootTokenCeremony::poll_request(self, target)
+    }
+
+    fn handle_response(
+        &mut self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        RootTokenCeremony::handle_response(self, status, body)
+    }
+
+    fn request_failed(&mut self) {
+        RootTokenCeremony::request_failed(self)
+    }
+
+    fn phase(&self) -> RootTokenPhase {
+        self.phase
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target::new("http://127.0.0.1:8200").unwrap()
+    }
+
+    fn poll(generation: &mut RootTokenCeremony) -> (String, serde_json::Value) {
+        let request = generation
+            .poll_request(&target())
+            .unwrap()
+            .expect("a request");
+        let body = serde_json::from_slice(request.body()).unwrap_or(serde_json::Value::Null);
+        (request.method().to_string(), body)
+    }
+
+    fn answer(
+        generation: &mut RootTokenCeremony,
+        status: u16,
+        body: &str,
+    ) -> Result<RootTokenEvent, Error> {
+        generation.handle_response(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    const STARTED: &str = r#"{"nonce":"n-1","started":true,"progress":0,"required":3,"complete":false,"otp":"","otp_length":26}"#;
+
+    #[test]
+    fn a_start_answer_without_the_server_otp_is_an_error_but_cancellable() {
+        let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
+        poll(&mut generation);
+        let err = answer(&mut generation, 200, STARTED).unwrap_err();
+        assert!(err.raw_body().is_some());
+        assert_eq!(generation.phase(), RootTokenPhase::CollectingShares);
+        assert_eq!(generation.nonce(), Some("n-1"));
+        generation.cancel().unwrap();
+        assert_eq!(poll(&mut generation).0, "DELETE");
+        answer(&mut generation, 204, "").unwrap();
+        assert_eq!(generation.phase(), RootTokenPhase::Cancelled);
+    }
+
+    #[test]
+    fn a_resumed_generation_checks_the_otp_it_was_given() {
+        let mut generation =
+            RootTokenCeremony::resume(TokenKind::Root, Some(Otp::new("too-short")));
+        assert_eq!(poll(&mut generation).0, "GET");
+        let err = answer(&mut generation, 200, STARTED).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput::OtpLength { expected: 26, .. })
+        ));
+        assert_eq!(generation.phase(), RootTokenPhase::CollectingShares);
+        assert!(generation.otp().is_none());
+        generation
+            .provide_otp(Otp::new("abcdefghijklmnopqrstuvwxyz"))
+            .unwrap();
+        assert_eq!(generation.otp_length(), Some(26));
+    }
+
+    #[test]
+    fn update_answers_do_not_change_the_otp_length() {
+        let mut generation = RootTokenCeremony::start(
+            TokenKind::Root,
+            TokenProtection::Otp(Otp::new("abcdefghijklmnopqrstuvwxyz")),
+        );
+        poll(&mut generation);
+        answer(&mut generation, 200, &STARTED.replace("\"n-1\"", "\"\"")).unwrap();
+        let (method, body) = poll(&mut generation);
+        assert_eq!(method, "PUT");
+        assert_eq!(body["otp"], "abcdefghijklmnopqrstuvwxyz");
+        answer(&mut generation, 200, STARTED).unwrap();
+        generation.submit_share(KeyShare::new("aa")).unwrap();
+        poll(&mut generation);
+        answer(
+            &mut generation,
+            200,
+            r#"{"nonce":"n-1","started":true,"progress":1,"required":3,"complete":false,"otp_length":0}"#,
+        )
+        .unwrap();
+        assert_eq!(generation.otp_length(), Some(26));
+        generation.refresh().unwrap();
+        poll(&mut generation);
+        answer(&mut generation, 200, STARTED).unwrap();
+        assert_eq!(generation.otp_length(), Some(26));
+    }
+
+    #[test]
+    fn nothing_is_sent_while_awaiting_the_otp() {
+        let mut generation =
+            RootTokenCeremony::start(TokenKind::Root, TokenProtection::GenerateOtp);
+        poll(&mut generation);
+        answer(&mut generation, 200, &STARTED.replace("true", "false")).unwrap();
+        assert_eq!(generation.phase(), RootTokenPhase::AwaitingOtp);
+        assert!(generation.poll_request(&target()).unwrap().is_none());
+        assert!(generation.refresh().is_err());
+        generation.cancel().unwrap();
+        assert!(generation.poll_request(&target()).unwrap().is_none());
+        assert_eq!(generation.phase(), RootTokenPhase::Cancelled);
+    }
+}

@@ -1,0 +1,593 @@
+//! When and where to follow a redirect, decided once for every HTTP stack.
+//!
+//! A standby Vault or OpenBao node may answer `307 Temporary Redirect` with the active node's
+//! address in `Location`. The request must then be sent again, unchanged: same method, same
+//! body (a key share, a nonce), same headers (the token). The rules:
+//!
+//! - `307` and `308` are followed for every method, keeping method, body and headers.
+//! - `301`, `302` and `303` are followed only for `GET` and `HEAD` (other methods would turn
+//!   into a `GET` and lose their body); for any other method they are an error.
+//! - A relative `Location` is resolved against the request's URL.
+//! - A redirect to another scheme (`https` to `http`, or `http` to `https`) is never followed
+//!   silently: it is an error, so a token is never sent in clear text by surprise and a TLS
+//!   setting is never bypassed.
+//! - At most [`RedirectPolicy::max_redirects`] redirects are followed per request; one more is
+//!   an error.
+//!
+//! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
+
+use crate::exchange::{AsyncHttpClient, HttpClient};
+use bytes::Bytes;
+use http::header::LOCATION;
+use http::{Method, Request, Response, StatusCode, Uri};
+use std::fmt;
+
+/// Redirects followed per request unless configured otherwise.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 5;
+
+/// Why a redirect was not followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectError {
+    /// More redirects than allowed (a loop, or a misconfigured cluster).
+    TooMany {
+        /// The most redirects allowed.
+        max: u32,
+    },
+    /// The redirect leads to another scheme.
+    SchemeChange {
+        /// Scheme of the request.
+        from: String,
+        /// Scheme of the redirect target.
+        to: String,
+    },
+    /// A redirect status without a usable `Location` header.
+    MissingLocation {
+        /// The redirect status.
+        status: u16,
+    },
+    /// The `Location` header is not a URL that can be followed.
+    InvalidLocation {
+        /// The redirect status.
+        status: u16,
+        /// The header's value (lossy text).
+        location: String,
+    },
+    /// `301`, `302` or `303` for a method other than `GET` or `HEAD`: following it would drop
+    /// the method and body.
+    MethodChange {
+        /// The redirect status.
+        status: u16,
+        /// The method of the request.
+        method: String,
+    },
+}
+
+impl fmt::Display for RedirectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedirectError::TooMany { max } => write!(f, "more than {max} redirects"),
+            RedirectError::SchemeChange { from, to } => {
+                write!(f, "refusing to follow a redirect from {from} to {to}")
+            }
+            RedirectError::MissingLocation { status } => {
+                write!(f, "redirect {status} without a Location header")
+            }
+            RedirectError::InvalidLocation { status, location } => {
+                write!(f, "redirect {status} to an invalid location {location:?}")
+            }
+            RedirectError::MethodChange { status, method } => write!(
+                f,
+                "redirect {status} not followed for {method}: only 307 and 308 keep the method and body"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RedirectError {}
+
+/// How many redirects to follow; see the [module](self) for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RedirectPolicy {
+    max_redirects: u32,
+}
+
+impl Default for RedirectPolicy {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_REDIRECTS)
+    }
+}
+
+impl RedirectPolicy {
+    /// Follows at most `max_redirects` redirects per request; `0` turns every redirect into
+    /// an error.
+    pub fn new(max_redirects: u32) -> Self {
+        Self { max_redirects }
+    }
+
+    /// The most redirects followed per request.
+    pub fn max_redirects(&self) -> u32 {
+        self.max_redirects
+    }
+
+    /// What to do with `response`, the answer to `request` after `followed` redirects:
+    /// `Ok(None)` when it is not a redirect (decode it), `Ok(Some(next))` when `next` must be
+    /// sent instead, or an error when the redirect must not be followed.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use vault_key_core::redirect::RedirectPolicy;
+    ///
+    /// let request = http::Request::put("http://standby:8200/v1/sys/rekey/update")
+    ///     .header("X-Vault-Token", "s.example")
+    ///     .body(Bytes::from_static(br#"{"key":"00","nonce":"n"}"#))?;
+    /// let response = http::Response::builder()
+    ///     .status(307)
+    ///     .header("Location", "http://active:8200/v1/sys/rekey/update")
+    ///     .body(Bytes::new())?;
+    /// let next = RedirectPolicy::default().next_request(&request, &response, 0)?.unwrap();
+    /// assert_eq!(next.method(), http::Method::PUT);
+    /// assert_eq!(next.uri(), "http://active:8200/v1/sys/rekey/update");
+    /// assert_eq!(next.headers()["X-Vault-Token"], "s.example");
+    /// assert_eq!(next.body(), request.body());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_request<B>(
+        &self,
+        request: &Request<Bytes>,
+        response: &Response<B>,
+        followed: u32,
+    ) -> Result<Option<Request<Bytes>>, RedirectError> {
+        let status = response.status();
+        let keeps_method = matches!(
+            status,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+        );
+        let changes_method = matches!(
+            status,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+        );
+        if !keeps_method && !changes_method {
+            return Ok(None);
+        }
+        let method = request.method();
+        if changes_method && method != Method::GET && method != Method::HEAD {
+            return Err(RedirectError::MethodChange {
+                status: status.as_u16(),
+                method: method.to_string(),
+            });
+        }
+        if followed >= self.max_redirects {
+            return Err(RedirectError::TooMany {
+                max: self.max_redirects,
+            });
+        }
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .ok_or(RedirectError::MissingLocation {
+                status: status.as_u16(),
+            })?;
+        let invalid = || RedirectError::InvalidLocation {
+            status: status.as_u16(),
+            location: String::from_utf8_lossy(location.as_bytes()).into_owned(),
+        };
+        let location = location.to_str().map_err(|_| invalid())?;
+        let target = resolve_location(request.uri(), location).ok_or_else(invalid)?;
+        let from = request.uri().scheme_str().unwrap_or_default();
+        let to = target.scheme_str().unwrap_or_default();
+        if !from.eq_ignore_ascii_case(to) {
+            return Err(RedirectError::SchemeChange {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        let mut next = Request::new(request.body().clone());
+        *next.method_mut() = method.clone();
+        *next.uri_mut() = target;
+        *next.version_mut() = request.version();
+        *next.headers_mut() = request.headers().clone();
+        Ok(Some(next))
+    }
+}
+
+/// Resolves `location` (absolute, scheme-relative, absolute-path or relative) against `base`,
+/// as RFC 3986 section 5.2 does; the fragment is dropped. `None` when the result is not an
+/// `http` or `https` URL with a host.
+pub fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.trim();
+    let location = location.split('#').next().unwrap_or_default();
+    if location.is_empty() || location.chars().any(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let base_scheme = base.scheme_str()?;
+    let base_authority = base.authority()?.as_str();
+    let resolved = if has_scheme(location) {
+        let (scheme, rest) = location.split_once(':')?;
+        let rest = rest.strip_prefix("//")?;
+        let (authority, path_and_query) = split_authority(rest);
+        format!(
+            "{scheme}://{authority}{}",
+            normalize_path_and_query(path_and_query)
+        )
+    } else if let Some(rest) = location.strip_prefix("//") {
+        let (authority, path_and_query) = split_authority(rest);
+        format!(
+            "{base_scheme}://{authority}{}",
+            normalize_path_and_query(path_and_query)
+        )
+    } else if location.starts_with('/') {
+        format!(
+            "{base_scheme}://{base_authority}{}",
+            normalize_path_and_query(location)
+        )
+    } else if location.starts_with('?') {
+        format!("{base_scheme}://{base_authority}{}{location}", base.path())
+    } else {
+        let base_path = base.path();
+        let directory = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+        let directory = if directory.is_empty() { "/" } else { directory };
+        format!(
+            "{base_scheme}://{base_authority}{}",
+            normalize_path_and_query(&format!("{directory}{location}"))
+        )
+    };
+    let uri: Uri = resolved.parse().ok()?;
+    let scheme_ok = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    let host_ok = uri.authority().is_some_and(|a| !a.host().is_empty());
+    (scheme_ok && host_ok).then_some(uri)
+}
+
+fn has_scheme(location: &str) -> bool {
+    let Some((scheme, _)) = location.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !scheme.contains('/')
+}
+
+/// Splits `host:port/path?query` into the authority and the rest.
+fn split_authority(rest: &str) -> (&str, &str) {
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    (&rest[..end], &rest[end..])
+}
+
+/// Removes `.` and `..` segments from the path; keeps the query as it is.
+fn normalize_path_and_query(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.find('?') {
+        Some(i) => path_and_query.split_at(i),
+        None => (path_and_query, ""),
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    let mut parts = path.split('/').peekable();
+    // A path is empty or starts with '/': the first part is empty.
+    parts.next();
+    while let Some(segment) = parts.next() {
+        let last = parts.peek().is_none();
+        match segment {
+            "." => {
+                if last {
+                    segments.push("");
+                }
+            }
+            ".." => {
+                segments.pop();
+                if last {
+                    segments.push("");
+                }
+            }
+            other => segments.push(other),
+        }
+    }
+    format!("/{}{query}", segments.join("/"))
+}
+
+/// Wraps an HTTP stack so that redirects are followed by the [`RedirectPolicy`].
+///
+/// The stack's error type must be able to carry a [`RedirectError`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use vault_key_core::redirect::{FollowRedirects, RedirectError, RedirectPolicy};
+/// use vault_key_core::HttpClient;
+///
+/// // A stack where the standby node redirects to the active one.
+/// let stack = |request: http::Request<Bytes>| {
+///     let response = if request.uri().host() == Some("standby") {
+///         http::Response::builder()
+///             .status(307)
+///             .header("Location", "http://active:8200/v1/sys/seal-status")
+///             .body(Bytes::new())
+///     } else {
+///         http::Response::builder().status(200).body(Bytes::from_static(b"{}"))
+///     };
+///     Ok::<_, RedirectError>(response.unwrap())
+/// };
+/// let client = FollowRedirects::new(stack, RedirectPolicy::default());
+/// let request = http::Request::get("http://standby:8200/v1/sys/seal-status").body(Bytes::new())?;
+/// assert_eq!(client.send(request)?.status(), 200);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FollowRedirects<C> {
+    client: C,
+    policy: RedirectPolicy,
+}
+
+impl<C> FollowRedirects<C> {
+    /// Follows redirects by `policy` around `client`.
+    pub fn new(client: C, policy: RedirectPolicy) -> Self {
+        Self { client, policy }
+    }
+
+    /// The wrapped stack.
+    pub fn inner(&self) -> &C {
+        &self.client
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> RedirectPolicy {
+        self.policy
+    }
+}
+
+impl<C> HttpClient for FollowRedirects<C>
+where
+    C: HttpClient,
+    C::Error: From<RedirectError>,
+{
+    type Error = C::Error;
+
+    fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
+        let mut request = request;
+        let mut followed = 0;
+        loop {
+            let copy = copy_request(&request);
+            let response = self.client.send(request)?;
+            match self.policy.next_request(&copy, &response, followed)? {
+                None => return Ok(response),
+                Some(next) => {
+                    request = next;
+                    followed += 1;
+                }
+            }
+        }
+    }
+}
+
+impl<C> AsyncHttpClient for FollowRedirects<C>
+where
+    C: AsyncHttpClient,
+    C::Error: From<RedirectError>,
+{
+    type Error = C::Error;
+
+    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
+        let mut request = request;
+        let mut followed = 0;
+        loop {
+            let copy = copy_request(&request);
+            let response = self.client.send(request).await?;
+            match self.policy.next_request(&copy, &response, followed)? {
+                None => return Ok(response),
+                Some(next) => {
+                    request = next;
+                    followed += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A copy of the request's method, URL, version, headers and body (extensions are not
+/// cloneable and not needed to follow a redirect).
+fn copy_request(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn resolve(base: &str, location: &str) -> Option<String> {
+        resolve_location(&base.parse().unwrap(), location).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn resolves_locations() {
+        let base = "http://standby:8200/v1/sys/rekey/init";
+        assert_eq!(
+            resolve(base, "https://active:8200/v1/sys/rekey/init?x=1#frag").as_deref(),
+            Some("https://active:8200/v1/sys/rekey/init?x=1")
+        );
+        assert_eq!(
+            resolve(base, "//active:8201/v1/a").as_deref(),
+            Some("http://active:8201/v1/a")
+        );
+        assert_eq!(
+            resolve(base, "/v1/sys/seal-status").as_deref(),
+            Some("http://standby:8200/v1/sys/seal-status")
+        );
+        assert_eq!(
+            resolve(base, "update").as_deref(),
+            Some("http://standby:8200/v1/sys/rekey/update")
+        );
+        assert_eq!(
+            resolve(base, "../rotate/root/init").as_deref(),
+            Some("http://standby:8200/v1/sys/rotate/root/init")
+        );
+        assert_eq!(
+            resolve(base, "../../../../../x").as_deref(),
+            Some("http://standby:8200/x")
+        );
+        assert_eq!(
+            resolve(base, "./").as_deref(),
+            Some("http://standby:8200/v1/sys/rekey/")
+        );
+        assert_eq!(
+            resolve(base, "?nonce=1").as_deref(),
+            Some("http://standby:8200/v1/sys/rekey/init?nonce=1")
+        );
+        assert_eq!(resolve("http://h", "a/b").as_deref(), Some("http://h/a/b"));
+        for bad in [
+            "",
+            "ftp://h/x",
+            "http://",
+            "mailto:x@y",
+            "a b",
+            "http:///path",
+        ] {
+            assert_eq!(resolve(base, bad), None, "{bad}");
+        }
+    }
+
+    fn request(method: Method, uri: &str) -> Request<Bytes> {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("X-Vault-Token", "s.token")
+            .body(Bytes::from_static(b"{\"key\":\"k\"}"))
+            .unwrap()
+    }
+
+    fn redirect(status: u16, location: Option<&str>) -> Response<Bytes> {
+        let mut builder = Response::builder().status(status);
+        if let Some(location) = location {
+            builder = builder.header(LOCATION, location);
+        }
+        builder.body(Bytes::new()).unwrap()
+    }
+
+    #[test]
+    fn keeps_method_body_and_headers_on_307_and_308() {
+        let policy = RedirectPolicy::default();
+        for status in [307, 308] {
+            let req = request(Method::PUT, "http://a:8200/v1/sys/rekey/update");
+            let next = policy
+                .next_request(
+                    &req,
+                    &redirect(status, Some("http://b:8200/v1/sys/rekey/update")),
+                    0,
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(next.method(), Method::PUT);
+            assert_eq!(next.uri(), "http://b:8200/v1/sys/rekey/update");
+            assert_eq!(next.headers()["X-Vault-Token"], "s.token");
+            assert_eq!(next.body(), req.body());
+        }
+    }
+
+    #[test]
+    fn method_changing_redirects_only_for_get() {
+        let policy = RedirectPolicy::default();
+        for status in [301, 302, 303] {
+            let put = request(Method::PUT, "http://a/v1/x");
+            assert_eq!(
+                policy
+                    .next_request(&put, &redirect(status, Some("/v1/y")), 0)
+                    .err(),
+                Some(RedirectError::MethodChange {
+                    status,
+                    method: "PUT".into()
+                })
+            );
+            let get = request(Method::GET, "http://a/v1/x");
+            let next = policy
+                .next_request(&get, &redirect(status, Some("/v1/y")), 0)
+                .unwrap()
+                .unwrap();
+            assert_eq!(next.uri(), "http://a/v1/y");
+        }
+    }
+
+    #[test]
+    fn refuses_scheme_changes_and_bad_locations() {
+        let policy = RedirectPolicy::default();
+        let req = request(Method::GET, "https://a/v1/x");
+        assert_eq!(
+            policy
+                .next_request(&req, &redirect(307, Some("http://a/v1/x")), 0)
+                .err(),
+            Some(RedirectError::SchemeChange {
+                from: "https".into(),
+                to: "http".into()
+            })
+        );
+        let req = request(Method::GET, "http://a/v1/x");
+        assert!(matches!(
+            policy.next_request(&req, &redirect(307, Some("https://a/v1/x")), 0),
+            Err(RedirectError::SchemeChange { .. })
+        ));
+        assert_eq!(
+            policy.next_request(&req, &redirect(307, None), 0).err(),
+            Some(RedirectError::MissingLocation { status: 307 })
+        );
+        assert!(matches!(
+            policy.next_request(&req, &redirect(307, Some("gopher://a/")), 0),
+            Err(RedirectError::InvalidLocation { status: 307, .. })
+        ));
+    }
+
+    #[test]
+    fn other_statuses_are_not_redirects() {
+        let policy = RedirectPolicy::default();
+        let req = request(Method::GET, "http://a/v1/x");
+        for status in [200, 204, 304, 400, 404, 503] {
+            assert!(policy
+                .next_request(&req, &redirect(status, Some("/y")), 0)
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn bounded_loop() {
+        let calls = RefCell::new(0u32);
+        let stack = |request: Request<Bytes>| {
+            *calls.borrow_mut() += 1;
+            assert_eq!(request.headers()["X-Vault-Token"], "s.token");
+            Ok::<_, RedirectError>(redirect(307, Some("/v1/loop")))
+        };
+        let client = FollowRedirects::new(stack, RedirectPolicy::new(3));
+        let err = client
+            .send(request(Method::PUT, "http://a/v1/x"))
+            .unwrap_err();
+        assert_eq!(err, RedirectError::TooMany { max: 3 });
+        assert_eq!(*calls.borrow(), 4);
+
+        let none = FollowRedirects::new(
+            |_: Request<Bytes>| Ok::<_, RedirectError>(redirect(307, Some("/v1/y"))),
+            RedirectPolicy::new(0),
+        );
+        assert_eq!(
+            none.send(request(Method::GET, "http://a/v1/x"))
+                .unwrap_err(),
+            RedirectError::TooMany { max: 0 }
+        );
+    }
+
+    #[test]
+    fn error_text_never_has_the_token() {
+        let policy = RedirectPolicy::new(0);
+        let req = request(Method::PUT, "http://a/v1/x");
+        for response in [
+            redirect(307, Some("/y")),
+            redirect(302, Some("/y")),
+            redirect(307, None),
+        ] {
+            let err = policy.next_request(&req, &response, 0).unwrap_err();
+            assert!(!format!("{err} {err:?}").contains("s.token"));
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! What every transport shares: [`TransportError`], the failures of an HTTP stack (connect,
+//! timeout, TLS, body too large, redirect) without any of the stack's own types, and
+//! [`BodyCollector`], the cap on response size.
+//!
+//! # Running the core on any HTTP stack
+//!
+//! `vault-key-ureq` and `vault-key-hyper` are two ways to send the core's requests. Any stack
+//! that turns an `http::Request<Bytes>` into an `http::Response<Bytes>` works the same way,
+//! with the same settings ([`client_config`](crate::client_config)), redirect rules
+//! ([`redirect`](crate::redirect)) and size limit. With reqwest's blocking client, for
+//! instance (the hidden lines stand in for reqwest, so this compiles without it):
+//!
+//! ```
+//! # mod reqwest {
+//! #     use std::time::Duration;
+//! #     pub mod redirect { pub struct Policy; impl Policy { pub fn none() -> Self { Policy } } }
+//! #     #[derive(Debug)] pub struct Error;
+//! #     impl std::fmt::Display for Error {
+//! #         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("e") }
+//! #     }
+//! #     impl std::error::Error for Error {}
+//! #     impl Error {
+//! #         pub fn is_timeout(&self) -> bool { false }
+//! #         pub fn is_connect(&self) -> bool { false }
+//! #     }
+//! #     pub mod blocking {
+//! #         use super::*;
+//! #         pub struct ClientBuilder;
+//! #         impl ClientBuilder {
+//! #             pub fn redirect(self, _: redirect::Policy) -> Self { self }
+//! #             pub fn timeout<T: Into<Option<Duration>>>(self, _: T) -> Self { self }
+//! #             pub fn connect_timeout(self, _: Duration) -> Self { self }
+//! #             pub fn build(self) -> Result<Client, Error> { Ok(Client) }
+//! #         }
+//! #         pub struct Client;
+//! #         impl Client {
+//! #             pub fn builder() -> ClientBuilder { ClientBuilder }
+//! #             pub fn execute(&self, request: Request) -> Result<Response, Error> {
+//! #                 assert_eq!(request.0.uri(), "https://vault.example.com:8200/v1/sys/seal-status");
+//! #                 Ok(Response(std::io::Cursor::new(br#"{"type":"shamir","initialized":true,"sealed":false}"#.to_vec())))
+//! #             }
+//! #         }
+//! #         pub struct Request(http::Request<bytes::Bytes>);
+//! #         impl TryFrom<http::Request<bytes::Bytes>> for Request {
+//! #             type Error = Error;
+//! #             fn try_from(r: http::Request<bytes::Bytes>) -> Result<Self, Error> { Ok(Request(r)) }
+//! #         }
+//! #         pub struct Response(std::io::Cursor<Vec<u8>>);
+//! #         impl Response {
+//! #             pub fn status(&self) -> http::StatusCode { http::StatusCode::OK }
+//! #             pub fn headers(&self) -> &http::HeaderMap { Box::leak(Box::new(http::HeaderMap::new())) }
+//! #             pub fn content_length(&self) -> Option<u64> { Some(self.0.get_ref().len() as u64) }
+//! #         }
+//! #         impl std::io::Read for Response {
+//! #             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> { self.0.read(buf) }
+//! #         }
+//! #     }
+//! # }
+//! use bytes::Bytes;
+//! use std::io::Read;
+//! use vault_key_core::client_config::{ClientBuilder, ClientConfig};
+//! use vault_key_core::ops::seal::ReadSealStatus;
+//! use vault_key_core::redirect::FollowRedirects;
+//! use vault_key_core::{execute, BodyCollector, TransportError, TransportErrorKind};
+//!
+//! // Address, token, CA, timeouts and limits, from options (and `.env(...)` if wanted).
+//! let config: ClientConfig = ClientBuilder::new()
+//!     .address("https://vault.example.com:8200")
+//!     .token("s.example")
+//!     .build()?;
+//! let http = reqwest::blocking::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none()) // the core's policy follows redirects
+//!     .timeout(config.timeout)
+//!     .connect_timeout(config.connect_timeout)
+//!     .build()?;
+//!
+//! // One exchange: the request as the core built it; the answer read within the limit.
+//! let send = |request: http::Request<Bytes>| -> Result<http::Response<Bytes>, TransportError> {
+//!     let failed = |kind, e: &dyn std::error::Error| TransportError::new(kind, e.to_string());
+//!     let request = reqwest::blocking::Request::try_from(request)
+//!         .map_err(|e| failed(TransportErrorKind::Config, &e))?;
+//!     let mut response = http.execute(request).map_err(|e| {
+//!         let kind = if e.is_timeout() {
+//!             TransportErrorKind::Timeout
+//!         } else if e.is_connect() {
+//!             TransportErrorKind::Connect
+//!         } else {
+//!             TransportErrorKind::Protocol
+//!         };
+//!         failed(kind, &e)
+//!     })?;
+//!     let mut body = BodyCollector::new(config.max_response_bytes, response.content_length())?;
+//!     let mut chunk = [0u8; 16 * 1024];
+//!     loop {
+//!         let n = response
+//!             .read(&mut chunk)
+//!             .map_err(|e| failed(TransportErrorKind::Protocol, &e))?;
+//!         if n == 0 {
+//!             break;
+//!         }
+//!         body.push(&chunk[..n])?;
+//!     }
+//!     let mut answer = http::Response::new(body.finish());
+//!     *answer.status_mut() = response.status();
+//!     *answer.headers_mut() = response.headers().clone();
+//!     Ok(answer)
+//! };
+//!
+//! let stack = FollowRedirects::new(send, config.redirects);
+//! let status = execute(&stack, &config.target, &ReadSealStatus)?;
+//! assert!(!status.sealed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! An async stack (reqwest's async client, a WASM `fetch`) is the same with an async
+//! closure and [`execute_async`](crate::execute_async); the ceremonies run over either with
+//! [`drive`](crate::ceremony::drive) and [`drive_async`](crate::ceremony::drive_async).
+
+use crate::error::{Error, Refusal};
+use crate::exchange::ExecuteError;
+use crate::redirect::RedirectError;
+use std::fmt;
+use std::time::Duration;
+
+/// What went wrong below the HTTP layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection could be made (refused, unreachable, name not resolved).
+    Connect,
+    /// The connection or the whole exchange did not complete within its timeout.
+    Timeout,
+    /// The TLS handshake failed (untrusted or invalid certificate, protocol mismatch).
+    Tls,
+    /// The response body is larger than the configured limit; it was not read further.
+    BodyTooLarge,
+    /// A redirect that must not be followed; see [`crate::redirect`].
+    Redirect,
+    /// The connection broke, or the peer does not speak HTTP (truncated or garbled response).
+    Protocol,
+    /// The client could not be set up (unreadable CA file, bad TLS settings).
+    Config,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Connect => "connection failed",
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Tls => "TLS failed",
+            TransportErrorKind::BodyTooLarge => "response body too large",
+            TransportErrorKind::Redirect => "redirect not followed",
+            TransportErrorKind::Protocol => "broken exchange",
+            TransportErrorKind::Config => "invalid client configuration",
+        })
+    }
+}
+
+/// A failure of the HTTP stack itself, without any of the stack's own types.
+///
+/// Its text never holds the token or any other secret: it describes the failure and, at
+/// most, the address.
+#[derive(Debug)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+    redirect: Option<RedirectError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl TransportError {
+    /// An error of `kind` described by `message`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            redirect: None,
+            source: None,
+        }
+    }
+
+    /// The body exceeded `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            TransportErrorKind::BodyTooLarge,
+            format!("the limit is {limit} bytes"),
+        )
+    }
+
+    /// No connection was made within `limit`.
+    pub fn timeout_connecting(limit: Duration) -> Self {
+        Self::new(
+            TransportErrorKind::Timeout,
+            format!("no connection within {limit:?}"),
+        )
+    }
+
+    /// No complete answer came within `limit`.
+    pub fn timeout_exchanging(limit: Duration) -> Self {
+        Self::new(
+            TransportErrorKind::Timeout,
+            format!("no complete answer within {limit:?}"),
+        )
+    }
+
+    /// Keeps the underlying error, reachable through [`std::error::Error::source`].
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The description, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The redirect that was refused, for [`TransportErrorKind::Redirect`].
+    pub fn redirect(&self) -> Option<&RedirectError> {
+        self.redirect.as_ref()
+    }
+}
+
+impl From<RedirectError> for TransportError {
+    fn from(error: RedirectError) -> Self {
+        Self {
+            kind: TransportErrorKind::Redirect,
+            message: error.to_string(),
+            redirect: Some(error),
+            source: None,
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}: {}", self.kind, self.message)
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Collects a response body chunk by chunk, never holding more than a limit.
+///
+/// A body whose `Content-Length` already exceeds the limit is refused before anything is
+/// read; otherwise the first chunk that would pass the limit is refused. Either way the
+/// transport stops reading and drops the connection.
+///
+/// ```
+/// use vault_key_core::{BodyCollector, TransportErrorKind};
+///
+/// let mut body = BodyCollector::new(8, None)?;
+/// body.push(b"{\"a\":")?;
+/// body.push(b"1}")?;
+/// assert_eq!(&body.finish()[..], b"{\"a\":1}");
+///
+/// let mut body = BodyCollector::new(8, None)?;
+/// assert_eq!(body.push(b"123456789").unwrap_err().kind(), TransportErrorKind::BodyTooLarge);
+/// assert!(BodyCollector::new(8, Some(100 << 20)).is_err());
+/// # Ok::<(), vault_key_core::TransportError>(())
+/// ```
+#[derive(Debug)]
+pub struct BodyCollector {
+    limit: usize,
+    body: Vec<u8>,
+}
+
+/// Memory reserved up front for a body of unknown length.
+const INITIAL_BODY_CAPACITY: usize = 8 * 1024;
+
+impl BodyCollector {
+    /// Starts collecting a body of at most `limit` bytes; `content_length` is the declared
+    /// length, if any.
+    pub fn new(limit: usize, content_length: Option<u64>) -> Result<Self, TransportError> {
+        let capacity = match content_length {
+            Some(declared) if declared > limit as u64 => {
+                return Err(TransportError::body_too_large(limit));
+            }
+            Some(declared) => declared as usize,
+            None => INITIAL_BODY_CAPACITY.min(limit),
+        };
+        Ok(Self {
+            limit,
+            body: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Appends a chunk; fails when the body would pass the limit.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), TransportError> {
+        if chunk.len() > self.limit - self.body.len() {
+            return Err(TransportError::body_too_large(self.limit));
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Bytes collected so far.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// The whole body.
+    pub fn finish(self) -> bytes::Bytes {
+        bytes::Bytes::from(self.body)
+    }
+}
+
+impl<E> ExecuteError<E> {
+    /// The core's error (server refusal, undecodable response, invalid input, ceremony), if
+    /// this is one.
+    pub fn core(&self) -> Option<&Error> {
+        match self {
+            ExecuteError::Core(e) => Some(e),
+            ExecuteError::Transport(_) => None,
+        }
+    }
+
+    /// The stack's error, if this is one.
+    pub fn transport(&self) -> Option<&E> {
+        match self {
+            ExecuteError::Transport(e) => Some(e),
+            ExecuteError::Core(_) => None,
+        }
+    }
+
+    /// The server's refusal, if this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.core().and_then(Error::refusal)
+    }
+}
+
+impl ExecuteError<TransportError> {
+    /// The kind of transport failure, if this is one.
+    pub fn transport_kind(&self) -> Option<TransportErrorKind> {
+        self.transport().map(TransportError::kind)
+    }
+}
+
+impl From<TransportError> for ExecuteError<TransportError> {
+    fn from(error: TransportError) -> Self {
+        ExecuteError::Transport(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_and_message() {
+        let e = TransportError::new(TransportErrorKind::Timeout, "after 5s");
+        assert_eq!(e.to_string(), "timed out: after 5s");
+        let e = TransportError::body_too_large(4096);
+        assert_eq!(e.kind(), TransportErrorKind::BodyTooLarge);
+        assert!(e.to_string().contains("4096"));
+        let e = TransportError::from(RedirectError::TooMany { max: 5 });
+        assert_eq!(e.kind(), TransportErrorKind::Redirect);
+        assert_eq!(e.redirect(), Some(&RedirectError::TooMany { max: 5 }));
+        let wrapped: ExecuteError<TransportError> = e.into();
+        assert_eq!(wrapped.transport_kind(), Some(TransportErrorKind::Redirect));
+        assert!(wrapped.refusal().is_none());
+    }
+
+    #[test]
+    fn collector_limits() {
+        let mut body = BodyCollector::new(4, Some(4)).unwrap();
+        body.push(b"ab").unwrap();
+        body.push(b"cd").unwrap();
+        assert_eq!(
+            body.push(b"e").unwrap_err().kind(),
+            TransportErrorKind::BodyTooLarge
+        );
+        assert_eq!(body.len(), 4);
+        assert_eq!(&body.finish()[..], b"abcd");
+        assert!(BodyCollector::new(4, Some(5)).is_err());
+        let mut empty = BodyCollector::new(0, None).unwrap();
+        empty.push(b"").unwrap();
+        assert!(empty.push(b"x").is_err());
+        assert!(empty.is_empty());
+    }
+}
