@@ -1,1 +1,509 @@
-//! ureq transport for `vault-key-core` (work in progress).
+//! Blocking client for the key-management API of HashiCorp Vault and OpenBao, over
+//! [ureq](https://docs.rs/ureq) 3.
+//!
+//! Every rule of the protocol (paths, bodies, decoding, errors, redirects, settings from the
+//! environment) lives in [`vault_key_core`]; this crate only moves bytes: HTTPS with rustls
+//! (the system's roots, plus an optional CA file), a keep-alive connection pool, a connect
+//! timeout and a whole-exchange timeout, and a cap on the response body size.
+//!
+//! Methods are named as in the Python client hvac and return the core's typed values. Their
+//! docs name Vault's classic paths; with [`Dialect::OpenBao`](vault_key_core::Dialect) the
+//! same calls use OpenBao's authenticated paths ([`Client::with_detected_dialect`] picks it).
+//! [`Client`] is `Send + Sync` and cheap to clone: clones share the connection pool.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
+//! use vault_key_core::KeyShare;
+//! use vault_key_ureq::Client;
+//!
+//! // VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT, ... fill what is not given explicitly.
+//! let client = Client::builder()
+//!     .address("https://vault.example.com:8200")
+//!     .ca_certificate_file("/etc/vault/ca.pem")
+//!     .env(|name| std::env::var(name).ok())
+//!     .build()?;
+//!
+//! let status = client.start_rekey(StartRekey::new(5, 3))?;
+//! let nonce = status.nonce.expect("a started rekey has a nonce");
+//! let current = ["share-1", "share-2", "share-3"].map(KeyShare::new);
+//! match client.rekey_multi(current, &nonce, KeyKind::Unseal)? {
+//!     RekeyUpdate::Complete(result) => println!("{} new shares", result.keys.len()),
+//!     RekeyUpdate::Progress(progress) => println!("{}/{}", progress.progress, progress.required),
+//! }
+//! # Ok::<(), vault_key_ureq::Error>(())
+//! ```
+//!
+//! # Settings
+//!
+//! Explicit settings win over the environment, whatever the order they are given in; see
+//! [`vault_key_core::client_config`] for the variables and defaults.
+//!
+//! ```
+//! use std::time::Duration;
+//! use vault_key_core::Dialect;
+//! use vault_key_ureq::Client;
+//!
+//! let client = Client::builder()
+//!     .address("http://127.0.0.1:8200") // plain HTTP: a loopback development server
+//!     .token("s.example")
+//!     .namespace("team-a")
+//!     .dialect(Dialect::OpenBao)
+//!     .timeout(Duration::from_secs(30)) // one whole exchange
+//!     .connect_timeout(Duration::from_secs(5))
+//!     .max_response_bytes(1 << 20) // larger answers fail, unread
+//!     .max_redirects(3) // 307/308 from standby nodes
+//!     .build()?;
+//! assert_eq!(client.target().namespace(), Some("team-a"));
+//! # Ok::<(), vault_key_ureq::Error>(())
+//! ```
+//!
+//! HTTPS trusts the system's roots and, when given, a CA ([`Builder::ca_certificate_file`],
+//! [`Builder::ca_certificate_pem`], `VAULT_CACERT`); [`Builder::system_roots`] turns the
+//! system's roots off and [`Builder::danger_accept_invalid_certs`] skips verification, for
+//! development servers only.
+//!
+//! # A whole ceremony
+//!
+//! The core's ceremonies ([`vault_key_core::ceremony`]) pin the nonce, queue shares, survive
+//! lost answers and keep what they produced; [`Client::drive`] and its helpers run them.
+//!
+//! ```no_run
+//! use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_core::ops::generate_root::TokenKind;
+//! use vault_key_core::KeyShare;
+//! use vault_key_ureq::Client;
+//!
+//! let client = Client::from_env()?.with_detected_dialect()?;
+//! let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
+//! let shares = ["share-1", "share-2", "share-3"].map(KeyShare::new);
+//! if client.drive_root_token(&mut generation, shares)? == RootTokenPhase::Done {
+//!     let root_token = generation.decode_token()?;
+//!     # let _ = root_token;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors are [`Error`]: the core's error (the server refused, the answer could not be
+//! decoded, the input was invalid) or a [`TransportError`] (connect, timeout, TLS, body too
+//! large, redirect), whose text never contains the token.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod stack;
+
+use stack::Stack;
+use std::fmt;
+use std::sync::Arc;
+use vault_key_core::ceremony::{
+    self, Ceremony, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
+};
+use vault_key_core::client_config::{ClientBuilder, ClientConfig, FromClientConfig};
+use vault_key_core::ops::decode::DecodeToken;
+use vault_key_core::ops::encryption_key::{
+    ConfigureRotation, GetEncryptionKeyStatus, KeyStatus, ReadRotateConfig, RotateConfig,
+    RotateEncryptionKey, RotateRootKey,
+};
+use vault_key_core::ops::generate_root::{
+    CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
+    StartRootTokenGeneration, TokenKind,
+};
+use vault_key_core::ops::rekey::{
+    CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyStatus, RekeyUpdate, StartRekey,
+};
+use vault_key_core::ops::rekey_backup::{BackupKeys, DeleteBackupKeys, ReadBackupKeys};
+use vault_key_core::ops::rekey_verify::{
+    CancelRekeyVerify, ReadRekeyVerifyProgress, RekeyVerify, VerifyStatus, VerifyUpdate,
+};
+use vault_key_core::ops::seal::{
+    InitResult, Initialize, ReadInitStatus, ReadSealStatus, Seal, SealStatus, ServerInfo, Unseal,
+};
+use vault_key_core::redirect::FollowRedirects;
+use vault_key_core::submit::submit_shares;
+use vault_key_core::{
+    execute, Dialect, EncodedToken, ExecuteError, HttpClient, KeyShare, Operation, Otp, Target,
+    Token,
+};
+
+pub use vault_key_core::{TransportError, TransportErrorKind};
+
+/// What a call can fail with: [`ExecuteError::Core`] (the server refused, the answer could not
+/// be decoded, the input was invalid) or [`ExecuteError::Transport`] (connect, timeout, TLS,
+/// body too large, redirect).
+pub type Error = ExecuteError<TransportError>;
+
+/// Builds a [`Client`]; see [`ClientBuilder`] for every setting.
+pub type Builder = ClientBuilder<Client>;
+
+/// A blocking client for one server. `Send + Sync`; clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Target,
+    http: FollowRedirects<Stack>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.inner.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromClientConfig for Client {
+    type Error = Error;
+
+    fn from_config(config: ClientConfig) -> Result<Self, Error> {
+        let http = FollowRedirects::new(Stack::new(&config)?, config.redirects);
+        Ok(Self::from_parts(config.target, http))
+    }
+}
+
+impl Client {
+    fn from_parts(target: Target, http: FollowRedirects<Stack>) -> Self {
+        Self {
+            inner: Arc::new(Inner { target, http }),
+        }
+    }
+
+    /// A client for `address` with default settings and nothing read from the environment.
+    pub fn new(address: &str) -> Result<Self, Error> {
+        Self::builder().address(address).build()
+    }
+
+    /// A client configured from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`,
+    /// `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT` (or their `BAO_` forms); see
+    /// [`vault_key_core::client_config`].
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().env(|name| std::env::var(name).ok()).build()
+    }
+
+    /// Settings to build a client from; explicit settings win over the environment.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The server and identity requests go to.
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// The same client (sharing its pool) with another target: another token, namespace or
+    /// dialect. Redirects and limits stay as configured.
+    pub fn with_target(&self, target: Target) -> Self {
+        Self::from_parts(target, self.inner.http.clone())
+    }
+
+    /// The same client speaking `dialect`.
+    pub fn with_dialect(&self, dialect: Dialect) -> Self {
+        self.with_target(self.target().clone().with_dialect(dialect))
+    }
+
+    /// The same client sending `token`.
+    pub fn with_token(&self, token: Token) -> Self {
+        self.with_target(self.target().clone().with_token(token))
+    }
+
+    /// The HTTP stack (with redirects followed), for the core's ceremony drivers and
+    /// [`vault_key_core::execute`].
+    pub fn http_client(&self) -> &impl HttpClient<Error = TransportError> {
+        &self.inner.http
+    }
+
+    /// Sends any operation and decodes its answer.
+    pub fn execute<O: Operation + ?Sized>(&self, operation: &O) -> Result<O::Output, Error> {
+        execute(&self.inner.http, &self.inner.target, operation)
+    }
+
+    // Ceremonies.
+
+    /// Runs `ceremony` until it needs the caller again (more shares, an OTP) or is over, and
+    /// returns the phase it stopped in; see [`vault_key_core::ceremony`]. The ceremony stays
+    /// with the caller: what it produced (new shares, an encoded token, the OTP) remains
+    /// reachable from it after any error, and driving it again resumes where it stopped.
+    pub fn drive<K: Ceremony + ?Sized>(&self, ceremony: &mut K) -> Result<K::Phase, Error> {
+        ceremony::drive(&self.inner.http, &self.inner.target, ceremony)
+    }
+
+    /// Queues current shares on a rekey and drives it: starts (or resumes) it, submits the
+    /// shares, and stops once the new shares are issued, verification waits for new shares,
+    /// or more current shares are needed.
+    pub fn drive_rekey(
+        &self,
+        rekey: &mut RekeyCeremony,
+        current_shares: impl IntoIterator<Item = KeyShare>,
+    ) -> Result<RekeyPhase, Error> {
+        rekey.submit_shares(current_shares)?;
+        self.drive(rekey)
+    }
+
+    /// Queues new shares for verification on a rekey and drives it until they are verified
+    /// or more are needed.
+    pub fn drive_rekey_verification(
+        &self,
+        rekey: &mut RekeyCeremony,
+        new_shares: impl IntoIterator<Item = KeyShare>,
+    ) -> Result<RekeyPhase, Error> {
+        rekey.submit_verification_shares(new_shares)?;
+        self.drive(rekey)
+    }
+
+    /// Queues shares on a root-token (or recovery-token) generation and drives it; once it
+    /// is [`RootTokenPhase::Done`], [`RootTokenCeremony::decode_token`] gives the token.
+    pub fn drive_root_token(
+        &self,
+        generation: &mut RootTokenCeremony,
+        shares: impl IntoIterator<Item = KeyShare>,
+    ) -> Result<RootTokenPhase, Error> {
+        generation.submit_shares(shares)?;
+        self.drive(generation)
+    }
+
+    // Root-token generation.
+
+    /// `GET sys/generate-root/attempt`: the root-token generation in progress, if any.
+    pub fn read_root_generation_progress(&self) -> Result<RootGenerationStatus, Error> {
+        self.execute(&ReadRootGenerationProgress::new())
+    }
+
+    /// `PUT sys/generate-root/attempt`: starts a root-token generation. Without an OTP or PGP
+    /// key the server generates the OTP and returns it in the answer, once.
+    pub fn start_root_token_generation(
+        &self,
+        start: StartRootTokenGeneration,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&start)
+    }
+
+    /// `PUT sys/generate-root/update`: submits one unseal (or recovery) share.
+    pub fn generate_root(
+        &self,
+        key: KeyShare,
+        nonce: impl Into<String>,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&GenerateRoot::new(key, nonce))
+    }
+
+    /// `DELETE sys/generate-root/attempt`: cancels the root-token generation.
+    pub fn cancel_root_generation(&self) -> Result<(), Error> {
+        self.execute(&CancelRootGeneration::new())
+    }
+
+    /// `GET sys/generate-recovery-token/attempt`: the recovery-token generation in progress.
+    pub fn read_recovery_token_generation_progress(&self) -> Result<RootGenerationStatus, Error> {
+        self.execute(&ReadRootGenerationProgress::for_token(TokenKind::Recovery))
+    }
+
+    /// `PUT sys/generate-recovery-token/attempt`: starts a recovery-token generation (server in
+    /// recovery mode).
+    pub fn start_recovery_token_generation(
+        &self,
+        start: StartRootTokenGeneration,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&start.for_token(TokenKind::Recovery))
+    }
+
+    /// `PUT sys/generate-recovery-token/update`: submits one share.
+    pub fn generate_recovery_token(
+        &self,
+        key: KeyShare,
+        nonce: impl Into<String>,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::Recovery))
+    }
+
+    /// `DELETE sys/generate-recovery-token/attempt`: cancels the recovery-token generation.
+    pub fn cancel_recovery_token_generation(&self) -> Result<(), Error> {
+        self.execute(&CancelRootGeneration::for_token(TokenKind::Recovery))
+    }
+
+    /// `PUT sys/decode-token`: lets the server decode an encoded token with its OTP. The core
+    /// decodes locally too, without a request: [`vault_key_core::otp`].
+    pub fn decode_token(&self, encoded_token: EncodedToken, otp: Otp) -> Result<Token, Error> {
+        self.execute(&DecodeToken::new(encoded_token, otp))
+    }
+
+    // Encryption key.
+
+    /// `GET sys/key-status`: the active encryption key's term and install time.
+    pub fn get_encryption_key_status(&self) -> Result<KeyStatus, Error> {
+        self.execute(&GetEncryptionKeyStatus)
+    }
+
+    /// `PUT sys/rotate`: installs a new encryption key (needs sudo).
+    pub fn rotate_encryption_key(&self) -> Result<(), Error> {
+        self.execute(&RotateEncryptionKey)
+    }
+
+    /// `GET sys/rotate/config`: the automatic-rotation settings.
+    pub fn read_rotate_config(&self) -> Result<RotateConfig, Error> {
+        self.execute(&ReadRotateConfig)
+    }
+
+    /// `PUT sys/rotate/config`: changes the automatic-rotation settings.
+    pub fn configure_rotation(&self, settings: ConfigureRotation) -> Result<(), Error> {
+        self.execute(&settings)
+    }
+
+    /// `PUT sys/rotate/root` (OpenBao): rotates the root key without key shares.
+    pub fn rotate_root_key(&self) -> Result<(), Error> {
+        self.execute(&RotateRootKey)
+    }
+
+    // Rekey.
+
+    /// `GET sys/rekey/init`: the rekey in progress, if any.
+    pub fn read_rekey_progress(&self, kind: KeyKind) -> Result<RekeyStatus, Error> {
+        self.execute(&ReadRekeyProgress::new(kind))
+    }
+
+    /// `PUT sys/rekey/init`: starts a rekey.
+    pub fn start_rekey(&self, start: StartRekey) -> Result<RekeyStatus, Error> {
+        self.execute(&start)
+    }
+
+    /// `DELETE sys/rekey/init`: cancels the rekey; give its nonce when known (recent Vault
+    /// releases require it for a rekey started in the last ten minutes).
+    pub fn cancel_rekey(&self, kind: KeyKind, nonce: Option<&str>) -> Result<(), Error> {
+        self.execute(&CancelRekey::new(kind).nonce(nonce.unwrap_or_default()))
+    }
+
+    /// `PUT sys/rekey/update`: submits one current share.
+    pub fn rekey(
+        &self,
+        key: KeyShare,
+        nonce: impl Into<String>,
+        kind: KeyKind,
+    ) -> Result<RekeyUpdate, Error> {
+        self.execute(&Rekey::new(key, nonce).keys(kind))
+    }
+
+    /// Submits current shares in turn until the rekey completes; the answer is the new
+    /// shares, or the progress after the last share.
+    pub fn rekey_multi(
+        &self,
+        keys: impl IntoIterator<Item = KeyShare>,
+        nonce: &str,
+        kind: KeyKind,
+    ) -> Result<RekeyUpdate, Error> {
+        let target = self.target();
+        submit_shares(&self.inner.http, target, keys, |key| {
+            Rekey::new(key, nonce).keys(kind)
+        })
+    }
+
+    /// `GET sys/rekey/backup`: the PGP-encrypted backup of the new shares.
+    pub fn read_backup_keys(&self, kind: KeyKind) -> Result<BackupKeys, Error> {
+        self.execute(&ReadBackupKeys::new(kind))
+    }
+
+    /// `DELETE sys/rekey/backup`: deletes the backup of the new shares.
+    pub fn delete_backup_keys(&self, kind: KeyKind) -> Result<(), Error> {
+        self.execute(&DeleteBackupKeys::new(kind))
+    }
+
+    /// `GET sys/rekey/verify`: the verification of new shares in progress.
+    pub fn read_rekey_verify_progress(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
+        self.execute(&ReadRekeyVerifyProgress::new(kind))
+    }
+
+    /// `PUT sys/rekey/verify`: submits one new share for verification.
+    pub fn rekey_verify(
+        &self,
+        key: KeyShare,
+        nonce: impl Into<String>,
+        kind: KeyKind,
+    ) -> Result<VerifyUpdate, Error> {
+        self.execute(&RekeyVerify::new(key, nonce).keys(kind))
+    }
+
+    /// Submits new shares in turn until verification completes.
+    pub fn rekey_verify_multi(
+        &self,
+        keys: impl IntoIterator<Item = KeyShare>,
+        nonce: &str,
+        kind: KeyKind,
+    ) -> Result<VerifyUpdate, Error> {
+        let target = self.target();
+        submit_shares(&self.inner.http, target, keys, |key| {
+            RekeyVerify::new(key, nonce).keys(kind)
+        })
+    }
+
+    /// `DELETE sys/rekey/verify`: restarts verification with a fresh nonce.
+    pub fn cancel_rekey_verify(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
+        self.execute(&CancelRekeyVerify::new(kind))
+    }
+
+    // Setup and seal.
+
+    /// `GET sys/init`: whether the server is initialised.
+    pub fn read_init_status(&self) -> Result<bool, Error> {
+        self.execute(&ReadInitStatus)
+    }
+
+    /// `PUT sys/init`: initialises the server; the answer holds its first shares and root
+    /// token, once.
+    pub fn initialize(&self, init: Initialize) -> Result<InitResult, Error> {
+        self.execute(&init)
+    }
+
+    /// `GET sys/seal-status`: sealed or not, unseal progress, version.
+    pub fn read_seal_status(&self) -> Result<SealStatus, Error> {
+        self.execute(&ReadSealStatus)
+    }
+
+    /// Which server this is (Vault or OpenBao, version), from its seal status.
+    pub fn detect_server(&self) -> Result<ServerInfo, Error> {
+        Ok(self.read_seal_status()?.server())
+    }
+
+    /// The same client speaking the dialect the server serves by default
+    /// ([`ServerInfo::dialect`]).
+    pub fn with_detected_dialect(&self) -> Result<Self, Error> {
+        Ok(self.with_dialect(self.detect_server()?.dialect()))
+    }
+
+    /// `PUT sys/unseal`: submits one unseal share.
+    pub fn unseal(&self, key: KeyShare) -> Result<SealStatus, Error> {
+        self.execute(&Unseal::new(key))
+    }
+
+    /// Submits unseal shares in turn until the server is unsealed.
+    pub fn unseal_multi(
+        &self,
+        keys: impl IntoIterator<Item = KeyShare>,
+    ) -> Result<SealStatus, Error> {
+        submit_shares(&self.inner.http, self.target(), keys, Unseal::new)
+    }
+
+    /// `PUT sys/unseal` with `reset`: discards the shares submitted so far.
+    pub fn reset_unseal(&self) -> Result<SealStatus, Error> {
+        self.execute(&Unseal::reset())
+    }
+
+    /// `PUT sys/seal`: seals the server (needs sudo).
+    pub fn seal(&self) -> Result<(), Error> {
+        self.execute(&Seal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_send_sync_and_clone() {
+        fn check<T: Send + Sync + 'static>() {}
+        fn cloned<T: Clone>() {}
+        cloned::<Client>();
+        check::<Client>();
+        check::<Error>();
+    }
+}

@@ -1,0 +1,600 @@
+//! Both transports against a misbehaving server: redirects, timeouts, oversized, truncated and
+//! garbled answers, refused connections, and connection reuse. Every check runs on ureq and on
+//! hyper and expects the same outcome.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vault_key_core::client_config::ClientBuilder;
+use vault_key_core::ops::rekey::{KeyKind, Rekey, RekeyUpdate};
+use vault_key_core::ops::seal::{ReadSealStatus, SealStatus};
+use vault_key_core::redirect::RedirectError;
+use vault_key_core::{Error as CoreError, ExecuteError, KeyShare, Operation, TransportErrorKind};
+use vault_key_tests::faults::{Fault, FaultServer};
+
+type Error = ExecuteError<vault_key_core::TransportError>;
+
+const TOKEN: &str = "s.fault-token";
+
+const SEAL_STATUS: &str = r#"{"type":"shamir","initialized":true,"sealed":false,"t":3,"n":5,"progress":0,"nonce":"","version":"2.7.2","build_date":"","commit_date":"2026-01-01T00:00:00Z","migration":false,"recovery_seal":false,"storage_type":"raft"}"#;
+
+const REKEY_PROGRESS: &str = r#"{"nonce":"n-1","started":true,"t":2,"n":3,"progress":1,"required":3,"pgp_fingerprints":null,"backup":false,"verification_required":false}"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Ureq,
+    Hyper,
+}
+
+const VIAS: [Via; 2] = [Via::Ureq, Via::Hyper];
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Client settings, applied the same way to either transport's builder.
+#[derive(Clone, Default)]
+struct Settings {
+    timeout: Option<Duration>,
+    max_response_bytes: Option<usize>,
+    max_redirects: Option<u32>,
+}
+
+impl Settings {
+    fn apply<C>(&self, address: &str) -> ClientBuilder<C> {
+        let mut builder = ClientBuilder::<C>::new().address(address).token(TOKEN);
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(limit) = self.max_response_bytes {
+            builder = builder.max_response_bytes(limit);
+        }
+        if let Some(max) = self.max_redirects {
+            builder = builder.max_redirects(max);
+        }
+        builder
+    }
+}
+
+/// Sends `operation` to `address` through a fresh client of `via`.
+fn exec<O>(via: Via, address: &str, settings: &Settings, operation: &O) -> Result<O::Output, Error>
+where
+    O: Operation + Sync,
+    O::Output: Send,
+{
+    match via {
+        Via::Ureq => settings
+            .apply::<vault_key_ureq::Client>(address)
+            .build()?
+            .execute(operation),
+        Via::Hyper => runtime().block_on(async {
+            let client = settings.apply::<vault_key_hyper::Client>(address).build()?;
+            client.execute(operation).await
+        }),
+    }
+}
+
+fn transport_kind<T: std::fmt::Debug>(via: Via, result: Result<T, Error>) -> TransportErrorKind {
+    match result {
+        Err(ExecuteError::Transport(e)) => {
+            assert!(!e.to_string().contains(TOKEN), "{via:?}: {e}");
+            e.kind()
+        }
+        other => panic!("{via:?}: expected a transport error, got {other:?}"),
+    }
+}
+
+fn redirect_error<T: std::fmt::Debug>(via: Via, result: Result<T, Error>) -> RedirectError {
+    match result {
+        Err(ExecuteError::Transport(e)) if e.kind() == TransportErrorKind::Redirect => {
+            e.redirect().cloned().expect("redirect details")
+        }
+        other => panic!("{via:?}: expected a redirect error, got {other:?}"),
+    }
+}
+
+fn share_op() -> Rekey {
+    Rekey::new(KeyShare::new("aabbcc"), "n-1")
+}
+
+#[test]
+fn redirect_307_keeps_method_body_and_token() {
+    for via in VIAS {
+        let active = FaultServer::start(vec![Fault::json(200, REKEY_PROGRESS)]);
+        let standby = FaultServer::start(vec![Fault::Redirect {
+            status: 307,
+            location: format!("{}/v1/sys/rekey/update", active.address()),
+        }]);
+        let update = exec(via, &standby.address(), &Settings::default(), &share_op())
+            .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+        assert!(
+            matches!(update, RekeyUpdate::Progress(ref s) if s.progress == 1),
+            "{via:?}"
+        );
+
+        let first = &standby.requests()[0];
+        let followed = &active.requests()[0];
+        assert_eq!(active.requests().len(), 1, "{via:?}");
+        for request in [first, followed] {
+            assert_eq!(request.method, "PUT", "{via:?}");
+            assert_eq!(request.path, "/v1/sys/rekey/update", "{via:?}");
+            assert_eq!(request.header("x-vault-token"), Some(TOKEN), "{via:?}");
+            assert_eq!(
+                request.json(),
+                Some(serde_json::json!({"key": "aabbcc", "nonce": "n-1"})),
+                "{via:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn redirect_308_and_relative_location_are_followed() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![
+            Fault::Redirect {
+                status: 308,
+                location: "../sys/seal-status?again=1".into(),
+            },
+            Fault::json(200, SEAL_STATUS),
+        ]);
+        let status: SealStatus = exec(
+            via,
+            &server.address(),
+            &Settings::default(),
+            &ReadSealStatus,
+        )
+        .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+        assert!(!status.sealed);
+        let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            paths,
+            ["/v1/sys/seal-status", "/v1/sys/seal-status?again=1"],
+            "{via:?}"
+        );
+    }
+}
+
+#[test]
+fn redirect_to_another_scheme_is_refused() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![Fault::Redirect {
+            status: 307,
+            location: format!("https://{}/v1/sys/rekey/update", server_authority()),
+        }]);
+        let err = redirect_error(
+            via,
+            exec(via, &server.address(), &Settings::default(), &share_op()),
+        );
+        assert_eq!(
+            err,
+            RedirectError::SchemeChange {
+                from: "http".into(),
+                to: "https".into()
+            },
+            "{via:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "{via:?}");
+    }
+}
+
+/// Some loopback authority; the redirect to it must never be followed.
+fn server_authority() -> String {
+    "127.0.0.1:9".into()
+}
+
+#[test]
+fn redirect_loop_is_bounded() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![Fault::Redirect {
+            status: 307,
+            location: "/v1/sys/seal-status".into(),
+        }]);
+        let err = redirect_error(
+            via,
+            exec(
+                via,
+                &server.address(),
+                &Settings::default(),
+                &ReadSealStatus,
+            ),
+        );
+        assert_eq!(err, RedirectError::TooMany { max: 5 }, "{via:?}");
+        assert_eq!(server.requests().len(), 6, "{via:?}");
+
+        let server = FaultServer::start(vec![Fault::Redirect {
+            status: 307,
+            location: "/v1/sys/seal-status".into(),
+        }]);
+        let settings = Settings {
+            max_redirects: Some(1),
+            ..Settings::default()
+        };
+        let err = redirect_error(
+            via,
+            exec(via, &server.address(), &settings, &ReadSealStatus),
+        );
+        assert_eq!(err, RedirectError::TooMany { max: 1 }, "{via:?}");
+        assert_eq!(server.requests().len(), 2, "{via:?}");
+    }
+}
+
+#[test]
+fn method_changing_redirect_is_not_followed_for_put() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![
+            Fault::Redirect {
+                status: 302,
+                location: "/v1/sys/elsewhere".into(),
+            },
+            Fault::json(200, SEAL_STATUS),
+        ]);
+        let err = redirect_error(
+            via,
+            exec(via, &server.address(), &Settings::default(), &share_op()),
+        );
+        assert_eq!(
+            err,
+            RedirectError::MethodChange {
+                status: 302,
+                method: "PUT".into()
+            },
+            "{via:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "{via:?}");
+
+        // The same redirect for a GET is followed.
+        let server = FaultServer::start(vec![
+            Fault::Redirect {
+                status: 302,
+                location: "/v1/sys/seal-status".into(),
+            },
+            Fault::json(200, SEAL_STATUS),
+        ]);
+        exec(
+            via,
+            &server.address(),
+            &Settings::default(),
+            &ReadSealStatus,
+        )
+        .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+        assert_eq!(server.requests().len(), 2, "{via:?}");
+    }
+}
+
+#[test]
+fn stalled_server_times_out() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![Fault::Stall(Duration::from_secs(20))]);
+        let settings = Settings {
+            timeout: Some(Duration::from_millis(300)),
+            ..Settings::default()
+        };
+        let started = Instant::now();
+        let kind = transport_kind(
+            via,
+            exec(via, &server.address(), &settings, &ReadSealStatus),
+        );
+        assert_eq!(kind, TransportErrorKind::Timeout, "{via:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{via:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn huge_body_is_refused_promptly() {
+    for via in VIAS {
+        // 100 MiB announced against the default 4 MiB limit.
+        let server = FaultServer::start(vec![Fault::Huge {
+            status: 200,
+            len: 100 * 1024 * 1024,
+        }]);
+        let started = Instant::now();
+        let kind = transport_kind(
+            via,
+            exec(
+                via,
+                &server.address(),
+                &Settings::default(),
+                &ReadSealStatus,
+            ),
+        );
+        assert_eq!(kind, TransportErrorKind::BodyTooLarge, "{via:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{via:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A chunked body (no length announced) of `len` bytes.
+fn chunked(len: usize) -> Fault {
+    let mut body = Vec::new();
+    let chunk = vec![b'x'; 4096];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        body.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        body.extend_from_slice(&chunk[..n]);
+        body.extend_from_slice(b"\r\n");
+        left -= n;
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    Fault::Respond {
+        status: 200,
+        headers: vec![("Transfer-Encoding".into(), "chunked".into())],
+        body,
+    }
+}
+
+#[test]
+fn streamed_body_past_the_limit_is_refused() {
+    for via in VIAS {
+        let server = FaultServer::start(vec![chunked(256 * 1024)]);
+        let settings = Settings {
+            max_response_bytes: Some(16 * 1024),
+            ..Settings::default()
+        };
+        let kind = transport_kind(
+            via,
+            exec(via, &server.address(), &settings, &ReadSealStatus),
+        );
+        assert_eq!(kind, TransportErrorKind::BodyTooLarge, "{via:?}");
+
+        // Just under the limit is read whole (and then fails to decode: it is not JSON).
+        let server = FaultServer::start(vec![chunked(16 * 1024)]);
+        match exec(via, &server.address(), &settings, &ReadSealStatus) {
+            Err(ExecuteError::Core(CoreError::Decode(e))) => assert_eq!(e.body.len(), 16 * 1024),
+            other => panic!("{via:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn truncated_garbled_and_closed_answers_are_errors() {
+    let faults = [
+        Fault::Truncate {
+            status: 200,
+            declared_len: 400,
+            body: br#"{"type":"shamir","initialized":tr"#.to_vec(),
+        },
+        Fault::Garbage(b"this is not HTTP at all\r\n\r\n".to_vec()),
+        Fault::Garbage(vec![0xff; 2048]),
+        Fault::Garbage(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}".to_vec()),
+        Fault::Close,
+    ];
+    for via in VIAS {
+        for fault in &faults {
+            let server = FaultServer::start(vec![fault.clone()]);
+            let kind = transport_kind(
+                via,
+                exec(
+                    via,
+                    &server.address(),
+                    &Settings::default(),
+                    &ReadSealStatus,
+                ),
+            );
+            assert_eq!(kind, TransportErrorKind::Protocol, "{via:?} {fault:?}");
+        }
+        // Well-formed HTTP carrying a body that is not what was asked for: a decode error
+        // that keeps the body.
+        let server = FaultServer::start(vec![Fault::json(200, r#"{"sealed":"maybe"}"#)]);
+        match exec(
+            via,
+            &server.address(),
+            &Settings::default(),
+            &ReadSealStatus,
+        ) {
+            Err(ExecuteError::Core(CoreError::Decode(e))) => {
+                assert_eq!(e.body.expose(), br#"{"sealed":"maybe"}"#)
+            }
+            other => panic!("{via:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn refused_connection_is_a_connect_error() {
+    let address = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    for via in VIAS {
+        let kind = transport_kind(
+            via,
+            exec(via, &address, &Settings::default(), &ReadSealStatus),
+        );
+        assert_eq!(kind, TransportErrorKind::Connect, "{via:?}");
+    }
+}
+
+/// A tiny HTTP/1.1 server that keeps connections open and counts them.
+struct KeepAliveServer {
+    address: String,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl KeepAliveServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming().take(64) {
+                let Ok(stream) = stream else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                thread::spawn(move || serve_keep_alive(stream, &r));
+            }
+        });
+        Self {
+            address,
+            connections,
+            requests,
+        }
+    }
+}
+
+fn serve_keep_alive(stream: TcpStream, requests: &AtomicUsize) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        requests.fetch_add(1, Ordering::SeqCst);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{SEAL_STATUS}",
+            SEAL_STATUS.len()
+        );
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn connections_are_reused() {
+    let server = KeepAliveServer::start();
+    let client = vault_key_ureq::Client::new(&server.address).unwrap();
+    for _ in 0..5 {
+        client.read_seal_status().unwrap();
+    }
+    let shared = client.clone();
+    thread::spawn(move || shared.read_seal_status().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(server.requests.load(Ordering::SeqCst), 6);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1, "ureq");
+
+    let server = KeepAliveServer::start();
+    runtime().block_on(async {
+        let client = vault_key_hyper::Client::new(&server.address).unwrap();
+        for _ in 0..5 {
+            client.read_seal_status().await.unwrap();
+            // hyper hands a connection back to its pool from the connection's own task, just
+            // after the answer is read: give it that moment.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let shared = client.clone();
+        tokio::spawn(async move { shared.read_seal_status().await.unwrap() })
+            .await
+            .unwrap();
+    });
+    assert_eq!(server.requests.load(Ordering::SeqCst), 6);
+    assert!(server.connections.load(Ordering::SeqCst) <= 2, "hyper");
+}
+
+#[test]
+fn hyper_client_serves_many_tasks_at_once() {
+    let server = KeepAliveServer::start();
+    let statuses = runtime().block_on(async {
+        let client = vault_key_hyper::Client::new(&server.address).unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.read_seal_status().await })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap().unwrap());
+        }
+        statuses
+    });
+    assert_eq!(statuses.len(), 16);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 16);
+    assert!(server.connections.load(Ordering::SeqCst) <= 16);
+}
+
+#[test]
+fn ureq_client_serves_many_threads_at_once() {
+    let server = KeepAliveServer::start();
+    let client = vault_key_ureq::Client::new(&server.address).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            thread::spawn(move || client.read_seal_status())
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap().unwrap();
+    }
+    assert_eq!(server.requests.load(Ordering::SeqCst), 8);
+}
+
+#[test]
+fn rekey_multi_stops_at_completion() {
+    let complete = r#"{"nonce":"n-1","complete":true,"keys":["k1","k2","k3"],"keys_base64":["a1","a2","a3"],"pgp_fingerprints":null,"backup":false,"verification_required":false}"#;
+    for via in VIAS {
+        let server = FaultServer::start(vec![
+            Fault::json(200, REKEY_PROGRESS),
+            Fault::json(200, complete),
+            Fault::json(400, r#"{"errors":["no rekey in progress"]}"#),
+        ]);
+        let shares = || ["s1", "s2", "s3", "s4"].map(KeyShare::new);
+        let update = match via {
+            Via::Ureq => vault_key_ureq::Client::new(&server.address())
+                .unwrap()
+                .rekey_multi(shares(), "n-1", KeyKind::Unseal),
+            Via::Hyper => runtime().block_on(async {
+                vault_key_hyper::Client::new(&server.address())
+                    .unwrap()
+                    .rekey_multi(shares(), "n-1", KeyKind::Unseal)
+                    .await
+            }),
+        };
+        match update {
+            Ok(RekeyUpdate::Complete(result)) => assert_eq!(result.keys.len(), 3),
+            other => panic!("{via:?}: {other:?}"),
+        }
+        let sent: Vec<_> = server
+            .requests()
+            .iter()
+            .map(|r| r.json().unwrap()["key"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(sent, ["s1", "s2"], "{via:?}");
+    }
+}

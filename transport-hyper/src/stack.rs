@@ -1,0 +1,256 @@
+//! One HTTP exchange over a pooled hyper client: send the core's request, read the answer
+//! within the size limit and the timeout. Redirects, addressing and decoding are the core's.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, USER_AGENT};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+use vault_key_core::client_config::{self, ClientConfig};
+use vault_key_core::{AsyncHttpClient, BodyCollector, TransportError, TransportErrorKind};
+
+type Pool = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A pooled hyper client, the body size limit and the exchange timeout.
+#[derive(Clone)]
+pub(crate) struct Stack {
+    pool: Pool,
+    max_response_bytes: usize,
+    timeout: Option<Duration>,
+    connect_timeout: Duration,
+}
+
+impl Stack {
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, TransportError> {
+        let tls = tls_config(config)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self {
+            pool,
+            max_response_bytes: config.max_response_bytes,
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+        })
+    }
+
+    async fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        let mut request = request.map(Full::new);
+        request
+            .headers_mut()
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(client_config::USER_AGENT));
+        let response = self.pool.request(request).await.map_err(|e| {
+            let error = map_error(e);
+            if error.kind() == TransportErrorKind::Timeout {
+                TransportError::timeout_connecting(self.connect_timeout)
+            } else {
+                error
+            }
+        })?;
+        let (parts, mut body) = response.into_parts();
+        let mut collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(map_error)?.into_data() {
+                collector.push(&data)?;
+            }
+        }
+        Ok(Response::from_parts(parts, collector.finish()))
+    }
+}
+
+impl AsyncHttpClient for Stack {
+    type Error = TransportError;
+
+    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        match self.timeout {
+            None => self.exchange(request).await,
+            Some(limit) => tokio::time::timeout(limit, self.exchange(request))
+                .await
+                .unwrap_or_else(|_| Err(TransportError::timeout_exchanging(limit))),
+        }
+    }
+}
+
+fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportError> {
+    let tls_error = |e: rustls::Error| {
+        TransportError::new(TransportErrorKind::Config, format!("TLS settings: {e}")).with_source(e)
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?;
+    let roots = config.trusted_roots(|path| std::fs::read(path), system_roots)?;
+    let builder = if config.danger_accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+    } else {
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(roots.into_iter().map(CertificateDer::from));
+        builder.with_root_certificates(store)
+    };
+    Ok(builder.with_no_client_auth())
+}
+
+/// The roots the operating system trusts, as DER.
+fn system_roots() -> Vec<Vec<u8>> {
+    rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .map(|cert| cert.to_vec())
+        .collect()
+}
+
+/// Accepts any certificate (handshake signatures are still checked): the explicit opt-in for
+/// development servers.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Maps hyper's error to a kind by what caused it; its text goes along (it never holds
+/// header values).
+fn map_error(error: impl StdError + Send + Sync + 'static) -> TransportError {
+    let kind = kind_of(&error);
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    TransportError::new(kind, message)
+}
+
+fn kind_of(error: &(dyn StdError + 'static)) -> TransportErrorKind {
+    let mut connect = false;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<rustls::Error>() {
+            return TransportErrorKind::Tls;
+        }
+        if let Some(legacy) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            connect |= legacy.is_connect();
+        }
+        cause = match e.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                return TransportErrorKind::Timeout;
+            }
+            // An I/O error's own `source` skips the error it wraps: look at that one.
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    if connect {
+        TransportErrorKind::Connect
+    } else {
+        TransportErrorKind::Protocol
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn errors_map_to_kinds_through_wrapped_io_errors() {
+        let handshake = io::Error::other(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert_eq!(kind_of(&handshake), TransportErrorKind::Tls);
+        let timed_out = io::Error::other(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(kind_of(&timed_out), TransportErrorKind::Timeout);
+        assert_eq!(
+            kind_of(&io::Error::from(io::ErrorKind::TimedOut)),
+            TransportErrorKind::Timeout
+        );
+        assert_eq!(
+            kind_of(&io::Error::from(io::ErrorKind::UnexpectedEof)),
+            TransportErrorKind::Protocol
+        );
+        let message = map_error(handshake).to_string();
+        assert!(message.contains("UnknownIssuer"), "{message}");
+    }
+
+    #[test]
+    fn verification_can_only_be_skipped_explicitly() {
+        let https = |skip: bool| {
+            ClientConfig::builder()
+                .address("https://127.0.0.1:8200")
+                .system_roots(false)
+                .danger_accept_invalid_certs(skip)
+                .config()
+                .unwrap()
+        };
+        assert_eq!(
+            tls_config(&https(false)).unwrap_err().kind(),
+            TransportErrorKind::Config
+        );
+        assert!(tls_config(&https(true)).is_ok());
+    }
+}

@@ -1,0 +1,226 @@
+//! One HTTP exchange over a ureq agent: send the core's request, read the answer within the
+//! size limit. Redirects, addressing and decoding are the core's.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use std::io::{self, Read};
+use std::time::Duration;
+use ureq::config::AutoHeaderValue;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use vault_key_core::client_config::{ClientConfig, USER_AGENT};
+use vault_key_core::{BodyCollector, HttpClient, TransportError, TransportErrorKind};
+
+/// Read buffer for response bodies.
+const CHUNK: usize = 16 * 1024;
+
+/// A pooled ureq agent and the body size limit.
+#[derive(Clone)]
+pub(crate) struct Stack {
+    agent: ureq::Agent,
+    max_response_bytes: usize,
+    timeouts: Timeouts,
+}
+
+/// The configured timeouts, to say which one expired.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    exchange: Option<Duration>,
+    connect: Duration,
+}
+
+impl Stack {
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, TransportError> {
+        let roots: Vec<Certificate<'static>> = config
+            .trusted_roots(|path| std::fs::read(path), system_roots)?
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned())
+            .collect();
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .disable_verification(config.danger_accept_invalid_certs)
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(USER_AGENT)
+            .accept_encoding(AutoHeaderValue::None)
+            .timeout_global(config.timeout)
+            .timeout_connect(Some(config.connect_timeout))
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Self {
+            agent,
+            max_response_bytes: config.max_response_bytes,
+            timeouts: Timeouts {
+                exchange: config.timeout,
+                connect: config.connect_timeout,
+            },
+        })
+    }
+}
+
+/// The roots the operating system trusts, as DER.
+fn system_roots() -> Vec<Vec<u8>> {
+    rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .map(|cert| cert.to_vec())
+        .collect()
+}
+
+impl HttpClient for Stack {
+    type Error = TransportError;
+
+    fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        let response = if request.body().is_empty() {
+            self.agent.run(request.map(|_| ()))
+        } else {
+            let (parts, body) = request.into_parts();
+            self.agent.run(Request::from_parts(parts, &body[..]))
+        }
+        .map_err(|e| self.map_error(e))?;
+        let (parts, body) = response.into_parts();
+        let mut collector = BodyCollector::new(self.max_response_bytes, body.content_length())?;
+        let mut reader = body.into_reader();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.map_error(ureq::Error::from(e))),
+            };
+            collector.push(&chunk[..n])?;
+        }
+        Ok(Response::from_parts(parts, collector.finish()))
+    }
+}
+
+impl Stack {
+    /// Maps ureq's error to a kind; its text goes along (it never holds header values).
+    fn map_error(&self, error: ureq::Error) -> TransportError {
+        match &error {
+            ureq::Error::Timeout(ureq::Timeout::Connect) => {
+                return TransportError::timeout_connecting(self.timeouts.connect).with_source(error)
+            }
+            ureq::Error::Timeout(_) => {
+                if let Some(limit) = self.timeouts.exchange {
+                    return TransportError::timeout_exchanging(limit).with_source(error);
+                }
+            }
+            _ => {}
+        }
+        map_error(error)
+    }
+}
+
+fn map_error(error: ureq::Error) -> TransportError {
+    let kind = match &error {
+        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(e) => io_kind(e),
+        ureq::Error::Tls(_)
+        | ureq::Error::Pem(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::TlsRequired => TransportErrorKind::Tls,
+        ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => TransportErrorKind::Redirect,
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::InvalidProxyUrl => {
+            TransportErrorKind::Config
+        }
+        _ => TransportErrorKind::Protocol,
+    };
+    TransportError::new(kind, error.to_string()).with_source(error)
+}
+
+fn io_kind(error: &io::Error) -> TransportErrorKind {
+    use io::ErrorKind::*;
+    match error.kind() {
+        TimedOut | WouldBlock => return TransportErrorKind::Timeout,
+        ConnectionRefused | AddrNotAvailable | NotFound | PermissionDenied => {
+            return TransportErrorKind::Connect
+        }
+        _ => {}
+    }
+    // An I/O error's own `source` skips the error it wraps: look at that one.
+    let mut inner = error.get_ref();
+    while let Some(e) = inner {
+        if e.is::<rustls::Error>() {
+            return TransportErrorKind::Tls;
+        }
+        inner = match e.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref(),
+            None => None,
+        };
+    }
+    TransportErrorKind::Protocol
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(error: ureq::Error) -> TransportErrorKind {
+        map_error(error).kind()
+    }
+
+    #[test]
+    fn errors_map_to_kinds() {
+        let io = |kind| ureq::Error::Io(io::Error::from(kind));
+        assert_eq!(
+            kind(ureq::Error::Timeout(ureq::Timeout::Global)),
+            TransportErrorKind::Timeout
+        );
+        assert_eq!(kind(ureq::Error::HostNotFound), TransportErrorKind::Connect);
+        assert_eq!(
+            kind(io(io::ErrorKind::ConnectionRefused)),
+            TransportErrorKind::Connect
+        );
+        assert_eq!(
+            kind(io(io::ErrorKind::TimedOut)),
+            TransportErrorKind::Timeout
+        );
+        assert_eq!(
+            kind(io(io::ErrorKind::UnexpectedEof)),
+            TransportErrorKind::Protocol
+        );
+        let handshake = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(kind(ureq::Error::Io(handshake)), TransportErrorKind::Tls);
+        let nested = io::Error::other(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::General("x".into()),
+        ));
+        assert_eq!(kind(ureq::Error::Io(nested)), TransportErrorKind::Tls);
+        assert_eq!(kind(ureq::Error::Tls("bad")), TransportErrorKind::Tls);
+        assert_eq!(
+            kind(ureq::Error::BadUri("x".into())),
+            TransportErrorKind::Config
+        );
+        assert_eq!(
+            kind(ureq::Error::ConnectionFailed),
+            TransportErrorKind::Connect
+        );
+    }
+
+    #[test]
+    fn timeouts_name_the_configured_limit() {
+        let config = ClientConfig::builder()
+            .address("http://127.0.0.1:8200")
+            .timeout(Duration::from_secs(7))
+            .connect_timeout(Duration::from_secs(2))
+            .config()
+            .unwrap();
+        let stack = Stack::new(&config).unwrap();
+        let connect = stack.map_error(ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert_eq!(connect.kind(), TransportErrorKind::Timeout);
+        assert!(connect.to_string().contains("2s"), "{connect}");
+        let global = stack.map_error(ureq::Error::Timeout(ureq::Timeout::Global));
+        assert!(global.to_string().contains("7s"), "{global}");
+    }
+}
