@@ -1,7 +1,21 @@
-//! Test harness for vault-key.
+//! The real-server harness, fault injection, integration support and demo of vault-key.
 //!
-//! [`server`] runs real OpenBao servers for integration tests; [`faults`] is an HTTP server that misbehaves on
-//! purpose, for the failure paths a real server does not produce on demand.
+//! - [`server`] runs real OpenBao servers (finding or installing `bao`), initialised and
+//!   unsealed, in plain HTTP, TLS, legacy-endpoint and recovery-mode variants;
+//! - [`faults`] is an HTTP server that misbehaves on purpose, for the failures a real server
+//!   does not produce on demand (truncation, garbage, stalls, huge bodies);
+//! - [`clients`] runs one scenario through either transport, [`pgp`] decrypts PGP-encrypted
+//!   shares and tokens with gpg, [`cli`] drives the `bao` CLI for interoperability tests, and
+//!   [`support`] holds what the scenarios share.
 
+pub mod cli;
+pub mod clients;
 pub mod faults;
+pub mod pgp;
 pub mod server;
+pub mod support;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

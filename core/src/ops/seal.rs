@@ -231,10 +231,12 @@ pub struct ServerInfo {
 
 impl ServerInfo {
     /// The dialect whose ceremony paths this server serves without extra listener settings:
-    /// OpenBao from 2.6 (authenticated generate-root-token and rotate paths), Vault otherwise.
+    /// OpenBao from 2.5, whose listeners turn the classic unauthenticated paths off by default
+    /// (its `sys/rotate/*` paths exist from 2.4, `sys/generate-root-token/*` from 2.6); Vault
+    /// otherwise.
     pub fn dialect(&self) -> Dialect {
         match (self.product, self.semver) {
-            (Product::OpenBao, Some((major, minor, _))) if (major, minor) >= (2, 6) => {
+            (Product::OpenBao, Some((major, minor, _))) if (major, minor) >= (2, 5) => {
                 Dialect::OpenBao
             }
             _ => Dialect::Vault,
@@ -325,6 +327,20 @@ mod tests {
         assert_eq!(parse_semver("1.15"), Some((1, 15, 0)));
         assert_eq!(parse_semver("x"), None);
         assert_eq!(parse_semver(""), None);
+    }
+
+    #[test]
+    fn dialect_follows_product_and_version() {
+        let info = |product, version: &str| ServerInfo {
+            product,
+            version: version.into(),
+            semver: parse_semver(version),
+        };
+        assert_eq!(info(Product::OpenBao, "2.7.2").dialect(), Dialect::OpenBao);
+        assert_eq!(info(Product::OpenBao, "2.5.0").dialect(), Dialect::OpenBao);
+        assert_eq!(info(Product::OpenBao, "2.4.3").dialect(), Dialect::Vault);
+        assert_eq!(info(Product::OpenBao, "dev").dialect(), Dialect::Vault);
+        assert_eq!(info(Product::Vault, "2.0.0").dialect(), Dialect::Vault);
     }
 
     #[test]

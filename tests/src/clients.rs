@@ -1,0 +1,641 @@
+//! One blocking interface over every client the integration scenarios run with.
+//!
+//! A scenario is written once against [`KeyClient`] (hvac's method names, the core's types) and run with each
+//! [`Transport`]. [`ClientFactory`] makes clients for one server and dialect, with any token, so a scenario can also
+//! hand a ceremony to a second client half way through.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vault_key_core::ceremony::{
+    drive, drive_async, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
+};
+use vault_key_core::ops::encryption_key::{ConfigureRotation, KeyStatus, RotateConfig};
+use vault_key_core::ops::generate_root::{
+    RootGenerationStatus, StartRootTokenGeneration, TokenKind,
+};
+use vault_key_core::ops::rekey::{KeyKind, RekeyStatus, RekeyUpdate, StartRekey};
+use vault_key_core::ops::rekey_backup::BackupKeys;
+use vault_key_core::ops::rekey_verify::{VerifyStatus, VerifyUpdate};
+use vault_key_core::ops::seal::{SealStatus, ServerInfo};
+use vault_key_core::{
+    Dialect, EncodedToken, ExecuteError, KeyShare, Otp, Token, TransportError, TransportErrorKind,
+};
+
+/// What a client call returns on failure: the transport's error or the core's.
+pub type CallError = ExecuteError<TransportError>;
+
+/// The HTTP stacks the scenarios run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// The blocking client of `vault-key-ureq`.
+    Ureq,
+    /// The async client of `vault-key-hyper`, driven on a Tokio runtime.
+    Hyper,
+}
+
+impl Transport {
+    /// Every transport, in a fixed order.
+    pub const ALL: [Transport; 2] = [Transport::Ureq, Transport::Hyper];
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Ureq => "ureq",
+            Transport::Hyper => "hyper",
+        })
+    }
+}
+
+/// The key-management calls the scenarios make, blocking, with hvac's names.
+///
+/// Rekey calls act on the unseal shares; generate-root calls take the [`TokenKind`] (recovery tokens go through the
+/// transports' `*_recovery_token_*` methods).
+pub trait KeyClient: Send + Sync {
+    /// The transport under test.
+    fn transport(&self) -> Transport;
+    /// The dialect the client speaks.
+    fn dialect(&self) -> Dialect;
+
+    /// `GET sys/init`.
+    fn read_init_status(&self) -> Result<bool, CallError>;
+    /// `GET sys/seal-status`.
+    fn read_seal_status(&self) -> Result<SealStatus, CallError>;
+    /// Which server this is, from its seal status.
+    fn detect_server(&self) -> Result<ServerInfo, CallError>;
+    /// The same client speaking the dialect detected from the server.
+    fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError>;
+    /// `PUT sys/unseal` with one share.
+    fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError>;
+    /// Submits shares until the server is unsealed.
+    fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError>;
+    /// `PUT sys/unseal` with `reset`.
+    fn reset_unseal(&self) -> Result<SealStatus, CallError>;
+    /// `PUT sys/seal`.
+    fn seal(&self) -> Result<(), CallError>;
+
+    /// `GET .../attempt`.
+    fn read_root_generation_progress(
+        &self,
+        kind: TokenKind,
+    ) -> Result<RootGenerationStatus, CallError>;
+    /// `PUT .../attempt`, with the server generating the OTP unless one or a PGP key is given.
+    fn start_root_token_generation(
+        &self,
+        kind: TokenKind,
+        otp: Option<&Otp>,
+        pgp_key: Option<&str>,
+    ) -> Result<RootGenerationStatus, CallError>;
+    /// `PUT .../update` with one share.
+    fn generate_root(
+        &self,
+        kind: TokenKind,
+        key: &KeyShare,
+        nonce: &str,
+    ) -> Result<RootGenerationStatus, CallError>;
+    /// `DELETE .../attempt`.
+    fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError>;
+    /// `PUT sys/decode-token`: the server decodes the token.
+    fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError>;
+
+    /// `GET sys/key-status`.
+    fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError>;
+    /// `PUT sys/rotate` (or `sys/rotate/keyring`).
+    fn rotate_encryption_key(&self) -> Result<(), CallError>;
+    /// `PUT sys/rotate/root` (OpenBao): rotates the root key without shares.
+    fn rotate_root_key(&self) -> Result<(), CallError>;
+    /// `GET sys/rotate/config`.
+    fn read_rotate_config(&self) -> Result<RotateConfig, CallError>;
+    /// `PUT sys/rotate/config`.
+    fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError>;
+
+    /// `GET .../init`.
+    fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError>;
+    /// `PUT .../init`.
+    fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError>;
+    /// `PUT .../update` with one current share.
+    fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError>;
+    /// Submits current shares until the rekey completes.
+    fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError>;
+    /// `DELETE .../init`.
+    fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError>;
+    /// `GET .../backup`.
+    fn read_backup_keys(&self) -> Result<BackupKeys, CallError>;
+    /// `DELETE .../backup`.
+    fn delete_backup_keys(&self) -> Result<(), CallError>;
+    /// `GET .../verify`.
+    fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError>;
+    /// `DELETE .../verify`: restarts verification with a new nonce.
+    fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError>;
+    /// `PUT .../verify` with one new share.
+    fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError>;
+    /// Submits new shares until the verification completes.
+    fn rekey_verify_multi(&self, keys: &[KeyShare], nonce: &str)
+        -> Result<VerifyUpdate, CallError>;
+
+    /// Runs a rekey ceremony through the transport's HTTP stack until it needs the caller again.
+    fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError>;
+    /// Runs a root-token ceremony through the transport's HTTP stack until it needs the caller again.
+    fn drive_root_token(
+        &self,
+        ceremony: &mut RootTokenCeremony,
+    ) -> Result<RootTokenPhase, CallError>;
+}
+
+/// Which certificate authority a client trusts for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The operating system's roots only.
+    System,
+    /// Only the CA in this PEM file (the transports' custom CA file option).
+    CaFile(PathBuf),
+}
+
+/// Makes clients of one transport for one server.
+#[derive(Debug, Clone)]
+pub struct ClientFactory {
+    transport: Transport,
+    address: String,
+    trust: Trust,
+    dialect: Dialect,
+}
+
+impl ClientFactory {
+    /// Clients of `transport` for the server at `address`, speaking `dialect`, trusting the system's roots.
+    pub fn new(transport: Transport, address: impl Into<String>, dialect: Dialect) -> Self {
+        ClientFactory {
+            transport,
+            address: address.into(),
+            trust: Trust::System,
+            dialect,
+        }
+    }
+
+    /// Trust only the CA in this PEM file.
+    pub fn trusting(mut self, ca_file: &Path) -> Self {
+        self.trust = Trust::CaFile(ca_file.to_path_buf());
+        self
+    }
+
+    /// The same factory for another dialect.
+    pub fn with_dialect(&self, dialect: Dialect) -> Self {
+        ClientFactory {
+            dialect,
+            ..self.clone()
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn builder<C>(&self, token: Option<&str>) -> vault_key_core::client_config::ClientBuilder<C> {
+        let mut builder = vault_key_core::client_config::ClientBuilder::<C>::new()
+            .address(self.address.clone())
+            .dialect(self.dialect);
+        if let Some(token) = token {
+            builder = builder.token(Token::new(token));
+        }
+        match &self.trust {
+            Trust::System => builder,
+            Trust::CaFile(path) => builder.ca_certificate_file(path).system_roots(false),
+        }
+    }
+
+    /// A client sending `token`, or no token.
+    pub fn client(&self, token: Option<&str>) -> Result<Box<dyn KeyClient>, CallError> {
+        Ok(match self.transport {
+            Transport::Ureq => Box::new(UreqClient {
+                client: self.builder::<vault_key_ureq::Client>(token).build()?,
+            }),
+            Transport::Hyper => {
+                let runtime = Arc::new(runtime()?);
+                let client = {
+                    let _inside = runtime.enter();
+                    self.builder::<vault_key_hyper::Client>(token).build()?
+                };
+                Box::new(HyperClient { client, runtime })
+            }
+        })
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, TransportError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            TransportError::new(
+                TransportErrorKind::Config,
+                format!("cannot start a Tokio runtime: {e}"),
+            )
+        })
+}
+
+/// [`KeyClient`] over the blocking `vault_key_ureq::Client`.
+#[derive(Debug, Clone)]
+pub struct UreqClient {
+    client: vault_key_ureq::Client,
+}
+
+impl UreqClient {
+    /// The transport's own client.
+    pub fn inner(&self) -> &vault_key_ureq::Client {
+        &self.client
+    }
+}
+
+const UNSEAL: KeyKind = KeyKind::Unseal;
+
+fn start_request(otp: Option<&Otp>, pgp_key: Option<&str>) -> StartRootTokenGeneration {
+    let mut start = StartRootTokenGeneration::new();
+    if let Some(otp) = otp {
+        start = start.otp(otp.clone());
+    }
+    if let Some(key) = pgp_key {
+        start = start.pgp_key(key);
+    }
+    start
+}
+
+impl KeyClient for UreqClient {
+    fn transport(&self) -> Transport {
+        Transport::Ureq
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.client.target().dialect()
+    }
+
+    fn read_init_status(&self) -> Result<bool, CallError> {
+        self.client.read_init_status()
+    }
+
+    fn read_seal_status(&self) -> Result<SealStatus, CallError> {
+        self.client.read_seal_status()
+    }
+
+    fn detect_server(&self) -> Result<ServerInfo, CallError> {
+        self.client.detect_server()
+    }
+
+    fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
+        Ok(Box::new(UreqClient {
+            client: self.client.with_detected_dialect()?,
+        }))
+    }
+
+    fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError> {
+        self.client.unseal(key.clone())
+    }
+
+    fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError> {
+        self.client.unseal_multi(keys.to_vec())
+    }
+
+    fn reset_unseal(&self) -> Result<SealStatus, CallError> {
+        self.client.reset_unseal()
+    }
+
+    fn seal(&self) -> Result<(), CallError> {
+        self.client.seal()
+    }
+
+    fn read_root_generation_progress(
+        &self,
+        kind: TokenKind,
+    ) -> Result<RootGenerationStatus, CallError> {
+        match kind {
+            TokenKind::Root => self.client.read_root_generation_progress(),
+            TokenKind::Recovery => self.client.read_recovery_token_generation_progress(),
+        }
+    }
+
+    fn start_root_token_generation(
+        &self,
+        kind: TokenKind,
+        otp: Option<&Otp>,
+        pgp_key: Option<&str>,
+    ) -> Result<RootGenerationStatus, CallError> {
+        let start = start_request(otp, pgp_key);
+        match kind {
+            TokenKind::Root => self.client.start_root_token_generation(start),
+            TokenKind::Recovery => self.client.start_recovery_token_generation(start),
+        }
+    }
+
+    fn generate_root(
+        &self,
+        kind: TokenKind,
+        key: &KeyShare,
+        nonce: &str,
+    ) -> Result<RootGenerationStatus, CallError> {
+        match kind {
+            TokenKind::Root => self.client.generate_root(key.clone(), nonce),
+            TokenKind::Recovery => self.client.generate_recovery_token(key.clone(), nonce),
+        }
+    }
+
+    fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError> {
+        match kind {
+            TokenKind::Root => self.client.cancel_root_generation(),
+            TokenKind::Recovery => self.client.cancel_recovery_token_generation(),
+        }
+    }
+
+    fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError> {
+        self.client.decode_token(encoded.clone(), otp.clone())
+    }
+
+    fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError> {
+        self.client.get_encryption_key_status()
+    }
+
+    fn rotate_encryption_key(&self) -> Result<(), CallError> {
+        self.client.rotate_encryption_key()
+    }
+
+    fn rotate_root_key(&self) -> Result<(), CallError> {
+        self.client.rotate_root_key()
+    }
+
+    fn read_rotate_config(&self) -> Result<RotateConfig, CallError> {
+        self.client.read_rotate_config()
+    }
+
+    fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError> {
+        self.client.configure_rotation(config.clone())
+    }
+
+    fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
+        self.client.read_rekey_progress(UNSEAL)
+    }
+
+    fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
+        self.client.start_rekey(request.clone())
+    }
+
+    fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
+        self.client.rekey(key.clone(), nonce, UNSEAL)
+    }
+
+    fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
+        self.client.rekey_multi(keys.to_vec(), nonce, UNSEAL)
+    }
+
+    fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
+        self.client.cancel_rekey(UNSEAL, nonce)
+    }
+
+    fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
+        self.client.read_backup_keys(UNSEAL)
+    }
+
+    fn delete_backup_keys(&self) -> Result<(), CallError> {
+        self.client.delete_backup_keys(UNSEAL)
+    }
+
+    fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
+        self.client.read_rekey_verify_progress(UNSEAL)
+    }
+
+    fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
+        self.client.cancel_rekey_verify(UNSEAL)
+    }
+
+    fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
+        self.client.rekey_verify(key.clone(), nonce, UNSEAL)
+    }
+
+    fn rekey_verify_multi(
+        &self,
+        keys: &[KeyShare],
+        nonce: &str,
+    ) -> Result<VerifyUpdate, CallError> {
+        self.client.rekey_verify_multi(keys.to_vec(), nonce, UNSEAL)
+    }
+
+    fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
+        drive(self.client.http_client(), self.client.target(), ceremony)
+    }
+
+    fn drive_root_token(
+        &self,
+        ceremony: &mut RootTokenCeremony,
+    ) -> Result<RootTokenPhase, CallError> {
+        drive(self.client.http_client(), self.client.target(), ceremony)
+    }
+}
+
+/// [`KeyClient`] over the async `vault_key_hyper::Client`, each call driven to completion on the client's own
+/// single-threaded Tokio runtime.
+#[derive(Debug, Clone)]
+pub struct HyperClient {
+    client: vault_key_hyper::Client,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl HyperClient {
+    /// The transport's own client.
+    pub fn inner(&self) -> &vault_key_hyper::Client {
+        &self.client
+    }
+
+    /// Runs a future of the client on its runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl KeyClient for HyperClient {
+    fn transport(&self) -> Transport {
+        Transport::Hyper
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.client.target().dialect()
+    }
+
+    fn read_init_status(&self) -> Result<bool, CallError> {
+        self.block_on(self.client.read_init_status())
+    }
+
+    fn read_seal_status(&self) -> Result<SealStatus, CallError> {
+        self.block_on(self.client.read_seal_status())
+    }
+
+    fn detect_server(&self) -> Result<ServerInfo, CallError> {
+        self.block_on(self.client.detect_server())
+    }
+
+    fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
+        Ok(Box::new(HyperClient {
+            client: self.block_on(self.client.with_detected_dialect())?,
+            runtime: self.runtime.clone(),
+        }))
+    }
+
+    fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError> {
+        self.block_on(self.client.unseal(key.clone()))
+    }
+
+    fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError> {
+        self.block_on(self.client.unseal_multi(keys.to_vec()))
+    }
+
+    fn reset_unseal(&self) -> Result<SealStatus, CallError> {
+        self.block_on(self.client.reset_unseal())
+    }
+
+    fn seal(&self) -> Result<(), CallError> {
+        self.block_on(self.client.seal())
+    }
+
+    fn read_root_generation_progress(
+        &self,
+        kind: TokenKind,
+    ) -> Result<RootGenerationStatus, CallError> {
+        match kind {
+            TokenKind::Root => self.block_on(self.client.read_root_generation_progress()),
+            TokenKind::Recovery => {
+                self.block_on(self.client.read_recovery_token_generation_progress())
+            }
+        }
+    }
+
+    fn start_root_token_generation(
+        &self,
+        kind: TokenKind,
+        otp: Option<&Otp>,
+        pgp_key: Option<&str>,
+    ) -> Result<RootGenerationStatus, CallError> {
+        let start = start_request(otp, pgp_key);
+        match kind {
+            TokenKind::Root => self.block_on(self.client.start_root_token_generation(start)),
+            TokenKind::Recovery => {
+                self.block_on(self.client.start_recovery_token_generation(start))
+            }
+        }
+    }
+
+    fn generate_root(
+        &self,
+        kind: TokenKind,
+        key: &KeyShare,
+        nonce: &str,
+    ) -> Result<RootGenerationStatus, CallError> {
+        match kind {
+            TokenKind::Root => self.block_on(self.client.generate_root(key.clone(), nonce)),
+            TokenKind::Recovery => {
+                self.block_on(self.client.generate_recovery_token(key.clone(), nonce))
+            }
+        }
+    }
+
+    fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError> {
+        match kind {
+            TokenKind::Root => self.block_on(self.client.cancel_root_generation()),
+            TokenKind::Recovery => self.block_on(self.client.cancel_recovery_token_generation()),
+        }
+    }
+
+    fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError> {
+        self.block_on(self.client.decode_token(encoded.clone(), otp.clone()))
+    }
+
+    fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError> {
+        self.block_on(self.client.get_encryption_key_status())
+    }
+
+    fn rotate_encryption_key(&self) -> Result<(), CallError> {
+        self.block_on(self.client.rotate_encryption_key())
+    }
+
+    fn rotate_root_key(&self) -> Result<(), CallError> {
+        self.block_on(self.client.rotate_root_key())
+    }
+
+    fn read_rotate_config(&self) -> Result<RotateConfig, CallError> {
+        self.block_on(self.client.read_rotate_config())
+    }
+
+    fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError> {
+        self.block_on(self.client.configure_rotation(config.clone()))
+    }
+
+    fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
+        self.block_on(self.client.read_rekey_progress(UNSEAL))
+    }
+
+    fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
+        self.block_on(self.client.start_rekey(request.clone()))
+    }
+
+    fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
+        self.block_on(self.client.rekey(key.clone(), nonce, UNSEAL))
+    }
+
+    fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
+        self.block_on(self.client.rekey_multi(keys.to_vec(), nonce, UNSEAL))
+    }
+
+    fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
+        self.block_on(self.client.cancel_rekey(UNSEAL, nonce))
+    }
+
+    fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
+        self.block_on(self.client.read_backup_keys(UNSEAL))
+    }
+
+    fn delete_backup_keys(&self) -> Result<(), CallError> {
+        self.block_on(self.client.delete_backup_keys(UNSEAL))
+    }
+
+    fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
+        self.block_on(self.client.read_rekey_verify_progress(UNSEAL))
+    }
+
+    fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
+        self.block_on(self.client.cancel_rekey_verify(UNSEAL))
+    }
+
+    fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
+        self.block_on(self.client.rekey_verify(key.clone(), nonce, UNSEAL))
+    }
+
+    fn rekey_verify_multi(
+        &self,
+        keys: &[KeyShare],
+        nonce: &str,
+    ) -> Result<VerifyUpdate, CallError> {
+        self.block_on(self.client.rekey_verify_multi(keys.to_vec(), nonce, UNSEAL))
+    }
+
+    fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
+        self.block_on(drive_async(
+            self.client.http_client(),
+            self.client.target(),
+            ceremony,
+        ))
+    }
+
+    fn drive_root_token(
+        &self,
+        ceremony: &mut RootTokenCeremony,
+    ) -> Result<RootTokenPhase, CallError> {
+        self.block_on(drive_async(
+            self.client.http_client(),
+            self.client.target(),
+            ceremony,
+        ))
+    }
+}

@@ -1,0 +1,245 @@
+//! The demo binary, run end to end: on its own throwaway server (the README's command), against an existing server
+//! in each of its scopes, and failing clearly. Its output must show every step and no unmasked secret.
+
+use std::process::{Command, Output};
+
+use vault_key_tests::server::Server;
+use vault_key_tests::support::{start, texts, wrong_shares};
+
+/// Variables that would point the demo at another server.
+const SERVER_VARS: [&str; 6] = [
+    "BAO_ADDR",
+    "VAULT_ADDR",
+    "BAO_TOKEN",
+    "VAULT_TOKEN",
+    "VAULT_KEY_DEMO_SHARES",
+    "VAULT_CACERT",
+];
+
+fn demo() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
+    for name in SERVER_VARS {
+        command.env_remove(name);
+    }
+    command.env_remove("BAO_CACERT");
+    command
+}
+
+fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("run the demo binary");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// Every maximal run of characters that can make up a token or a share.
+fn words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Tokens of the `s.` or `hvs.` + 24 characters shape printed in full.
+fn full_tokens(text: &str) -> Vec<&str> {
+    words(text)
+        .into_iter()
+        .filter(|w| {
+            (w.starts_with("s.") && w.len() >= 26) || (w.starts_with("hvs.") && w.len() >= 28)
+        })
+        .collect()
+}
+
+/// The 66-character hex shares printed in full.
+fn full_shares(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| w.len() == 66 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(String::from)
+        .collect()
+}
+
+/// Position of `needle` in `haystack`, failing the test if it is missing.
+fn position(haystack: &str, needle: &str) -> usize {
+    haystack
+        .find(needle)
+        .unwrap_or_else(|| panic!("the demo output lacks {needle:?}:\n{haystack}"))
+}
+
+#[test]
+fn demo_walks_the_lifecycle_on_its_own_server() {
+    let (output, stdout, stderr) = run(&mut demo());
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let steps = [
+        "[1/5] Server status",
+        "product:  OpenBao 2.7.2",
+        "dialect:  OpenBao",
+        "[2/5] Key status",
+        "This demo will now change the server",
+        "[3/5] Rotation of the encryption key",
+        "term 1 -> 2",
+        "[4/5] Rekey with verification",
+        "rekey: 1/3 shares",
+        "rekey: 3/3 shares",
+        "New unseal shares (shown once",
+        "verify: 3/3 new shares",
+        "verified: the new shares are in effect",
+        "[5/5] Root-token generation",
+        "root token: 3/3 shares",
+        "decoded locally with the OTP",
+        "sys/decode-token agrees",
+        "the new token works",
+        "revoked again",
+        "[Summary]",
+    ];
+    let mut last = 0;
+    for expected in steps {
+        let at = position(&stdout, expected);
+        assert!(at >= last, "{expected:?} is out of order:\n{stdout}");
+        last = at;
+    }
+    assert!(
+        full_tokens(&stdout).is_empty(),
+        "unmasked tokens: {:?}\n{stdout}",
+        full_tokens(&stdout)
+    );
+    assert!(
+        stdout.contains("root token s."),
+        "the masked root token is shown"
+    );
+    let shares = full_shares(&stdout);
+    assert_eq!(shares.len(), 5, "only the five new shares, once:\n{stdout}");
+    let mut unique = shares.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "each new share once");
+}
+
+#[test]
+fn demo_on_an_existing_server_in_each_scope() {
+    let server = start(Server::builder());
+    let root = server.root_token().to_string();
+    let old = server.keys();
+    let external = |command: &mut Command| {
+        command
+            .env("BAO_ADDR", server.address())
+            .env("BAO_TOKEN", &root);
+    };
+    let term = || {
+        server
+            .call("GET", "/v1/sys/key-status", Some(&root), None)
+            .expect("key status")
+            .json()
+            .expect("JSON")["data"]["term"]
+            .as_u64()
+            .expect("term")
+    };
+
+    // --read-only changes nothing.
+    let mut command = demo();
+    external(&mut command);
+    let (output, stdout, stderr) = run(command.arg("--read-only"));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    position(&stdout, "[2/2] Key status");
+    assert!(!stdout.contains("will now change"), "{stdout}");
+    assert_eq!(term(), 1, "nothing rotated");
+
+    // Without shares: rotation only, announced first.
+    let mut command = demo();
+    external(&mut command);
+    let (output, stdout, stderr) = run(&mut command);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(position(&stdout, "will now change") < position(&stdout, "[3/3] Rotation"));
+    position(&stdout, "term 1 -> 2");
+    position(&stdout, "rekey and the root-token generation are skipped");
+    assert_eq!(term(), 2);
+
+    // Shares that are not the server's: the rekey fails at the threshold and is cancelled again.
+    let wrong = texts(&wrong_shares(3)).join(",");
+    let mut command = demo();
+    external(&mut command);
+    let (output, stdout, stderr) = run(command.env("VAULT_KEY_DEMO_SHARES", &wrong));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: the rekey failed") && stderr.contains("the rekey was cancelled"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("New unseal shares"), "{stdout}");
+    let progress = server
+        .call("GET", "/v1/sys/rotate/root/init", Some(&root), None)
+        .expect("rekey progress")
+        .json()
+        .expect("JSON");
+    assert_eq!(progress["data"]["started"], false, "{progress}");
+    assert_eq!(term(), 3);
+
+    // With shares: everything, and the printed new shares are the server's shares afterwards.
+    let mut command = demo();
+    external(&mut command);
+    let (output, stdout, stderr) = run(command.env("VAULT_KEY_DEMO_SHARES", old[..3].join(",")));
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(position(&stdout, "will now change") < position(&stdout, "[3/5] Rotation"));
+    position(&stdout, "term 3 -> 4");
+    position(&stdout, "revoked again");
+    let all = format!("{stdout}{stderr}");
+    assert!(!all.contains(&root), "the root token is printed:\n{all}");
+    for share in &old {
+        assert!(!all.contains(share.as_str()), "an old share is printed");
+    }
+    let new = full_shares(&stdout);
+    assert_eq!(new.len(), 5, "{stdout}");
+    server.seal().expect("seal");
+    server
+        .unseal_with(&new[..3])
+        .expect("the shares the demo printed unseal the server");
+}
+
+#[test]
+fn demo_fails_clearly() {
+    let (output, stdout, _) = run(demo().arg("--help"));
+    assert!(output.status.success());
+    for topic in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_KEY_DEMO_SHARES",
+        "--read-only",
+    ] {
+        assert!(stdout.contains(topic), "--help mentions {topic}");
+    }
+
+    let (output, _, stderr) = run(demo().arg("--bogus"));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown option"), "{stderr}");
+
+    // An address where nothing listens: a port that was free a moment ago.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        )
+    };
+    let (output, _, stderr) = run(demo().env("BAO_ADDR", &closed));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("VAULT_TOKEN or BAO_TOKEN"),
+        "{stderr}"
+    );
+
+    let (output, _, stderr) = run(demo()
+        .env("BAO_ADDR", &closed)
+        .env("BAO_TOKEN", "s.not-a-real-token-at-all"));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: reading sys/seal-status failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s.not-a-real-token-at-all"), "{stderr}");
+}

@@ -1,0 +1,469 @@
+//! Rekeying and the encryption key against a real OpenBao server, with both transports and both dialects: rotation
+//! (the key term rises) and its automatic-rotation settings; a rekey finished by a second client, then sealing and
+//! unsealing with the new shares while the old ones fail; a rekey with verification whose verification is cancelled
+//! (new nonce) and then completed; a rekey with PGP keys and a backup, decrypted with gpg and used to unseal, the
+//! backup read and deleted; and every refusal on the way.
+//!
+//! The Vault dialect runs on a server with the classic unauthenticated endpoints enabled, the OpenBao dialect on a
+//! server with OpenBao's default listener.
+
+use std::time::Duration;
+
+use vault_key_core::ceremony::{RekeyCeremony, RekeyPhase, Verification};
+use vault_key_core::ops::encryption_key::ConfigureRotation;
+use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
+use vault_key_core::ops::rekey_verify::VerifyUpdate;
+use vault_key_core::{CeremonyError, Dialect, Error, InvalidInput, KeyShare, Refusal};
+use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::pgp::{self, Keyring};
+use vault_key_tests::server::Server;
+use vault_key_tests::support::{
+    completed, refusal, reseal_with_new_shares, shares, start, verified, wrong_shares,
+};
+
+/// A nonce no ceremony has.
+const STRANGER_NONCE: &str = "00000000-0000-0000-0000-000000000000";
+
+fn server_for(dialect: Dialect) -> Server {
+    start(Server::builder().legacy_endpoints(dialect == Dialect::Vault))
+}
+
+/// hvac: rotate and see the key term rise; then the automatic-rotation settings, which hvac does not cover.
+fn encryption_key(client: &dyn KeyClient) {
+    let before = client
+        .get_encryption_key_status()
+        .expect("key status before rotation");
+    assert!(before.term >= 1, "{before:?}");
+    client.rotate_encryption_key().expect("rotate");
+    let after = client
+        .get_encryption_key_status()
+        .expect("key status after rotation");
+    assert_eq!(after.term, before.term + 1, "{before:?} -> {after:?}");
+    assert!(!after.install_time.is_empty());
+
+    // The root key (OpenBao only): rotated without shares; the key term stays, the shares keep working.
+    let root_rotation = client.rotate_root_key();
+    match client.dialect() {
+        Dialect::OpenBao => {
+            root_rotation.expect("rotate the root key");
+            let after_root = client
+                .get_encryption_key_status()
+                .expect("key status after rotating the root key");
+            assert_eq!(after_root.term, after.term, "{after_root:?}");
+        }
+        _ => assert!(
+            matches!(
+                root_rotation.as_ref().map_err(|e| e.core()),
+                Err(Some(Error::InvalidInput(
+                    InvalidInput::UnsupportedByDialect { .. }
+                )))
+            ),
+            "the classic dialect has no root-key rotation: {root_rotation:?}"
+        ),
+    }
+
+    let defaults = client.read_rotate_config().expect("read rotation config");
+    assert!(defaults.enabled, "{defaults:?}");
+    assert_eq!(defaults.max_operations, 3_865_470_566);
+    assert_eq!(defaults.interval, Duration::ZERO);
+
+    let two_days = Duration::from_secs(48 * 3600);
+    client
+        .configure_rotation(
+            &ConfigureRotation::new()
+                .max_operations(2_000_000)
+                .interval(two_days),
+        )
+        .expect("write rotation config");
+    let written = client.read_rotate_config().expect("read back");
+    assert_eq!(
+        (written.enabled, written.max_operations, written.interval),
+        (true, 2_000_000, two_days)
+    );
+    client
+        .configure_rotation(&ConfigureRotation::new().enabled(false))
+        .expect("turn automatic rotation off");
+    let off = client.read_rotate_config().expect("read back");
+    assert_eq!(
+        (off.enabled, off.max_operations, off.interval),
+        (false, 2_000_000, two_days),
+        "unset fields are left as they were"
+    );
+    let too_short =
+        client.configure_rotation(&ConfigureRotation::new().interval(Duration::from_secs(3600)));
+    assert!(
+        matches!(
+            too_short.as_ref().map_err(|e| e.core()),
+            Err(Some(Error::InvalidInput(InvalidInput::OutOfRange { .. })))
+        ),
+        "an interval under 24h is refused before sending: {too_short:?}"
+    );
+    client
+        .configure_rotation(
+            &ConfigureRotation::new()
+                .enabled(true)
+                .max_operations(3_865_470_566)
+                .interval(Duration::ZERO),
+        )
+        .expect("restore rotation config");
+    assert_eq!(client.read_rotate_config().expect("read back"), defaults);
+}
+
+/// The refusals of a rekey, then a rekey begun by `client` and finished by a second client. Returns the new shares.
+fn rekey_resumed_by_second_client(
+    factory: &ClientFactory,
+    client: &dyn KeyClient,
+    current: &[KeyShare],
+    second_token: Option<&str>,
+) -> Vec<KeyShare> {
+    let idle = client.read_rekey_progress().expect("read while idle");
+    assert!(!idle.started && idle.nonce.is_none(), "{idle:?}");
+    assert_eq!(
+        refusal(
+            client.rekey(&current[0], STRANGER_NONCE),
+            "update with nothing in progress"
+        ),
+        Refusal::NotInProgress
+    );
+    assert_eq!(
+        refusal(
+            client.read_rekey_verify_progress(),
+            "verify with nothing in progress"
+        ),
+        Refusal::NotInProgress
+    );
+    assert_eq!(
+        refusal(
+            client.read_backup_keys(),
+            "read backup keys when there are none"
+        ),
+        Refusal::NoBackup
+    );
+
+    let started = client
+        .start_rekey(&StartRekey::new(3, 2))
+        .expect("start a rekey to 3 shares, threshold 2");
+    assert!(started.started, "{started:?}");
+    assert_eq!((started.n, started.t, started.progress), (3, 2, 0));
+    assert_eq!(started.required as usize, 3, "the current threshold");
+    let nonce = started.nonce.clone().expect("a started rekey has a nonce");
+    assert_eq!(
+        refusal(
+            client.start_rekey(&StartRekey::new(3, 2)),
+            "start while one is in progress"
+        ),
+        Refusal::AlreadyInProgress
+    );
+    assert_eq!(
+        refusal(
+            client.rekey(&current[0], STRANGER_NONCE),
+            "update with a wrong nonce"
+        ),
+        Refusal::WrongNonce {
+            expected: Some(nonce.clone())
+        }
+    );
+    match client.rekey(&current[0], &nonce).expect("first share") {
+        RekeyUpdate::Progress(status) => assert_eq!(status.progress, 1, "{status:?}"),
+        RekeyUpdate::Complete(_) => panic!("one share completed the rekey"),
+    }
+    assert_eq!(
+        refusal(client.rekey(&current[0], &nonce), "the same share twice"),
+        Refusal::AlreadyProvided
+    );
+    assert_eq!(
+        refusal(
+            client.rekey(&KeyShare::new("not-a-share"), &nonce),
+            "a share that is neither hex nor base64"
+        ),
+        Refusal::InvalidRequest
+    );
+
+    // A rekey ceremony on a second client joins the one in progress, but only under a nonce it was told.
+    let second = factory.client(second_token).expect("second client");
+    let mut stranger = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(STRANGER_NONCE);
+    let foreign = second.drive_rekey(&mut stranger);
+    assert!(
+        matches!(
+            foreign.as_ref().map_err(|e| e.core()),
+            Err(Some(Error::Ceremony(CeremonyError::ForeignNonce { .. })))
+        ),
+        "a ceremony told another nonce sends no share: {foreign:?}"
+    );
+    let mut ceremony = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(nonce.clone());
+    assert_eq!(
+        second
+            .drive_rekey(&mut ceremony)
+            .expect("resume on the second client"),
+        RekeyPhase::CollectingShares
+    );
+    assert_eq!(ceremony.nonce(), Some(nonce.as_str()));
+    assert_eq!((ceremony.progress(), ceremony.required()), (1, 3));
+    ceremony
+        .submit_shares(current[1..].to_vec())
+        .expect("queue the remaining shares");
+    assert_eq!(
+        second
+            .drive_rekey(&mut ceremony)
+            .expect("second client submits the remaining shares"),
+        RekeyPhase::Done
+    );
+    assert_eq!(ceremony.verification(), Verification::NotRequired);
+    let result = ceremony.into_result().expect("the new shares");
+    assert_eq!(result.nonce.as_deref(), Some(nonce.as_str()));
+    assert_eq!(result.keys.len(), 3);
+    assert_eq!(result.keys_base64.len(), 3);
+    assert!(!result.verification_required && result.pgp_fingerprints.is_empty());
+    assert!(result.keys.iter().all(|k| k.len() == 66), "hex shares");
+    let done = client.read_rekey_progress().expect("read after completion");
+    assert!(!done.started, "{done:?}");
+    result.keys
+}
+
+/// hvac: a rekey with verification; the verification is cancelled (new nonce), then completed. Returns the new
+/// shares, which are in effect only after verification.
+fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<KeyShare> {
+    let started = client
+        .start_rekey(&StartRekey::new(5, 3).require_verification(true))
+        .expect("start a rekey with verification");
+    assert!(started.verification_required, "{started:?}");
+    let nonce = started.nonce.clone().expect("nonce");
+    let result = completed(
+        client
+            .rekey_multi(current, &nonce)
+            .expect("submit the current shares"),
+        "rekey with verification",
+    );
+    assert!(result.verification_required, "{result:?}");
+    assert_eq!(result.keys.len(), 5);
+    let first_nonce = result
+        .verification_nonce
+        .clone()
+        .expect("a verification nonce comes with the new shares");
+    let new = result.keys.clone();
+
+    assert_eq!(
+        refusal(
+            client.rekey(&current[0], &nonce),
+            "update while verification is pending"
+        ),
+        Refusal::VerificationPending {
+            verification_nonce: Some(first_nonce.clone())
+        }
+    );
+    let progress = client
+        .read_rekey_verify_progress()
+        .expect("read verification progress");
+    assert_eq!(progress.nonce.as_deref(), Some(first_nonce.as_str()));
+    assert_eq!((progress.n, progress.t, progress.progress), (5, 3, 0));
+    assert!(progress.started);
+
+    match client
+        .rekey_verify(&new[0], &first_nonce)
+        .expect("verify one share")
+    {
+        VerifyUpdate::Progress(status) => assert_eq!(status.progress, 1, "{status:?}"),
+        VerifyUpdate::Complete { .. } => panic!("one share completed verification"),
+    }
+    let restarted = client
+        .cancel_rekey_verify()
+        .expect("cancel the verification");
+    let second_nonce = restarted
+        .nonce
+        .clone()
+        .expect("a restarted verification has a nonce");
+    assert_ne!(second_nonce, first_nonce, "cancelling gives a new nonce");
+    assert_eq!(restarted.progress, 0, "{restarted:?}");
+    assert_eq!(
+        refusal(
+            client.rekey_verify(&new[0], &first_nonce),
+            "verify under the cancelled nonce"
+        ),
+        Refusal::WrongNonce {
+            expected: Some(second_nonce.clone())
+        }
+    );
+    let update = client
+        .rekey_verify_multi(&new[2..], &second_nonce)
+        .expect("verify with three new shares");
+    assert!(verified(&update), "{update:?}");
+    assert_eq!(
+        refusal(
+            client.read_rekey_verify_progress(),
+            "verification after completion"
+        ),
+        Refusal::NotInProgress
+    );
+    new
+}
+
+/// Shares that do not combine are refused at the threshold; the rekey stays open until cancelled.
+fn rekey_with_wrong_shares(client: &dyn KeyClient) {
+    let started = client
+        .start_rekey(&StartRekey::new(3, 2))
+        .expect("start a rekey for wrong shares");
+    let nonce = started.nonce.clone().expect("nonce");
+    let threshold = started.required as usize;
+    let wrong = wrong_shares(threshold);
+    for key in &wrong[..threshold - 1] {
+        client
+            .rekey(key, &nonce)
+            .expect("a wrong share below the threshold is accepted");
+    }
+    assert_eq!(
+        refusal(
+            client.rekey(&wrong[threshold - 1], &nonce),
+            "wrong shares reach the threshold"
+        ),
+        Refusal::SharesDidNotCombine
+    );
+    let status = client
+        .read_rekey_progress()
+        .expect("read after the failure");
+    assert!(status.started && status.progress == 0, "{status:?}");
+    client.cancel_rekey(Some(&nonce)).expect("cancel");
+    assert!(!client.read_rekey_progress().expect("read").started);
+}
+
+/// A rekey with PGP keys and a backup: the new shares come back encrypted, decrypt with the fixture keys, and the
+/// backup holds the same. Returns the decrypted new shares.
+fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<KeyShare> {
+    let public = pgp::public_keys().expect("fixture public keys");
+    let fingerprints: Vec<String> = pgp::FINGERPRINTS
+        .iter()
+        .map(|f| f.to_ascii_lowercase())
+        .collect();
+    let started = client
+        .start_rekey(&StartRekey::new(3, 2).pgp_keys(public).backup(true))
+        .expect("start a PGP rekey with backup");
+    assert_eq!(started.pgp_fingerprints, fingerprints);
+    assert!(started.backup);
+    let nonce = started.nonce.clone().expect("nonce");
+    let result = completed(
+        client.rekey_multi(current, &nonce).expect("submit shares"),
+        "PGP rekey",
+    );
+    assert_eq!(result.pgp_fingerprints, fingerprints);
+    assert!(result.backup);
+    assert_eq!(result.keys_base64.len(), 3);
+
+    let keyring = Keyring::new().expect("gpg keyring with the fixture keys");
+    let mut decrypted = Vec::new();
+    for (hex, base64) in result.keys.iter().zip(&result.keys_base64) {
+        let share = keyring
+            .decrypt_base64(base64.expose())
+            .expect("decrypt keys_base64");
+        assert_eq!(share.len(), 66, "the plaintext is the hex share");
+        assert!(share.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            keyring.decrypt_hex(hex.expose()).expect("decrypt keys"),
+            share
+        );
+        decrypted.push(share);
+    }
+
+    let backup = client.read_backup_keys().expect("read the backup");
+    assert_eq!(backup.nonce.as_deref(), Some(nonce.as_str()));
+    assert_eq!(
+        backup.keys.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut sorted = fingerprints.clone();
+            sorted.sort();
+            sorted
+        },
+        "one entry per PGP key"
+    );
+    for (fingerprint, share) in fingerprints.iter().zip(&decrypted) {
+        let stored = &backup.keys[fingerprint];
+        assert_eq!(stored.len(), 1, "{fingerprint}");
+        assert_eq!(
+            &keyring
+                .decrypt_hex(stored[0].expose())
+                .expect("decrypt backup"),
+            share,
+            "the backup for {fingerprint} holds the same share"
+        );
+        let stored_base64 = &backup.keys_base64[fingerprint];
+        assert_eq!(
+            &keyring
+                .decrypt_base64(stored_base64[0].expose())
+                .expect("decrypt backup"),
+            share
+        );
+    }
+    client.delete_backup_keys().expect("delete the backup");
+    assert_eq!(
+        refusal(client.read_backup_keys(), "read the deleted backup"),
+        Refusal::NoBackup
+    );
+    shares(&decrypted)
+}
+
+fn rekey_lifecycle(transport: Transport, dialect: Dialect) {
+    let server = server_for(dialect);
+    let factory = ClientFactory::new(transport, server.address(), dialect);
+    let client = factory
+        .client(Some(server.root_token()))
+        .expect("client with the root token");
+    let anonymous = factory.client(None).expect("client without token");
+    let initial = shares(&server.keys());
+
+    encryption_key(&*client);
+
+    // The classic rekey paths need no token; a second client without one can take over there.
+    let second_token = match dialect {
+        Dialect::Vault => None,
+        _ => Some(server.root_token()),
+    };
+    let current = rekey_resumed_by_second_client(&factory, &*client, &initial[..3], second_token);
+    reseal_with_new_shares(&server, &*client, &initial, &current);
+
+    let verified = rekey_with_verification(&*client, &current[..2]);
+    reseal_with_new_shares(&server, &*client, &current, &verified);
+
+    rekey_with_wrong_shares(&*client);
+
+    let decrypted = rekey_with_pgp_and_backup(&*client, &verified[..3]);
+    reseal_with_new_shares(&server, &*client, &verified, &decrypted);
+
+    // Without a token.
+    assert_eq!(
+        refusal(
+            anonymous.get_encryption_key_status(),
+            "key status without a token"
+        ),
+        Refusal::PermissionDenied
+    );
+    assert_eq!(
+        refusal(anonymous.read_backup_keys(), "backup without a token"),
+        Refusal::PermissionDenied
+    );
+    let progress = anonymous.read_rekey_progress();
+    match dialect {
+        Dialect::Vault => assert!(progress.is_ok(), "{progress:?}"),
+        _ => assert_eq!(
+            refusal(progress, "rekey progress without a token"),
+            Refusal::PermissionDenied
+        ),
+    }
+}
+
+#[test]
+fn rekey_ureq_vault() {
+    rekey_lifecycle(Transport::Ureq, Dialect::Vault);
+}
+
+#[test]
+fn rekey_ureq_openbao() {
+    rekey_lifecycle(Transport::Ureq, Dialect::OpenBao);
+}
+
+#[test]
+fn rekey_hyper_vault() {
+    rekey_lifecycle(Transport::Hyper, Dialect::Vault);
+}
+
+#[test]
+fn rekey_hyper_openbao() {
+    rekey_lifecycle(Transport::Hyper, Dialect::OpenBao);
+}
