@@ -35,28 +35,61 @@ pub(crate) fn refusal(status: StatusCode, body: &[u8]) -> Option<Error> {
     Some(ServerError::new(status.as_u16(), errors).into())
 }
 
-/// Decodes a success body into `T`, taking the payload from `data` when the server used the
-/// envelope and from the top level otherwise.
-pub(crate) fn json<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Error> {
+/// A success body, with the part that holds the answer located: the `data` object when the
+/// server used the envelope, the whole body otherwise.
+pub(crate) struct Payload<'a> {
+    status: StatusCode,
+    body: &'a [u8],
+    payload: &'a [u8],
+}
+
+/// Checks the status and locates the payload. The body is scanned once without building a
+/// tree, and each decode afterwards goes straight into its typed value, so a secret in the
+/// body is copied only into the zeroizing type that keeps it.
+pub(crate) fn payload(status: StatusCode, body: &[u8]) -> Result<Payload<'_>, Error> {
     if let Some(err) = refusal(status, body) {
         return Err(err);
     }
     let decode_error =
         |reason: String| Error::from(DecodeError::new(status.as_u16(), reason, body));
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| decode_error(format!("not JSON: {e}")))?;
-    let serde_json::Value::Object(mut map) = value else {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(decode_error("expected a JSON object".into()));
+    }
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        data: Option<&'a serde_json::value::RawValue>,
+    }
+    let probe: Probe<'_> =
+        serde_json::from_slice(body).map_err(|e| decode_error(format!("not JSON: {e}")))?;
+    let payload = match probe.data {
+        Some(data) if data.get().starts_with('{') => data.get().as_bytes(),
+        _ => body,
     };
-    let payload = match map.remove("data") {
-        Some(data @ serde_json::Value::Object(_)) => data,
-        Some(other) => {
-            map.insert("data".into(), other);
-            serde_json::Value::Object(map)
-        }
-        None => serde_json::Value::Object(map),
-    };
-    serde_json::from_value(payload).map_err(|e| decode_error(e.to_string()))
+    Ok(Payload {
+        status,
+        body,
+        payload,
+    })
+}
+
+impl Payload<'_> {
+    /// Decodes the payload into `T`; a mismatch keeps the whole body in the error.
+    pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(self.payload).map_err(|e| {
+            Error::from(DecodeError::new(
+                self.status.as_u16(),
+                e.to_string(),
+                self.body,
+            ))
+        })
+    }
+}
+
+/// Decodes a success body into `T`, taking the payload from `data` when the server used the
+/// envelope and from the top level otherwise.
+pub(crate) fn json<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Error> {
+    payload(status, body)?.decode()
 }
 
 /// Accepts any success status, ignoring the body (204 or an envelope nobody needs).

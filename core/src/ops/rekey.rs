@@ -112,11 +112,11 @@ struct CompleteFlag {
 }
 
 pub(crate) fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<RekeyUpdate, Error> {
-    let flag: CompleteFlag = wire::json(status, body)?;
-    if flag.complete {
-        wire::json(status, body).map(RekeyUpdate::Complete)
+    let payload = wire::payload(status, body)?;
+    if payload.decode::<CompleteFlag>()?.complete {
+        payload.decode().map(RekeyUpdate::Complete)
     } else {
-        wire::json(status, body).map(RekeyUpdate::Progress)
+        payload.decode().map(RekeyUpdate::Progress)
     }
 }
 

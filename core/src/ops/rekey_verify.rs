@@ -52,13 +52,14 @@ struct Completion {
 }
 
 fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<VerifyUpdate, Error> {
-    let completion: Completion = wire::json(status, body)?;
+    let payload = wire::payload(status, body)?;
+    let completion: Completion = payload.decode()?;
     if completion.complete {
         Ok(VerifyUpdate::Complete {
             nonce: completion.nonce,
         })
     } else {
-        wire::json(status, body).map(VerifyUpdate::Progress)
+        payload.decode().map(VerifyUpdate::Progress)
     }
 }
 

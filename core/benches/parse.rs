@@ -1,0 +1,160 @@
+//! Cost of the core's work per exchange, against a baseline measured in the same run.
+//!
+//! Parsing: decoding a real captured answer into its typed value, against the least any JSON
+//! client does (`serde_json::from_slice` into a `serde_json::Value`). Building: an operation's
+//! whole `http::Request`, against `http::Request::builder()` with a body serialised by
+//! `serde_json::to_vec`. Run with `cargo bench -p vault-key-core`; it prints nanoseconds per
+//! call and the ratio to the baseline.
+
+use bytes::Bytes;
+use http::StatusCode;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use vault_key_core::ops::encryption_key::GetEncryptionKeyStatus;
+use vault_key_core::ops::generate_root::GenerateRoot;
+use vault_key_core::ops::rekey::{Rekey, StartRekey};
+use vault_key_core::ops::seal::ReadSealStatus;
+use vault_key_core::{Dialect, KeyShare, Operation, Target, Token};
+
+/// Runs `f` repeatedly for about `budget` and returns nanoseconds per call (best of 5 rounds).
+fn time_per_call(budget: Duration, mut f: impl FnMut()) -> f64 {
+    let mut calls = 1u64;
+    loop {
+        let start = Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        if start.elapsed() >= budget / 10 {
+            break;
+        }
+        calls *= 2;
+    }
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / calls as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn fixture(name: &str) -> (StatusCode, Bytes) {
+    let path = format!(
+        "{}/tests/fixtures/ops/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let file: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let status = StatusCode::from_u16(file["status"].as_u64().expect("status") as u16)
+        .expect("a valid status");
+    let body = serde_json::to_vec(&file["body"]).expect("body serialises");
+    (status, Bytes::from(body))
+}
+
+fn row(name: &str, ours: f64, baseline: f64) {
+    println!(
+        "{name:<46} {ours:>9.0} ns {baseline:>9.0} ns {:>7.2}x",
+        ours / baseline
+    );
+}
+
+fn parse<O: Operation>(name: &str, fixture_name: &str, op: &O, budget: Duration) {
+    let (status, body) = fixture(fixture_name);
+    op.parse(status, &body).expect("the fixture parses");
+    let ours = time_per_call(budget, || {
+        black_box(op.parse(black_box(status), black_box(&body)).ok());
+    });
+    let baseline = time_per_call(budget, || {
+        black_box(serde_json::from_slice::<serde_json::Value>(black_box(&body)).ok());
+    });
+    row(&format!("parse {name} ({} B)", body.len()), ours, baseline);
+}
+
+fn build<O: Operation>(
+    name: &str,
+    op: &O,
+    baseline_body: serde_json::Value,
+    target: &Target,
+    budget: Duration,
+) {
+    let uri = op.request(target).expect("valid input").uri().to_string();
+    let ours = time_per_call(budget, || {
+        black_box(op.request(black_box(target)).ok());
+    });
+    let baseline = time_per_call(budget, || {
+        let body = serde_json::to_vec(&baseline_body).expect("serialises");
+        black_box(
+            http::Request::builder()
+                .method("PUT")
+                .uri(uri.as_str())
+                .header("X-Vault-Token", "s.token")
+                .body(Bytes::from(body))
+                .ok(),
+        );
+    });
+    row(&format!("build {name}"), ours, baseline);
+}
+
+fn main() {
+    let budget = if std::env::args().any(|a| a == "--quick") {
+        Duration::from_millis(20)
+    } else {
+        Duration::from_millis(300)
+    };
+    println!(
+        "{:<46} {:>12} {:>12} {:>8}",
+        "what", "vault-key", "baseline", "ratio"
+    );
+    let share = KeyShare::new("f50240c84a1af2c46e443c815bc960e46fe3c8e3e3f63700de2bfee9e9e53098e5");
+    parse(
+        "rekey completion, PGP (legacy)",
+        "legacy_rekey_update_complete_pgp",
+        &Rekey::new(share.clone(), "n"),
+        budget,
+    );
+    parse(
+        "rekey completion (OpenBao envelope)",
+        "openbao_rotate_root_update_complete",
+        &Rekey::new(share.clone(), "n"),
+        budget,
+    );
+    parse(
+        "root generation progress",
+        "legacy_generate_root_update_progress",
+        &GenerateRoot::new(share.clone(), "n"),
+        budget,
+    );
+    parse(
+        "seal status",
+        "seal_status_unsealed",
+        &ReadSealStatus,
+        budget,
+    );
+    parse(
+        "key status (envelope)",
+        "key_status",
+        &GetEncryptionKeyStatus,
+        budget,
+    );
+    let target = Target::new("http://127.0.0.1:8200")
+        .expect("valid address")
+        .with_token(Token::new("s.token"))
+        .with_dialect(Dialect::OpenBao);
+    build(
+        "rekey share submission",
+        &Rekey::new(share.clone(), "n"),
+        serde_json::json!({"key": share.expose(), "nonce": "n"}),
+        &target,
+        budget,
+    );
+    build(
+        "start rekey",
+        &StartRekey::new(5, 3),
+        serde_json::json!({"secret_shares": 5, "secret_threshold": 3, "backup": false,
+            "require_verification": false}),
+        &target,
+        budget,
+    );
+}
