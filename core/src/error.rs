@@ -56,6 +56,8 @@ pub enum Refusal {
     Sealed,
     /// The server is not initialised.
     NotInitialized,
+    /// The server is already initialised (a second `sys/init`).
+    AlreadyInitialized,
     /// The node is a standby, or the server is rate limiting (429, or 503 standby).
     RateLimitedOrStandby,
     /// The path does not exist on this server (404).
@@ -213,6 +215,9 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         }
         if m.contains("is sealed") {
             return Refusal::Sealed;
+        }
+        if m.contains("already initialized") {
+            return Refusal::AlreadyInitialized;
         }
         if m.contains("not initialized") || m.contains("not yet initialized") {
             return Refusal::NotInitialized;

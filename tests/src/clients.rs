@@ -19,7 +19,7 @@ use vault_key_core::ops::generate_root::{
 use vault_key_core::ops::rekey::{KeyKind, RekeyStatus, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_backup::BackupKeys;
 use vault_key_core::ops::rekey_verify::{VerifyStatus, VerifyUpdate};
-use vault_key_core::ops::seal::{SealStatus, ServerInfo};
+use vault_key_core::ops::seal::{InitResult, Initialize, SealStatus, ServerInfo};
 use vault_key_core::{
     Dialect, EncodedToken, ExecuteError, KeyShare, Otp, Token, TransportError, TransportErrorKind,
 };
@@ -52,16 +52,22 @@ impl fmt::Display for Transport {
 
 /// The key-management calls the scenarios make, blocking, with hvac's names.
 ///
-/// Rekey calls act on the unseal shares; generate-root calls take the [`TokenKind`] (recovery tokens go through the
-/// transports' `*_recovery_token_*` methods).
+/// Rekey, verify and backup calls act on the shares of the client's [`KeyKind`] (the unseal shares unless the
+/// factory was given another, see [`ClientFactory::with_keys`]), except `start_rekey`, whose request names its own;
+/// generate-root calls take the [`TokenKind`] (recovery tokens go through the transports' `*_recovery_token_*`
+/// methods).
 pub trait KeyClient: Send + Sync {
     /// The transport under test.
     fn transport(&self) -> Transport;
     /// The dialect the client speaks.
     fn dialect(&self) -> Dialect;
+    /// The shares the rekey, verify and backup calls act on.
+    fn key_kind(&self) -> KeyKind;
 
     /// `GET sys/init`.
     fn read_init_status(&self) -> Result<bool, CallError>;
+    /// `PUT sys/init`.
+    fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError>;
     /// `GET sys/seal-status`.
     fn read_seal_status(&self) -> Result<SealStatus, CallError>;
     /// Which server this is, from its seal status.
@@ -114,7 +120,7 @@ pub trait KeyClient: Send + Sync {
 
     /// `GET .../init`.
     fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError>;
-    /// `PUT .../init`.
+    /// `PUT .../init`, for the shares the request names.
     fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError>;
     /// `PUT .../update` with one current share.
     fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError>;
@@ -161,6 +167,7 @@ pub struct ClientFactory {
     address: String,
     trust: Trust,
     dialect: Dialect,
+    keys: KeyKind,
 }
 
 impl ClientFactory {
@@ -171,6 +178,7 @@ impl ClientFactory {
             address: address.into(),
             trust: Trust::System,
             dialect,
+            keys: KeyKind::Unseal,
         }
     }
 
@@ -188,6 +196,14 @@ impl ClientFactory {
         }
     }
 
+    /// The same factory for clients whose rekey, verify and backup calls act on the shares of `kind`.
+    pub fn with_keys(&self, kind: KeyKind) -> Self {
+        ClientFactory {
+            keys: kind,
+            ..self.clone()
+        }
+    }
+
     /// The transport.
     pub fn transport(&self) -> Transport {
         self.transport
@@ -196,6 +212,11 @@ impl ClientFactory {
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The shares the clients' rekey, verify and backup calls act on.
+    pub fn key_kind(&self) -> KeyKind {
+        self.keys
     }
 
     fn builder<C>(&self, token: Option<&str>) -> vault_key_core::client_config::ClientBuilder<C> {
@@ -216,6 +237,7 @@ impl ClientFactory {
         Ok(match self.transport {
             Transport::Ureq => Box::new(UreqClient {
                 client: self.builder::<vault_key_ureq::Client>(token).build()?,
+                kind: self.keys,
             }),
             Transport::Hyper => {
                 let runtime = Arc::new(runtime()?);
@@ -223,7 +245,11 @@ impl ClientFactory {
                     let _inside = runtime.enter();
                     self.builder::<vault_key_hyper::Client>(token).build()?
                 };
-                Box::new(HyperClient { client, runtime })
+                Box::new(HyperClient {
+                    client,
+                    runtime,
+                    kind: self.keys,
+                })
             }
         })
     }
@@ -245,6 +271,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, TransportError> {
 #[derive(Debug, Clone)]
 pub struct UreqClient {
     client: vault_key_ureq::Client,
+    kind: KeyKind,
 }
 
 impl UreqClient {
@@ -253,8 +280,6 @@ impl UreqClient {
         &self.client
     }
 }
-
-const UNSEAL: KeyKind = KeyKind::Unseal;
 
 fn start_request(otp: Option<&Otp>, pgp_key: Option<&str>) -> StartRootTokenGeneration {
     let mut start = StartRootTokenGeneration::new();
@@ -276,8 +301,16 @@ impl KeyClient for UreqClient {
         self.client.target().dialect()
     }
 
+    fn key_kind(&self) -> KeyKind {
+        self.kind
+    }
+
     fn read_init_status(&self) -> Result<bool, CallError> {
         self.client.read_init_status()
+    }
+
+    fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError> {
+        self.client.initialize(init.clone())
     }
 
     fn read_seal_status(&self) -> Result<SealStatus, CallError> {
@@ -291,6 +324,7 @@ impl KeyClient for UreqClient {
     fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
         Ok(Box::new(UreqClient {
             client: self.client.with_detected_dialect()?,
+            kind: self.kind,
         }))
     }
 
@@ -377,7 +411,7 @@ impl KeyClient for UreqClient {
     }
 
     fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
-        self.client.read_rekey_progress(UNSEAL)
+        self.client.read_rekey_progress(self.kind)
     }
 
     fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
@@ -385,35 +419,35 @@ impl KeyClient for UreqClient {
     }
 
     fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.client.rekey(key.clone(), nonce, UNSEAL)
+        self.client.rekey(key.clone(), nonce, self.kind)
     }
 
     fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.client.rekey_multi(keys.to_vec(), nonce, UNSEAL)
+        self.client.rekey_multi(keys.to_vec(), nonce, self.kind)
     }
 
     fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
-        self.client.cancel_rekey(UNSEAL, nonce)
+        self.client.cancel_rekey(self.kind, nonce)
     }
 
     fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
-        self.client.read_backup_keys(UNSEAL)
+        self.client.read_backup_keys(self.kind)
     }
 
     fn delete_backup_keys(&self) -> Result<(), CallError> {
-        self.client.delete_backup_keys(UNSEAL)
+        self.client.delete_backup_keys(self.kind)
     }
 
     fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
-        self.client.read_rekey_verify_progress(UNSEAL)
+        self.client.read_rekey_verify_progress(self.kind)
     }
 
     fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
-        self.client.cancel_rekey_verify(UNSEAL)
+        self.client.cancel_rekey_verify(self.kind)
     }
 
     fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
-        self.client.rekey_verify(key.clone(), nonce, UNSEAL)
+        self.client.rekey_verify(key.clone(), nonce, self.kind)
     }
 
     fn rekey_verify_multi(
@@ -421,7 +455,8 @@ impl KeyClient for UreqClient {
         keys: &[KeyShare],
         nonce: &str,
     ) -> Result<VerifyUpdate, CallError> {
-        self.client.rekey_verify_multi(keys.to_vec(), nonce, UNSEAL)
+        self.client
+            .rekey_verify_multi(keys.to_vec(), nonce, self.kind)
     }
 
     fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
@@ -442,6 +477,7 @@ impl KeyClient for UreqClient {
 pub struct HyperClient {
     client: vault_key_hyper::Client,
     runtime: Arc<tokio::runtime::Runtime>,
+    kind: KeyKind,
 }
 
 impl HyperClient {
@@ -465,8 +501,16 @@ impl KeyClient for HyperClient {
         self.client.target().dialect()
     }
 
+    fn key_kind(&self) -> KeyKind {
+        self.kind
+    }
+
     fn read_init_status(&self) -> Result<bool, CallError> {
         self.block_on(self.client.read_init_status())
+    }
+
+    fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError> {
+        self.block_on(self.client.initialize(init.clone()))
     }
 
     fn read_seal_status(&self) -> Result<SealStatus, CallError> {
@@ -481,6 +525,7 @@ impl KeyClient for HyperClient {
         Ok(Box::new(HyperClient {
             client: self.block_on(self.client.with_detected_dialect())?,
             runtime: self.runtime.clone(),
+            kind: self.kind,
         }))
     }
 
@@ -573,7 +618,7 @@ impl KeyClient for HyperClient {
     }
 
     fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
-        self.block_on(self.client.read_rekey_progress(UNSEAL))
+        self.block_on(self.client.read_rekey_progress(self.kind))
     }
 
     fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
@@ -581,35 +626,35 @@ impl KeyClient for HyperClient {
     }
 
     fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.block_on(self.client.rekey(key.clone(), nonce, UNSEAL))
+        self.block_on(self.client.rekey(key.clone(), nonce, self.kind))
     }
 
     fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.block_on(self.client.rekey_multi(keys.to_vec(), nonce, UNSEAL))
+        self.block_on(self.client.rekey_multi(keys.to_vec(), nonce, self.kind))
     }
 
     fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
-        self.block_on(self.client.cancel_rekey(UNSEAL, nonce))
+        self.block_on(self.client.cancel_rekey(self.kind, nonce))
     }
 
     fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
-        self.block_on(self.client.read_backup_keys(UNSEAL))
+        self.block_on(self.client.read_backup_keys(self.kind))
     }
 
     fn delete_backup_keys(&self) -> Result<(), CallError> {
-        self.block_on(self.client.delete_backup_keys(UNSEAL))
+        self.block_on(self.client.delete_backup_keys(self.kind))
     }
 
     fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
-        self.block_on(self.client.read_rekey_verify_progress(UNSEAL))
+        self.block_on(self.client.read_rekey_verify_progress(self.kind))
     }
 
     fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
-        self.block_on(self.client.cancel_rekey_verify(UNSEAL))
+        self.block_on(self.client.cancel_rekey_verify(self.kind))
     }
 
     fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
-        self.block_on(self.client.rekey_verify(key.clone(), nonce, UNSEAL))
+        self.block_on(self.client.rekey_verify(key.clone(), nonce, self.kind))
     }
 
     fn rekey_verify_multi(
@@ -617,7 +662,10 @@ impl KeyClient for HyperClient {
         keys: &[KeyShare],
         nonce: &str,
     ) -> Result<VerifyUpdate, CallError> {
-        self.block_on(self.client.rekey_verify_multi(keys.to_vec(), nonce, UNSEAL))
+        self.block_on(
+            self.client
+                .rekey_verify_multi(keys.to_vec(), nonce, self.kind),
+        )
     }
 
     fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {

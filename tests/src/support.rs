@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use serde_json::Value;
 use vault_key_core::ops::rekey::{RekeyResult, RekeyUpdate};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
-use vault_key_core::{otp, EncodedToken, KeyShare, Otp, Refusal, Token};
+use vault_key_core::{otp, EncodedToken, Error, KeyShare, Otp, Refusal, ServerError, Token};
 
 use crate::clients::{CallError, KeyClient};
 use crate::server::{Server, ServerBuilder};
@@ -44,6 +44,18 @@ pub fn refusal<T: Debug>(result: Result<T, CallError>, step: &str) -> Refusal {
         Err(error) => match error.refusal() {
             Some(refusal) => refusal.clone(),
             None => panic!("{step}: expected a refusal, got another error: {error}"),
+        },
+    }
+}
+
+/// The server's error a call ended in (status, messages, refusal); fails the test (naming `step`) if it succeeded or
+/// failed otherwise.
+pub fn server_error<T: Debug>(result: Result<T, CallError>, step: &str) -> ServerError {
+    match result {
+        Ok(value) => panic!("{step}: expected a server error, got success: {value:?}"),
+        Err(error) => match error.core() {
+            Some(Error::Server(server)) => server.clone(),
+            _ => panic!("{step}: expected a server error, got another error: {error}"),
         },
     }
 }

@@ -65,6 +65,24 @@ fn position(haystack: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("the demo output lacks {needle:?}:\n{haystack}"))
 }
 
+/// The key-status line ends in the number of encryptions, with the noun agreeing with it.
+fn assert_encryptions_phrase(stdout: &str) {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("term ") && l.contains(", installed "))
+        .unwrap_or_else(|| panic!("the demo output lacks the key-status line:\n{stdout}"));
+    let phrase = line.rsplit(", ").next().unwrap_or_default();
+    let (count, noun) = phrase
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    let expected = if count == "1" {
+        "encryption"
+    } else {
+        "encryptions"
+    };
+    assert_eq!(noun, expected, "{line:?}");
+}
+
 #[test]
 fn demo_walks_the_lifecycle_on_its_own_server() {
     let (output, stdout, stderr) = run(&mut demo());
@@ -101,6 +119,7 @@ fn demo_walks_the_lifecycle_on_its_own_server() {
         assert!(at >= last, "{expected:?} is out of order:\n{stdout}");
         last = at;
     }
+    assert_encryptions_phrase(&stdout);
     assert!(
         full_tokens(&stdout).is_empty(),
         "unmasked tokens: {:?}\n{stdout}",
@@ -144,6 +163,7 @@ fn demo_on_an_existing_server_in_each_scope() {
     let (output, stdout, stderr) = run(command.arg("--read-only"));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     position(&stdout, "[2/2] Key status");
+    assert_encryptions_phrase(&stdout);
     assert!(!stdout.contains("will now change"), "{stdout}");
     assert_eq!(term(), 1, "nothing rotated");
 

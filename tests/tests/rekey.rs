@@ -2,7 +2,8 @@
 //! (the key term rises) and its automatic-rotation settings; a rekey finished by a second client, then sealing and
 //! unsealing with the new shares while the old ones fail; a rekey with verification whose verification is cancelled
 //! (new nonce) and then completed; a rekey with PGP keys and a backup, decrypted with gpg and used to unseal, the
-//! backup read and deleted; and every refusal on the way.
+//! backup read and deleted; and every refusal on the way. Also every call on the recovery shares, which a Shamir seal
+//! does not have: each is refused as the server documents it, in both dialects.
 //!
 //! The Vault dialect runs on a server with the classic unauthenticated endpoints enabled, the OpenBao dialect on a
 //! server with OpenBao's default listener.
@@ -14,11 +15,11 @@ use vault_key_core::ops::encryption_key::ConfigureRotation;
 use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
 use vault_key_core::{CeremonyError, Dialect, Error, InvalidInput, KeyShare, Refusal};
-use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{CallError, ClientFactory, KeyClient, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{
-    completed, refusal, reseal_with_new_shares, shares, start, verified, wrong_shares,
+    completed, refusal, reseal_with_new_shares, server_error, shares, start, verified, wrong_shares,
 };
 
 /// A nonce no ceremony has.
@@ -107,6 +108,267 @@ fn encryption_key(client: &dyn KeyClient) {
         )
         .expect("restore rotation config");
     assert_eq!(client.read_rotate_config().expect("read back"), defaults);
+}
+
+/// How the server answers a call on the recovery shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// 204.
+    Done,
+    /// An error status with one message.
+    Refused(u16, Refusal, &'static str),
+}
+
+/// The answers of a server with a Shamir seal to every call on the recovery shares, per dialect and listener.
+struct RecoveryAnswers {
+    read: Answer,
+    start: Answer,
+    update: Answer,
+    cancel: Answer,
+    read_verify: Answer,
+    verify: Answer,
+    cancel_verify: Answer,
+}
+
+/// OpenBao's answer to reading a recovery rotation: the seal's error behind a broken format verb.
+const OPENBAO_LOOKUP: &str =
+    "unable to look up config: %!w(*errors.errorString=&{recovery not supported})";
+/// OpenBao's answer to a recovery share, likewise.
+const OPENBAO_FETCH: &str =
+    "failed to fetch existing config: %!w(*errors.errorString=&{recovery not supported})";
+
+fn recovery_answers(dialect: Dialect, legacy_endpoints: bool) -> RecoveryAnswers {
+    use Answer::{Done, Refused};
+    let invalid = |status, message| Refused(status, Refusal::InvalidRequest, message);
+    let not_in_progress = |message| Refused(400, Refusal::NotInProgress, message);
+    let same = |answer: Answer| RecoveryAnswers {
+        read: answer.clone(),
+        start: answer.clone(),
+        update: answer.clone(),
+        cancel: answer.clone(),
+        read_verify: answer.clone(),
+        verify: answer.clone(),
+        cancel_verify: answer,
+    };
+    match (dialect, legacy_endpoints) {
+        (Dialect::OpenBao, _) => RecoveryAnswers {
+            read: invalid(400, OPENBAO_LOOKUP),
+            start: invalid(400, "recovery keys not supported"),
+            update: invalid(400, OPENBAO_FETCH),
+            cancel: Done,
+            read_verify: not_in_progress("no rotation configuration found"),
+            verify: not_in_progress("no rotation in progress"),
+            cancel_verify: not_in_progress("no rotation configuration found"),
+        },
+        (_, true) => RecoveryAnswers {
+            update: invalid(
+                500,
+                "failed to fetch existing recovery config: recovery not supported",
+            ),
+            ..same(invalid(400, "recovery rekeying not supported"))
+        },
+        (_, false) => same(Refused(404, Refusal::NotFound, "unsupported path")),
+    }
+}
+
+/// Asserts that a call got `expected`: success, or the status, refusal and message.
+fn assert_answer<T: std::fmt::Debug>(result: Result<T, CallError>, expected: &Answer, step: &str) {
+    match expected {
+        Answer::Done => {
+            if let Err(error) = result {
+                panic!("{step}: expected success, got {error}");
+            }
+        }
+        Answer::Refused(status, refusal, message) => {
+            let error = server_error(result, step);
+            assert_eq!(
+                (error.status, &error.refusal, error.errors.as_slice()),
+                (*status, refusal, [message.to_string()].as_slice()),
+                "{step}"
+            );
+        }
+    }
+}
+
+/// Every rekey, verify and backup call on the recovery shares, with `dialect`, on a server with a Shamir seal: each
+/// answered as the server documents it.
+fn recovery_calls(
+    factory: &ClientFactory,
+    server: &Server,
+    dialect: Dialect,
+    current: &[KeyShare],
+) {
+    let client = factory
+        .with_dialect(dialect)
+        .with_keys(KeyKind::Recovery)
+        .client(Some(server.root_token()))
+        .expect("client for the recovery shares");
+    assert_eq!(client.key_kind(), KeyKind::Recovery);
+    let answers = recovery_answers(dialect, server.legacy_endpoints());
+    let step = |name: &str| {
+        format!(
+            "{dialect:?} recovery keys, legacy endpoints {}: {name}",
+            server.legacy_endpoints()
+        )
+    };
+    let start = StartRekey::new(5, 3).keys(KeyKind::Recovery);
+
+    assert_answer(
+        client.read_rekey_progress(),
+        &answers.read,
+        &step("read rekey progress"),
+    );
+    assert_answer(
+        client.start_rekey(&start),
+        &answers.start,
+        &step("start rekey"),
+    );
+    assert_answer(
+        client.rekey(&current[0], STRANGER_NONCE),
+        &answers.update,
+        &step("rekey"),
+    );
+    assert_answer(
+        client.rekey_multi(current, STRANGER_NONCE),
+        &answers.update,
+        &step("rekey_multi"),
+    );
+    assert_answer(
+        client.cancel_rekey(None),
+        &answers.cancel,
+        &step("cancel rekey"),
+    );
+    assert_answer(
+        client.read_rekey_verify_progress(),
+        &answers.read_verify,
+        &step("read verification progress"),
+    );
+    assert_answer(
+        client.rekey_verify(&current[0], STRANGER_NONCE),
+        &answers.verify,
+        &step("rekey_verify"),
+    );
+    assert_answer(
+        client.rekey_verify_multi(current, STRANGER_NONCE),
+        &answers.verify,
+        &step("rekey_verify_multi"),
+    );
+    assert_answer(
+        client.cancel_rekey_verify(),
+        &answers.cancel_verify,
+        &step("cancel verification"),
+    );
+    assert_answer(
+        client.read_backup_keys(),
+        &Answer::Refused(400, Refusal::NoBackup, "no backed-up keys found"),
+        &step("read backup keys"),
+    );
+    assert_answer(
+        client.delete_backup_keys(),
+        &Answer::Done,
+        &step("delete backup keys"),
+    );
+
+    // A ceremony on the recovery shares meets the same answers when it starts or joins.
+    let mut starting = RekeyCeremony::start(start);
+    assert_answer(
+        client.drive_rekey(&mut starting),
+        &answers.start,
+        &step("ceremony start"),
+    );
+    let mut joining = RekeyCeremony::resume(KeyKind::Recovery);
+    assert_answer(
+        client.drive_rekey(&mut joining),
+        &answers.read,
+        &step("ceremony resume"),
+    );
+}
+
+/// The calls on the recovery shares, which this Shamir seal does not have, in both dialects, while unseal rekeys wait
+/// for verification on every unseal path family the server serves and an unseal backup is stored: a call reaching
+/// an unseal path instead would be answered otherwise, or would change that state. The unseal rekeys are then
+/// cancelled, which keeps `current` in effect.
+fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, current: &[KeyShare]) {
+    let mut families = vec![Dialect::OpenBao];
+    if server.legacy_endpoints() {
+        families.push(Dialect::Vault);
+    }
+    let mut pending = Vec::new();
+    for dialect in families {
+        let client = factory
+            .with_dialect(dialect)
+            .client(Some(server.root_token()))
+            .expect("client for the unseal shares");
+        let mut start = StartRekey::new(3, 2).require_verification(true);
+        if dialect == Dialect::OpenBao {
+            start = start
+                .pgp_keys(pgp::public_keys().expect("fixture public keys"))
+                .backup(true);
+        }
+        let nonce = client
+            .start_rekey(&start)
+            .expect("start an unseal rekey")
+            .nonce
+            .expect("nonce");
+        let result = completed(
+            client
+                .rekey_multi(current, &nonce)
+                .expect("submit the current shares"),
+            "unseal rekey awaiting verification",
+        );
+        let verification_nonce = result.verification_nonce.expect("verification nonce");
+        pending.push((client, nonce, verification_nonce));
+    }
+    let backup_nonce = pending[0].1.clone();
+    assert_eq!(
+        pending[0]
+            .0
+            .read_backup_keys()
+            .expect("the unseal backup")
+            .nonce
+            .as_deref(),
+        Some(backup_nonce.as_str())
+    );
+
+    for dialect in [Dialect::Vault, Dialect::OpenBao] {
+        recovery_calls(factory, server, dialect, current);
+    }
+
+    for (client, nonce, verification_nonce) in &pending {
+        let dialect = client.dialect();
+        let status = client.read_rekey_progress().expect("unseal rekey progress");
+        assert!(status.started, "{dialect:?}: {status:?}");
+        assert_eq!(
+            status.verification_nonce.as_deref(),
+            Some(verification_nonce.as_str()),
+            "{dialect:?}"
+        );
+        let verify = client
+            .read_rekey_verify_progress()
+            .expect("unseal verification progress");
+        assert_eq!(
+            (verify.nonce.as_deref(), verify.progress),
+            (Some(verification_nonce.as_str()), 0),
+            "{dialect:?}"
+        );
+        assert_eq!(
+            client
+                .read_backup_keys()
+                .expect("the unseal backup is still there")
+                .nonce
+                .as_deref(),
+            Some(backup_nonce.as_str()),
+            "{dialect:?}"
+        );
+        client
+            .cancel_rekey(Some(nonce))
+            .expect("cancel the unseal rekey");
+        assert!(!client.read_rekey_progress().expect("read").started);
+    }
+    pending[0]
+        .0
+        .delete_backup_keys()
+        .expect("delete the unseal backup");
 }
 
 /// The refusals of a rekey, then a rekey begun by `client` and finished by a second client. Returns the new shares.
@@ -409,6 +671,8 @@ fn rekey_lifecycle(transport: Transport, dialect: Dialect) {
     let initial = shares(&server.keys());
 
     encryption_key(&*client);
+
+    recovery_keys_on_shamir_seal(&factory, &server, &initial[..3]);
 
     // The classic rekey paths need no token; a second client without one can take over there.
     let second_token = match dialect {

@@ -1,16 +1,19 @@
 //! The server's modes as a client meets them, with both transports: detecting OpenBao from its seal status; the
 //! classic paths disabled by OpenBao's default listener (reported as such, not as a missing path); a sealed server;
-//! a missing token; a server in recovery mode generating a recovery token; and HTTPS with the harness's own CA, which
-//! fails with a TLS error when the CA is not trusted.
+//! a missing token; an uninitialised server initialised and unsealed by the client; a server in recovery mode
+//! generating a recovery token; and HTTPS with the harness's own CA, which fails with a TLS error when the CA is not
+//! trusted.
 
 use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::StartRekey;
-use vault_key_core::ops::seal::Product;
-use vault_key_core::{Dialect, Refusal, TransportErrorKind};
+use vault_key_core::ops::seal::{Initialize, Product};
+use vault_key_core::{Dialect, Error, InvalidInput, Refusal, TransportErrorKind};
 use vault_key_tests::clients::{ClientFactory, Transport};
 use vault_key_tests::server::Server;
-use vault_key_tests::support::{decode_locally, refusal, shares, start, wait_active};
+use vault_key_tests::support::{
+    decode_locally, refusal, server_error, shares, start, wait_active, wrong_shares,
+};
 
 /// Detection, disabled classic paths, a sealed server and a missing token, on a server with OpenBao's default
 /// listener.
@@ -162,6 +165,132 @@ fn default_listener(transport: Transport) {
     assert!(!open.sealed, "{open:?}");
     wait_active(&server);
     assert!(detected.get_encryption_key_status().is_ok());
+}
+
+/// An uninitialised server initialised by a client speaking `dialect` (the other dialect's client is refused a second
+/// initialisation), then unsealed by the client with the new shares, an unseal reset on the way.
+fn initialize(transport: Transport, dialect: Dialect) {
+    let server = start(Server::builder().init(false));
+    let factory = ClientFactory::new(transport, server.address(), dialect);
+    let client = factory.client(None).expect("client without token");
+    let other = factory
+        .with_dialect(match dialect {
+            Dialect::Vault => Dialect::OpenBao,
+            _ => Dialect::Vault,
+        })
+        .client(None)
+        .expect("client of the other dialect");
+
+    for reader in [&client, &other] {
+        assert!(
+            !reader
+                .read_init_status()
+                .expect("sys/init before initialising"),
+            "{:?}",
+            reader.dialect()
+        );
+    }
+    let status = client
+        .read_seal_status()
+        .expect("seal status before initialising");
+    assert!(!status.initialized && status.sealed, "{status:?}");
+    let early = server_error(
+        client.unseal(&wrong_shares(1)[0]),
+        "unseal before initialising",
+    );
+    assert_eq!(
+        (early.status, &early.refusal),
+        (400, &Refusal::NotInitialized),
+        "{early:?}"
+    );
+
+    let invalid = client.initialize(&Initialize::new(2, 3));
+    assert!(
+        matches!(
+            invalid.as_ref().map_err(|e| e.core()),
+            Err(Some(Error::InvalidInput(InvalidInput::SharesConfig {
+                shares: 2,
+                threshold: 3,
+                ..
+            })))
+        ),
+        "a threshold above the shares is refused before sending: {invalid:?}"
+    );
+    assert!(!client
+        .read_init_status()
+        .expect("sys/init after the invalid request"));
+
+    let init = client
+        .initialize(&Initialize::new(3, 2))
+        .expect("initialise with 3 shares, threshold 2");
+    assert_eq!((init.keys.len(), init.keys_base64.len()), (3, 3));
+    assert!(init.keys.iter().all(|k| k.len() == 66), "hex shares");
+    assert!(init.recovery_keys.is_empty() && init.recovery_keys_base64.is_empty());
+    assert!(init.root_token.expose().starts_with("s."), "a root token");
+    for reader in [&client, &other] {
+        assert!(
+            reader
+                .read_init_status()
+                .expect("sys/init after initialising"),
+            "{:?}",
+            reader.dialect()
+        );
+    }
+    let sealed = client
+        .read_seal_status()
+        .expect("seal status after initialising");
+    assert!(sealed.initialized && sealed.sealed, "{sealed:?}");
+    assert_eq!(
+        (sealed.t, sealed.n, sealed.progress),
+        (2, 3, 0),
+        "{sealed:?}"
+    );
+
+    let again = server_error(
+        other.initialize(&Initialize::new(3, 2)),
+        "initialise a second time",
+    );
+    assert_eq!(
+        (again.status, &again.refusal, again.errors.as_slice()),
+        (
+            400,
+            &Refusal::AlreadyInitialized,
+            ["Vault is already initialized".to_string()].as_slice()
+        )
+    );
+
+    // One share, a reset, then two other shares (base64) through unseal_multi.
+    let first = client.unseal(&init.keys[0]).expect("first unseal share");
+    assert!(first.sealed && first.progress == 1, "{first:?}");
+    let reset = client.reset_unseal().expect("reset the unseal");
+    assert!(reset.sealed && reset.progress == 0, "{reset:?}");
+    assert_eq!(
+        client
+            .read_seal_status()
+            .expect("seal status after the reset")
+            .progress,
+        0
+    );
+    let open = client
+        .unseal_multi(&init.keys_base64[1..])
+        .expect("unseal with two new shares");
+    assert!(!open.sealed, "{open:?}");
+    wait_active(&server);
+
+    let root = factory
+        .client(Some(init.root_token.expose()))
+        .expect("client with the new root token");
+    let key = root
+        .get_encryption_key_status()
+        .expect("the new root token reads the key status");
+    assert_eq!(key.term, 1, "{key:?}");
+    assert_eq!(
+        refusal(
+            client.get_encryption_key_status(),
+            "key status without a token"
+        ),
+        Refusal::PermissionDenied
+    );
 }
 
 /// A recovery token from a server in recovery mode: 28-character OTP, `hvr.` token that opens `sys/raw`.
@@ -319,6 +448,16 @@ fn default_listener_ureq() {
 #[test]
 fn default_listener_hyper() {
     default_listener(Transport::Hyper);
+}
+
+#[test]
+fn initialize_ureq_vault() {
+    initialize(Transport::Ureq, Dialect::Vault);
+}
+
+#[test]
+fn initialize_hyper_openbao() {
+    initialize(Transport::Hyper, Dialect::OpenBao);
 }
 
 #[test]

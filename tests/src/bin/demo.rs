@@ -221,11 +221,10 @@ fn run(read_only: bool) -> Result<(), Failure> {
         .get_encryption_key_status()
         .map_err(|e| fail("reading sys/key-status", e))?;
     println!(
-        "  term {}, installed {}, {} encryptions",
+        "  term {}, installed {}, {}",
         key.term,
         key.install_time,
-        key.encryptions
-            .map_or_else(|| "unknown".to_string(), |n| n.to_string())
+        encryptions(key.encryptions)
     );
 
     let mut summary = Summary {
@@ -292,6 +291,15 @@ fn run(read_only: bool) -> Result<(), Failure> {
     summary.root_token = true;
 
     finish(&summary, local.as_ref())
+}
+
+/// The number of encryptions under the current key, as a phrase.
+fn encryptions(count: Option<u64>) -> String {
+    match count {
+        Some(1) => "1 encryption".to_string(),
+        Some(n) => format!("{n} encryptions"),
+        None => "unknown encryptions".to_string(),
+    }
 }
 
 fn step(number: u32, scope: Scope, title: &str) {
