@@ -1,7 +1,8 @@
 //! The real-server harness, fault injection, integration support and demo of vault-key.
 //!
 //! - [`server`] runs real OpenBao servers (finding or installing `bao`), initialised and
-//!   unsealed, in plain HTTP, TLS, legacy-endpoint and recovery-mode variants;
+//!   unsealed, in plain HTTP, TLS, legacy-endpoint, recovery-mode and auto-unseal (transit
+//!   seal, with recovery shares) variants;
 //! - [`faults`] is an HTTP server that misbehaves on purpose, for the failures a real server
 //!   does not produce on demand (truncation, garbage, stalls, huge bodies);
 //! - [`clients`] runs one scenario through either transport, [`pgp`] decrypts PGP-encrypted

@@ -6,6 +6,12 @@
 //!
 //! When no server can be had, the functions return a [`HarnessError`]; tests `.expect()` it and fail rather than skip,
 //! so a missing binary can never pass silently.
+//!
+//! A server normally has OpenBao's Shamir seal: `sys/init` hands out unseal key shares, which unseal it. With
+//! [`ServerBuilder::transit_seal`] it auto-unseals instead, through OpenBao's `transit` seal backed by a second harness
+//! server (the *provider*, see [`Server::transit_provider`]); `sys/init` then hands out recovery key shares
+//! ([`Server::recovery_keys`]), which rekey-recovery-key, root-token generation and the like take in place of unseal
+//! shares. The server owns its provider, so both live exactly as long as the [`Server`] value.
 
 use std::env;
 use std::fmt;
@@ -44,6 +50,10 @@ const LOG_TAIL_LINES: usize = 30;
 const INSTALL_LOCK_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Line the server prints once its listeners are set up; proves the answering process is ours.
 const STARTED_MARKER: &str = "server started!";
+/// Name of the transit key an auto-unseal server's seal encrypts its root key with, on its provider.
+pub const TRANSIT_KEY_NAME: &str = "vault-key-autounseal";
+/// Mount path of the transit secrets engine on the provider of an auto-unseal server.
+pub const TRANSIT_MOUNT_PATH: &str = "transit/";
 
 /// Why a server could not be provided or did not behave.
 ///
@@ -78,7 +88,8 @@ impl HarnessError {
         &self.message
     }
 
-    /// The end of the server log at the time of the failure, when there was a server.
+    /// The end of the server log at the time of the failure, when there was a server (for an auto-unseal server
+    /// followed by the end of its transit provider's log).
     pub fn log_tail(&self) -> Option<&str> {
         self.log_tail.as_deref()
     }
@@ -289,7 +300,7 @@ fn install(cache: &Path) -> Result<PathBuf, String> {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /// Options for starting a [`Server`]; the defaults give an initialised, unsealed, plain-HTTP server with OpenBao's
-/// default listener (legacy unauthenticated endpoints disabled) and 5 shares / threshold 3.
+/// default listener (legacy unauthenticated endpoints disabled), a Shamir seal and 5 shares / threshold 3.
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     legacy_endpoints: bool,
@@ -298,6 +309,7 @@ pub struct ServerBuilder {
     threshold: u32,
     init: bool,
     unseal: bool,
+    seal: SealKind,
 }
 
 impl Default for ServerBuilder {
@@ -309,6 +321,7 @@ impl Default for ServerBuilder {
             threshold: DEFAULT_THRESHOLD,
             init: true,
             unseal: true,
+            seal: SealKind::Shamir,
         }
     }
 }
@@ -333,7 +346,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Number of key shares and how many of them unseal, for `sys/init`.
+    /// Number of key shares and how many of them unseal, for `sys/init`; on an auto-unseal server (see
+    /// [`ServerBuilder::transit_seal`]) the number of recovery key shares and their threshold.
     pub fn shares(mut self, shares: u32, threshold: u32) -> Self {
         self.shares = shares;
         self.threshold = threshold;
@@ -347,15 +361,38 @@ impl ServerBuilder {
         self
     }
 
-    /// Whether to unseal after initialising; `false` gives an initialised but sealed server.
+    /// Whether to unseal after initialising; `false` gives an initialised but sealed server. An auto-unseal server
+    /// unseals itself after `sys/init` anyway; there `false` only skips waiting until it is active.
     pub fn unseal(mut self, unseal: bool) -> Self {
         self.unseal = unseal;
+        self
+    }
+
+    /// Auto-unseal through OpenBao's `transit` seal instead of the Shamir seal.
+    ///
+    /// Before the server itself, a provider is started: a default harness server (1 share, threshold 1) with the
+    /// transit secrets engine mounted at [`TRANSIT_MOUNT_PATH`] and an `aes256-gcm96` key [`TRANSIT_KEY_NAME`]. The
+    /// server's configuration gets `seal "transit" { address, token, key_name, mount_path }` pointing at it with the
+    /// provider's root token. `sys/init` is then called with `recovery_shares` / `recovery_threshold` (see
+    /// [`ServerBuilder::shares`]); it returns no unseal shares ([`Server::keys`] is empty) but recovery shares
+    /// ([`Server::recovery_keys`]), and the server unseals itself. The provider lives as long as the server and is
+    /// dropped with it. Costs a second server start and `sys/init`, about two seconds.
+    pub fn transit_seal(mut self, enabled: bool) -> Self {
+        self.seal = if enabled {
+            SealKind::Transit
+        } else {
+            SealKind::Shamir
+        };
         self
     }
 
     /// Starts the server and brings it into the requested state.
     pub fn start(self) -> Result<Server, HarnessError> {
         let bao = find_bao()?;
+        let transit_provider = match self.seal {
+            SealKind::Shamir => None,
+            SealKind::Transit => Some(Box::new(start_transit_provider()?)),
+        };
         let dir = make_temp_dir()?;
         let agent_tls = if self.tls {
             match write_tls_material(&dir) {
@@ -394,6 +431,7 @@ impl ServerBuilder {
             legacy_endpoints: self.legacy_endpoints,
             shares: self.shares,
             threshold: self.threshold,
+            seal: self.seal,
             call_agent,
             probe_agent,
             port: Mutex::new(0),
@@ -402,6 +440,7 @@ impl ServerBuilder {
                 child: None,
                 mode: Mode::Stopped,
             }),
+            transit_provider,
         };
         // From here on `server` owns the directory: an early return drops it, which cleans up.
         server.first_start()?;
@@ -413,6 +452,29 @@ impl ServerBuilder {
         }
         Ok(server)
     }
+}
+
+/// A default server with the transit secrets engine mounted at [`TRANSIT_MOUNT_PATH`] and the key
+/// [`TRANSIT_KEY_NAME`] created, for an auto-unseal server's `transit` seal.
+fn start_transit_provider() -> Result<Server, HarnessError> {
+    let provider = ServerBuilder::new().shares(1, 1).start()?;
+    let mount = TRANSIT_MOUNT_PATH.trim_end_matches('/');
+    for (path, body) in [
+        (
+            format!("/v1/sys/mounts/{mount}"),
+            json!({"type": "transit"}),
+        ),
+        (format!("/v1/{mount}/keys/{TRANSIT_KEY_NAME}"), json!({})),
+    ] {
+        let reply = provider.call("POST", &path, Some(provider.root_token()), Some(&body))?;
+        if !(200..300).contains(&reply.status) {
+            return Err(provider.error(format!(
+                "transit provider: POST {path} answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+    }
+    Ok(provider)
 }
 
 /// A unique, freshly created directory under the system temp dir.
@@ -559,15 +621,29 @@ fn free_port_pair() -> Result<(u16, u16), HarnessError> {
 // Server
 // ---------------------------------------------------------------------------------------------------------------------
 
-/// What `sys/init` returned: the unseal key shares and the initial root token.
+/// What `sys/init` returned: the unseal key shares (or, on an auto-unseal server, the recovery key shares) and the
+/// initial root token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitData {
-    /// Key shares, hex encoded (the `keys` field).
+    /// Key shares, hex encoded (the `keys` field); empty on an auto-unseal server.
     pub keys: Vec<String>,
     /// The same shares, standard base64 (the `keys_base64` field).
     pub keys_base64: Vec<String>,
+    /// Recovery key shares, hex encoded (the `recovery_keys` field); empty on a Shamir-sealed server.
+    pub recovery_keys: Vec<String>,
+    /// The same recovery shares, standard base64 (the `recovery_keys_base64` field).
+    pub recovery_keys_base64: Vec<String>,
     /// The initial root token.
     pub root_token: String,
+}
+
+/// How a server's root key is protected, which decides the shares `sys/init` hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SealKind {
+    /// OpenBao's default Shamir seal: unseal key shares, which unseal the server.
+    Shamir,
+    /// Auto-unseal through the `transit` seal and a provider server: recovery key shares; the server unseals itself.
+    Transit,
 }
 
 /// How the server process currently runs.
@@ -613,7 +689,8 @@ impl Reply {
 /// A running OpenBao server owned by one test.
 ///
 /// Dropping it kills the process and removes its temporary directory (configuration, raft data, certificates and
-/// log). It is `Send + Sync`; state-changing methods take `&self` and serialise on an internal lock.
+/// log); an auto-unseal server then drops its transit provider the same way. It is `Send + Sync`; state-changing
+/// methods take `&self` and serialise on an internal lock.
 #[derive(Debug)]
 pub struct Server {
     bao: PathBuf,
@@ -625,11 +702,14 @@ pub struct Server {
     legacy_endpoints: bool,
     shares: u32,
     threshold: u32,
+    seal: SealKind,
     call_agent: ureq::Agent,
     probe_agent: ureq::Agent,
     port: Mutex<u16>,
     init: OnceLock<InitData>,
     process: Mutex<Process>,
+    /// The server behind the transit seal; declared last so that it is dropped after this server's process is gone.
+    transit_provider: Option<Box<Server>>,
 }
 
 impl Server {
@@ -659,14 +739,37 @@ impl Server {
         &self.init_data_or_panic().root_token
     }
 
-    /// The initial key shares, hex encoded; panics on an uninitialised server.
+    /// The initial key shares, hex encoded; panics on an uninitialised server. Empty on an auto-unseal server.
     pub fn keys(&self) -> Vec<String> {
         self.init_data_or_panic().keys.clone()
     }
 
-    /// The initial key shares, base64 encoded; panics on an uninitialised server.
+    /// The initial key shares, base64 encoded; panics on an uninitialised server. Empty on an auto-unseal server.
     pub fn keys_base64(&self) -> Vec<String> {
         self.init_data_or_panic().keys_base64.clone()
+    }
+
+    /// The initial recovery key shares, hex encoded; panics on an uninitialised server. Empty on a Shamir-sealed
+    /// server.
+    pub fn recovery_keys(&self) -> Vec<String> {
+        self.init_data_or_panic().recovery_keys.clone()
+    }
+
+    /// The initial recovery key shares, base64 encoded; panics on an uninitialised server. Empty on a Shamir-sealed
+    /// server.
+    pub fn recovery_keys_base64(&self) -> Vec<String> {
+        self.init_data_or_panic().recovery_keys_base64.clone()
+    }
+
+    /// How the server is sealed.
+    pub fn seal_kind(&self) -> SealKind {
+        self.seal
+    }
+
+    /// The server behind an auto-unseal server's transit seal (its root token opens the transit mount); `None` for a
+    /// Shamir-sealed server.
+    pub fn transit_provider(&self) -> Option<&Server> {
+        self.transit_provider.as_deref()
     }
 
     /// Everything `sys/init` returned, or `None` while the server is uninitialised.
@@ -674,12 +777,13 @@ impl Server {
         self.init.get()
     }
 
-    /// Number of shares needed to unseal, as configured for `sys/init`.
+    /// Number of shares needed to unseal (on an auto-unseal server: recovery shares needed), as configured for
+    /// `sys/init`.
     pub fn threshold(&self) -> u32 {
         self.threshold
     }
 
-    /// Number of key shares, as configured for `sys/init`.
+    /// Number of key shares (on an auto-unseal server: recovery key shares), as configured for `sys/init`.
     pub fn shares(&self) -> u32 {
         self.shares
     }
@@ -742,12 +846,21 @@ impl Server {
             .map_err(|e| self.error(format!("{method} {path} failed: {e}")))
     }
 
-    /// Calls `sys/init` with the configured shares and threshold and remembers the answer; the server stays sealed.
+    /// Calls `sys/init` with the configured shares and threshold and remembers the answer; a Shamir-sealed server
+    /// stays sealed. An auto-unseal server gets them as `recovery_shares` / `recovery_threshold` and unseals itself
+    /// soon after ([`Server::unseal`] waits for that).
     pub fn init(&self) -> Result<&InitData, HarnessError> {
         if let Some(data) = self.init.get() {
             return Ok(data);
         }
-        let body = json!({"secret_shares": self.shares, "secret_threshold": self.threshold});
+        let body = match self.seal {
+            SealKind::Shamir => {
+                json!({"secret_shares": self.shares, "secret_threshold": self.threshold})
+            }
+            SealKind::Transit => {
+                json!({"recovery_shares": self.shares, "recovery_threshold": self.threshold})
+            }
+        };
         let reply = self.call("PUT", "/v1/sys/init", None, Some(&body))?;
         if reply.status != 200 {
             return Err(self.error(format!(
@@ -764,9 +877,15 @@ impl Server {
                     self.error(format!("sys/init answer lacks `{field}`: {}", reply.body))
                 })
         };
+        let (recovery_keys, recovery_keys_base64) = match self.seal {
+            SealKind::Shamir => (Vec::new(), Vec::new()),
+            SealKind::Transit => (strings("recovery_keys")?, strings("recovery_keys_base64")?),
+        };
         let data = InitData {
             keys: strings("keys")?,
             keys_base64: strings("keys_base64")?,
+            recovery_keys,
+            recovery_keys_base64,
             root_token: value["root_token"]
                 .as_str()
                 .ok_or_else(|| {
@@ -780,8 +899,12 @@ impl Server {
         Ok(self.init.get_or_init(|| data))
     }
 
-    /// Unseals with the first `threshold` initial shares and waits until the server is active.
+    /// Unseals with the first `threshold` initial shares and waits until the server is active. An auto-unseal server
+    /// unseals itself; there this only waits until it is active.
     pub fn unseal(&self) -> Result<(), HarnessError> {
+        if self.seal == SealKind::Transit {
+            return self.wait_active();
+        }
         let keys = self.keys();
         let needed = usize::try_from(self.threshold).unwrap_or(usize::MAX);
         self.unseal_with(&keys[..needed.min(keys.len())])
@@ -828,7 +951,8 @@ impl Server {
     }
 
     /// Stops the process (SIGTERM, then SIGKILL after a grace period) and starts it again normally on the same data
-    /// and port; the server comes back sealed. Also the way back from recovery mode.
+    /// and port; the server comes back sealed (an auto-unseal server then unseals itself; [`Server::unseal`] waits
+    /// for it). Also the way back from recovery mode.
     pub fn restart(&self) -> Result<(), HarnessError> {
         self.restart_as(Mode::Normal)
     }
@@ -899,10 +1023,21 @@ impl Server {
         } else {
             ""
         };
+        let seal_stanza = match &self.transit_provider {
+            Some(provider) => format!(
+                "seal \"transit\" {{\n  address = {address}\n  token = {token}\n  key_name = {key}\n  mount_path = {mount}\n}}\n",
+                address = hcl_string(&provider.address()),
+                token = hcl_string(provider.root_token()),
+                key = hcl_string(TRANSIT_KEY_NAME),
+                mount = hcl_string(TRANSIT_MOUNT_PATH),
+            ),
+            None => String::new(),
+        };
         let config = format!(
             "storage \"raft\" {{\n  path = {data}\n  node_id = \"vault-key-test\"\n  performance_multiplier = 1\n}}\n\
              listener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n\
              {tls_lines}{legacy_lines}}}\n\
+             {seal_stanza}\
              api_addr = \"{scheme}://127.0.0.1:{api}\"\n\
              cluster_addr = \"https://127.0.0.1:{cluster}\"\n",
             data = hcl_string(&self.data_dir.to_string_lossy()),
@@ -1106,8 +1241,16 @@ impl Server {
             .expect("server was started without initialisation; call Server::init first")
     }
 
+    /// An error carrying the end of this server's log and, for an auto-unseal server, of its provider's.
     fn error(&self, message: String) -> HarnessError {
-        HarnessError::with_log(message, &self.log_path)
+        let mut error = HarnessError::with_log(message, &self.log_path);
+        if let (Some(provider), Some(tail)) = (&self.transit_provider, error.log_tail.as_mut()) {
+            tail.push_str(&format!(
+                "\n--- last {LOG_TAIL_LINES} lines of the transit provider's log ---\n{}",
+                log_tail(&provider.log_path, LOG_TAIL_LINES)
+            ));
+        }
+        error
     }
 }
 
