@@ -1,6 +1,7 @@
 //! What every transport shares: [`TransportError`], the failures of an HTTP stack (connect,
-//! timeout, TLS, body too large, redirect) without any of the stack's own types, and
-//! [`BodyCollector`], the cap on response size.
+//! timeout, TLS, body too large, redirect) without any of the stack's own types,
+//! [`BodyCollector`], the cap on response size, and [`may_retry`], the one case where a
+//! failed request is sent again.
 //!
 //! # Running the core on any HTTP stack
 //!
@@ -119,8 +120,17 @@
 use crate::error::{Error, Refusal};
 use crate::exchange::ExecuteError;
 use crate::redirect::RedirectError;
+use http::Method;
 use std::fmt;
 use std::time::Duration;
+
+/// How long a connection may wait idle in a pool before it is closed instead of reused.
+///
+/// Servers close idle keep-alive connections too (Vault and OpenBao after 5 minutes by
+/// default, load balancers often after 60 seconds). Dropping them well before that makes it
+/// rare for a request to go out on a connection the server is closing; [`may_retry`] covers
+/// what is left of that race.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What went wrong below the HTTP layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,6 +166,16 @@ impl fmt::Display for TransportErrorKind {
     }
 }
 
+/// How far an exchange had got when its connection failed, as the stack saw it; what
+/// [`may_retry`] decides from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ExchangeProgress {
+    /// The connection had already carried an earlier exchange: it came from the pool.
+    pub reused_connection: bool,
+    /// At least one byte of the response had arrived.
+    pub response_started: bool,
+}
+
 /// A failure of the HTTP stack itself, without any of the stack's own types.
 ///
 /// Its text never holds the token or any other secret: it describes the failure and, at
@@ -165,6 +185,7 @@ pub struct TransportError {
     kind: TransportErrorKind,
     message: String,
     redirect: Option<RedirectError>,
+    progress: Option<ExchangeProgress>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -175,6 +196,7 @@ impl TransportError {
             kind,
             message: message.into(),
             redirect: None,
+            progress: None,
             source: None,
         }
     }
@@ -209,6 +231,18 @@ impl TransportError {
         self
     }
 
+    /// Records how far the exchange had got when it failed; stacks that can tell set it on
+    /// broken exchanges, for [`may_retry`].
+    pub fn with_progress(mut self, progress: ExchangeProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// How far the exchange had got, when the stack said so.
+    pub fn progress(&self) -> Option<ExchangeProgress> {
+        self.progress
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> TransportErrorKind {
         self.kind
@@ -231,6 +265,7 @@ impl From<RedirectError> for TransportError {
             kind: TransportErrorKind::Redirect,
             message: error.to_string(),
             redirect: Some(error),
+            progress: None,
             source: None,
         }
     }
@@ -252,6 +287,56 @@ impl std::error::Error for TransportError {
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
+}
+
+/// Whether a request that failed with `error` may be sent once more, on a new connection.
+///
+/// A server closes an idle keep-alive connection whenever it likes (idle timeout, restart),
+/// and a client may write its next request on that connection just as it goes: the request
+/// then fails without an answer although the server is fine. Retrying that on a fresh
+/// connection hides the race, but a request that was written may also have been read and
+/// acted on before the connection broke, so a retry must never change the server's state
+/// twice. Hence all of these must hold:
+///
+/// - the method is `GET` or `HEAD`, which only read. Never `PUT`, `POST` or `DELETE`: a key
+///   share submitted twice would count twice, a `DELETE` of `sys/rekey/verify` would restart
+///   the verification with a new nonce. The ceremonies recover from such a lost answer by
+///   reading the status instead ([`ceremony`](crate::ceremony));
+/// - the connection broke ([`TransportErrorKind::Protocol`]): closed or reset. Not a timeout
+///   (the server may still be working on the request), a TLS failure or anything else a
+///   retry would only repeat;
+/// - the connection had been reused, taken from the pool: a fresh connection that fails is
+///   a failing server, reported as is;
+/// - no byte of the response had arrived: a partial answer means the server was answering.
+///
+/// The stack fills in the last two with [`TransportError::with_progress`]; without them the
+/// answer is `false`. The retry goes out on a new connection, so its own failure is never
+/// retried again. Requests that were never written (a pooled connection found closed before
+/// use) are a different case: a stack may send them on another connection whatever the
+/// method, since the server saw nothing.
+///
+/// ```
+/// use http::Method;
+/// use vault_key_core::transport::{may_retry, ExchangeProgress};
+/// use vault_key_core::{TransportError, TransportErrorKind};
+///
+/// let stale = ExchangeProgress { reused_connection: true, response_started: false };
+/// let closed = || {
+///     TransportError::new(TransportErrorKind::Protocol, "connection closed").with_progress(stale)
+/// };
+/// assert!(may_retry(&Method::GET, &closed()));
+/// assert!(!may_retry(&Method::PUT, &closed()));
+/// assert!(!may_retry(&Method::DELETE, &closed()));
+/// let fresh = ExchangeProgress { reused_connection: false, response_started: false };
+/// let refused = closed().with_progress(fresh);
+/// assert!(!may_retry(&Method::GET, &refused));
+/// ```
+pub fn may_retry(method: &Method, error: &TransportError) -> bool {
+    let reads_only = *method == Method::GET || *method == Method::HEAD;
+    let stale = error
+        .progress
+        .is_some_and(|progress| progress.reused_connection && !progress.response_started);
+    reads_only && error.kind == TransportErrorKind::Protocol && stale
 }
 
 /// Collects a response body chunk by chunk, never holding more than a limit.
@@ -378,6 +463,53 @@ mod tests {
         let wrapped: ExecuteError<TransportError> = e.into();
         assert_eq!(wrapped.transport_kind(), Some(TransportErrorKind::Redirect));
         assert!(wrapped.refusal().is_none());
+    }
+
+    #[test]
+    fn only_reads_broken_on_a_reused_connection_before_any_answer_are_retried() {
+        let stale = ExchangeProgress {
+            reused_connection: true,
+            response_started: false,
+        };
+        let broken = |kind| TransportError::new(kind, "x").with_progress(stale);
+        let protocol = broken(TransportErrorKind::Protocol);
+        assert_eq!(protocol.progress(), Some(stale));
+        assert!(may_retry(&Method::GET, &protocol));
+        assert!(may_retry(&Method::HEAD, &protocol));
+        for method in [
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+            Method::from_bytes(b"LIST").unwrap(),
+        ] {
+            assert!(!may_retry(&method, &protocol), "{method}");
+        }
+        for kind in [
+            TransportErrorKind::Connect,
+            TransportErrorKind::Timeout,
+            TransportErrorKind::Tls,
+            TransportErrorKind::BodyTooLarge,
+            TransportErrorKind::Redirect,
+            TransportErrorKind::Config,
+        ] {
+            assert!(!may_retry(&Method::GET, &broken(kind)), "{kind:?}");
+        }
+        let with = |reused_connection, response_started| {
+            TransportError::new(TransportErrorKind::Protocol, "x").with_progress(ExchangeProgress {
+                reused_connection,
+                response_started,
+            })
+        };
+        assert!(!may_retry(&Method::GET, &with(false, false)));
+        assert!(!may_retry(&Method::GET, &with(true, true)));
+        assert!(!may_retry(&Method::GET, &with(false, true)));
+        let unknown = TransportError::new(TransportErrorKind::Protocol, "x");
+        assert_eq!(unknown.progress(), None);
+        assert!(!may_retry(&Method::GET, &unknown));
+        let redirect = TransportError::from(RedirectError::TooMany { max: 1 });
+        assert!(!may_retry(&Method::GET, &redirect));
     }
 
     #[test]

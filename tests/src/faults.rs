@@ -4,8 +4,8 @@
 //! without hanging or exhausting memory. [`FaultServer`] answers each request with the next [`Fault`] of a script (the
 //! last one repeats) and records what the client sent, so tests can check both the client's reaction and its requests.
 //!
-//! It listens on 127.0.0.1 only, serves one thread per connection, closes every connection after one answer, and
-//! bounds every wait and every read; dropping it stops all of its threads.
+//! It listens on 127.0.0.1 only, serves one thread per connection, closes every connection after one answer (unless
+//! that answer is a [`Fault::KeepAlive`]), and bounds every wait and every read; dropping it stops all of its threads.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -69,6 +69,16 @@ pub enum Fault {
     },
     /// Read the request and close without answering: a server that dies mid-exchange.
     Close,
+    /// A well-formed JSON response with `Connection: keep-alive`, after which the connection stays open and the next
+    /// request on it gets the script's next fault: for connection reuse. Followed by [`Fault::Close`], the server drops
+    /// a pooled connection just as a request arrives on it. (A [`Fault::Respond`] with a `Connection: keep-alive`
+    /// header promises the same but closes at once, as a server that restarts between two requests.)
+    KeepAlive {
+        /// Status code.
+        status: u16,
+        /// Body bytes, sent as `application/json`.
+        body: Vec<u8>,
+    },
 }
 
 impl Fault {
@@ -77,6 +87,14 @@ impl Fault {
         Fault::Respond {
             status,
             headers: vec![("Content-Type".to_string(), "application/json".to_string())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A JSON response that keeps the connection open for the next request; see [`Fault::KeepAlive`].
+    pub fn keep_alive_json(status: u16, body: &str) -> Fault {
+        Fault::KeepAlive {
+            status,
             body: body.as_bytes().to_vec(),
         }
     }
@@ -206,6 +224,14 @@ impl FaultServer {
     pub fn connection_count(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
+
+    /// Closes every connection still open (one kept alive by [`Fault::KeepAlive`], waiting for its next request), as
+    /// a server that restarts does; new connections are served as before.
+    pub fn close_open_connections(&self) {
+        for (stream, _) in lock(&self.shared.workers).iter() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl Drop for FaultServer {
@@ -261,14 +287,20 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let Ok(Some(request)) = read_request(&mut stream) else {
-        return;
-    };
-    lock(&shared.requests).push(request);
-    let index = shared.next_fault.fetch_add(1, Ordering::SeqCst);
-    let fault = &shared.script[index.min(shared.script.len() - 1)];
-    let _ = answer(&mut stream, fault, &shared.stop);
-    let _ = stream.flush();
+    loop {
+        let Ok(Some(request)) = read_request(&mut stream) else {
+            return;
+        };
+        lock(&shared.requests).push(request);
+        let index = shared.next_fault.fetch_add(1, Ordering::SeqCst);
+        let fault = &shared.script[index.min(shared.script.len() - 1)];
+        let answered = answer(&mut stream, fault, &shared.stop);
+        let _ = stream.flush();
+        let keep_open = matches!(fault, Fault::KeepAlive { .. });
+        if answered.is_err() || !keep_open || shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
     let _ = stream.shutdown(Shutdown::Write);
 }
 
@@ -342,6 +374,15 @@ fn answer(stream: &mut TcpStream, fault: &Fault, stop: &AtomicBool) -> io::Resul
             Ok(())
         }
         Fault::Close => Ok(()),
+        Fault::KeepAlive { status, body } => {
+            let head = format!(
+                "{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+                status_line(*status),
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(body)
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! One HTTP exchange over a pooled hyper client: send the core's request, read the answer
-//! within the size limit and the timeout. Redirects, addressing and decoding are the core's.
+//! within the size limit and the timeout, and send it once more on a new connection when
+//! the core's [`may_retry`] allows. Redirects, addressing and decoding are the core's.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, USER_AGENT};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -17,14 +17,19 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 use vault_key_core::client_config::{self, ClientConfig};
+use vault_key_core::transport::{may_retry, POOL_IDLE_TIMEOUT};
 use vault_key_core::{AsyncHttpClient, BodyCollector, TransportError, TransportErrorKind};
 
-type Pool = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::tracking::{Tracking, Usage};
+
+type Pool = hyper_util::client::legacy::Client<Tracking, Full<Bytes>>;
 
 /// A pooled hyper client, the body size limit and the exchange timeout.
 #[derive(Clone)]
 pub(crate) struct Stack {
     pool: Pool,
+    /// The same client without a pool: every request on a new connection, for retries.
+    fresh: Pool,
     max_response_bytes: usize,
     timeout: Option<Duration>,
     connect_timeout: Duration,
@@ -37,36 +42,66 @@ impl Stack {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        let connector = Tracking(
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http),
+        );
+        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+        builder
             .pool_timer(TokioTimer::new())
-            .build(connector);
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // A request handed a pooled connection found closed before anything was written
+            // goes to another connection: the server saw nothing of it, whatever the method.
+            .retry_canceled_requests(true);
+        let pool = builder.build(connector.clone());
+        let fresh = builder.pool_max_idle_per_host(0).build(connector);
         Ok(Self {
             pool,
+            fresh,
             max_response_bytes: config.max_response_bytes,
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
         })
     }
 
-    async fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+    /// Sends `request` through `pool` and waits for the head of the answer.
+    async fn send_head(
+        &self,
+        pool: &Pool,
+        request: Request<Bytes>,
+    ) -> Result<Response<hyper::body::Incoming>, TransportError> {
         let mut request = request.map(Full::new);
         request
             .headers_mut()
             .entry(USER_AGENT)
             .or_insert(HeaderValue::from_static(client_config::USER_AGENT));
-        let response = self.pool.request(request).await.map_err(|e| {
+        pool.request(request).await.map_err(|e| {
+            let usage = e.connect_info().and_then(Usage::of);
             let error = map_error(e);
             if error.kind() == TransportErrorKind::Timeout {
-                TransportError::timeout_connecting(self.connect_timeout)
-            } else {
-                error
+                return TransportError::timeout_connecting(self.connect_timeout);
             }
-        })?;
+            match usage {
+                Some(usage) => error.with_progress(usage.progress()),
+                None => error,
+            }
+        })
+    }
+
+    async fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        // Lets the runtime deliver what arrived while it was idle first: a pooled connection
+        // the server closed meanwhile is then dropped before a request is written on it (as
+        // ureq probes its pooled connections). Best effort; `may_retry` covers the rest.
+        tokio::task::yield_now().await;
+        let response = match self.send_head(&self.pool, copy(&request)).await {
+            Err(error) if may_retry(request.method(), &error) => {
+                self.send_head(&self.fresh, request).await
+            }
+            sent => sent,
+        }?;
         let (parts, mut body) = response.into_parts();
         let mut collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
         while let Some(frame) = body.frame().await {
@@ -89,6 +124,16 @@ impl AsyncHttpClient for Stack {
                 .unwrap_or_else(|_| Err(TransportError::timeout_exchanging(limit))),
         }
     }
+}
+
+/// The same request again (method, URL, version, headers, body), to send a second time.
+fn copy(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportError> {

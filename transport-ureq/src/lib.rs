@@ -4,7 +4,10 @@
 //! Every rule of the protocol (paths, bodies, decoding, errors, redirects, settings from the
 //! environment) lives in [`vault_key_core`]; this crate only moves bytes: HTTPS with rustls
 //! (the system's roots, plus an optional CA file), a keep-alive connection pool, a connect
-//! timeout and a whole-exchange timeout, and a cap on the response body size.
+//! timeout and a whole-exchange timeout, and a cap on the response body size. A `GET` that
+//! breaks on a pooled connection the server closed, before any answer arrived, is sent once
+//! more on a new connection; no other request is ever sent twice (see
+//! [`may_retry`](vault_key_core::transport::may_retry)).
 //!
 //! Methods are named as in the Python client hvac and return the core's typed values. Their
 //! docs name Vault's classic paths; with [`Dialect::OpenBao`](vault_key_core::Dialect) the
@@ -93,6 +96,7 @@
 #![deny(missing_docs)]
 
 mod stack;
+mod tracking;
 
 use stack::Stack;
 use std::fmt;

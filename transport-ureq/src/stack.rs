@@ -1,14 +1,21 @@
 //! One HTTP exchange over a ureq agent: send the core's request, read the answer within the
-//! size limit. Redirects, addressing and decoding are the core's.
+//! size limit, and send it once more on a new connection when the core's [`may_retry`]
+//! allows. Redirects, addressing and decoding are the core's.
 
 use bytes::Bytes;
 use http::{Request, Response};
 use std::io::{self, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
+use ureq::AsSendBody;
 use vault_key_core::client_config::{ClientConfig, USER_AGENT};
+use vault_key_core::transport::{may_retry, POOL_IDLE_TIMEOUT};
 use vault_key_core::{BodyCollector, HttpClient, TransportError, TransportErrorKind};
+
+use crate::tracking::{self, Tracking};
 
 /// Read buffer for response bodies.
 const CHUNK: usize = 16 * 1024;
@@ -40,7 +47,7 @@ impl Stack {
             .root_certs(RootCerts::new_with_certs(&roots))
             .disable_verification(config.danger_accept_invalid_certs)
             .build();
-        let agent = ureq::Agent::config_builder()
+        let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
@@ -48,9 +55,11 @@ impl Stack {
             .accept_encoding(AutoHeaderValue::None)
             .timeout_global(config.timeout)
             .timeout_connect(Some(config.connect_timeout))
+            .max_idle_age(POOL_IDLE_TIMEOUT)
             .tls_config(tls)
-            .build()
-            .new_agent();
+            .build();
+        let connector = DefaultConnector::new().chain(Tracking);
+        let agent = ureq::Agent::with_parts(settings, connector, DefaultResolver::default());
         Ok(Self {
             agent,
             max_response_bytes: config.max_response_bytes,
@@ -60,6 +69,16 @@ impl Stack {
             },
         })
     }
+}
+
+/// The same request again (method, URL, version, headers, body), to send a second time.
+fn copy(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 /// The roots the operating system trusts, as DER.
@@ -75,13 +94,13 @@ impl HttpClient for Stack {
     type Error = TransportError;
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
-        let response = if request.body().is_empty() {
-            self.agent.run(request.map(|_| ()))
-        } else {
-            let (parts, body) = request.into_parts();
-            self.agent.run(Request::from_parts(parts, &body[..]))
-        }
-        .map_err(|e| self.map_error(e))?;
+        let started = Instant::now();
+        let response = match self.send_head(copy(&request), None) {
+            Err(error) if may_retry(request.method(), &error) => {
+                self.send_head(request, Some(started))
+            }
+            sent => sent,
+        }?;
         let (parts, body) = response.into_parts();
         let mut collector = BodyCollector::new(self.max_response_bytes, body.content_length())?;
         let mut reader = body.into_reader();
@@ -100,6 +119,51 @@ impl HttpClient for Stack {
 }
 
 impl Stack {
+    /// Sends `request` and waits for the head of the answer. A retry (of a first attempt
+    /// begun at `retry_of`) goes out on a new connection, within what is left of the
+    /// exchange timeout.
+    fn send_head(
+        &self,
+        request: Request<Bytes>,
+        retry_of: Option<Instant>,
+    ) -> Result<Response<ureq::Body>, TransportError> {
+        if request.body().is_empty() {
+            self.run(request.map(|_| ()), retry_of)
+        } else {
+            let (parts, body) = request.into_parts();
+            self.run(Request::from_parts(parts, &body[..]), retry_of)
+        }
+    }
+
+    fn run<B: AsSendBody>(
+        &self,
+        request: Request<B>,
+        retry_of: Option<Instant>,
+    ) -> Result<Response<ureq::Body>, TransportError> {
+        let request = match retry_of {
+            None => request,
+            Some(started) => self
+                .agent
+                .configure_request(request)
+                // No pooled connection is young enough: a new one is made.
+                .max_idle_age(Duration::ZERO)
+                .timeout_global(
+                    self.timeouts
+                        .exchange
+                        .map(|limit| limit.saturating_sub(started.elapsed())),
+                )
+                .build(),
+        };
+        tracking::begin();
+        self.agent.run(request).map_err(|e| {
+            let error = self.map_error(e);
+            match tracking::progress() {
+                Some(progress) => error.with_progress(progress),
+                None => error,
+            }
+        })
+    }
+
     /// Maps ureq's error to a kind; its text goes along (it never holds header values).
     fn map_error(&self, error: ureq::Error) -> TransportError {
         match &error {
