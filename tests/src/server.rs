@@ -2,7 +2,8 @@
 //!
 //! Every [`Server`] is a private `bao server` process on loopback ports with single-node raft storage in a fresh
 //! temporary directory. It is initialised and unsealed before the test sees it (unless asked otherwise) and is
-//! killed, and its directory removed, when the value is dropped — also when the test panics.
+//! killed, and its directory removed, when the value is dropped — also when the test panics. Its ports stay reserved
+//! for it against other harness servers, also those of other test processes, as long as the value lives.
 //!
 //! When no server can be had, the functions return a [`HarnessError`]; tests `.expect()` it and fail rather than skip,
 //! so a missing binary can never pass silently.
@@ -18,6 +19,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,8 +44,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Grace period between SIGTERM and SIGKILL when stopping a server for a restart.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often a start is retried when the picked ports were taken in the meantime.
+/// How often a start is retried when its ports were taken in the meantime.
 const START_ATTEMPTS: usize = 5;
+/// How long a restart waits for the previous process's ports to be bindable before it moves to fresh ones.
+const PORT_FREE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many kernel-picked ports are tried before giving up on finding one no other harness server holds.
+const PORT_PICK_ATTEMPTS: usize = 100;
+/// Directory (under the system temp dir, followed by the user id) of the lock files that reserve ports for harness
+/// servers.
+const PORT_LOCK_DIR: &str = "vault-key-ports";
 /// How much of the server log an error carries.
 const LOG_TAIL_LINES: usize = 30;
 /// Upper bound for waiting on another process that installs the binary.
@@ -434,7 +443,7 @@ impl ServerBuilder {
             seal: self.seal,
             call_agent,
             probe_agent,
-            port: Mutex::new(0),
+            ports: Mutex::new(None),
             init: OnceLock::new(),
             process: Mutex::new(Process {
                 child: None,
@@ -603,18 +612,108 @@ fn hcl_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// A loopback port that was free a moment ago; the server binds it soon after, and a clash is retried.
-fn free_port_pair() -> Result<(u16, u16), HarnessError> {
+/// A loopback port reserved for one server for as long as the server lives, also while it is down for a restart.
+///
+/// The reservation is an exclusive lock on `<temp>/vault-key-ports-<uid>/<port>.lock`, so it holds across test
+/// processes: no other harness server, in this process or another, picks the port meanwhile. It cannot keep out
+/// unrelated programs; a start therefore still checks that the port is free (see [`Server::secure_ports`]).
+#[derive(Debug)]
+struct PortLease {
+    port: u16,
+    path: PathBuf,
+    /// Holds the lock; closed (and so unlocked) after the file is removed.
+    _file: File,
+}
+
+impl PortLease {
+    /// Reserves `port`; `None` when another harness server holds it.
+    fn acquire(port: u16) -> Result<Option<PortLease>, HarnessError> {
+        let dir = port_lock_dir();
+        fs::create_dir_all(&dir)
+            .map_err(|e| HarnessError::new(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{port}.lock"));
+        for _ in 0..10 {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| HarnessError::new(format!("cannot open {}: {e}", path.display())))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => {
+                    return Err(HarnessError::new(format!(
+                        "cannot lock {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+            // A holder removes the file before it unlocks: a lock on a file that is no longer at `path` reserves
+            // nothing, so open the path again.
+            let current = match (file.metadata(), fs::metadata(&path)) {
+                (Ok(locked), Ok(named)) => {
+                    locked.dev() == named.dev() && locked.ino() == named.ino()
+                }
+                _ => false,
+            };
+            if current {
+                return Ok(Some(PortLease {
+                    port,
+                    path,
+                    _file: file,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Where the port lock files live: one directory per user, so that users sharing a machine cannot block each other.
+fn port_lock_dir() -> PathBuf {
+    let name = match fs::metadata("/proc/self") {
+        Ok(proc_self) => format!("{PORT_LOCK_DIR}-{}", proc_self.uid()),
+        Err(_) => PORT_LOCK_DIR.to_string(),
+    };
+    env::temp_dir().join(name)
+}
+
+/// A loopback port that is free now and reserved for the caller; ports other harness servers hold are skipped.
+fn reserve_port() -> Result<PortLease, HarnessError> {
     let err = |e: std::io::Error| {
         HarnessError::new(format!("cannot bind 127.0.0.1:0 to pick a port: {e}"))
     };
-    let api = TcpListener::bind("127.0.0.1:0").map_err(err)?;
-    let cluster = TcpListener::bind("127.0.0.1:0").map_err(err)?;
-    let ports = (
-        api.local_addr().map_err(err)?.port(),
-        cluster.local_addr().map_err(err)?.port(),
-    );
-    Ok(ports)
+    for _ in 0..PORT_PICK_ATTEMPTS {
+        // While the listener is open the kernel hands the port to nobody else, so it cannot change hands before it
+        // is reserved.
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(err)?;
+        let port = listener.local_addr().map_err(err)?.port();
+        if let Some(lease) = PortLease::acquire(port)? {
+            return Ok(lease);
+        }
+    }
+    Err(HarnessError::new(format!(
+        "no free loopback port that no other harness server holds in {PORT_PICK_ATTEMPTS} attempts"
+    )))
+}
+
+/// Whether a listener could bind `port` on loopback right now. Binds the way the server does (`SO_REUSEADDR`, as the
+/// standard library and Go both set), so connections of a stopped process still in TIME_WAIT do not count.
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The API and cluster ports of a server.
+#[derive(Debug)]
+struct Ports {
+    api: PortLease,
+    cluster: PortLease,
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -705,7 +804,8 @@ pub struct Server {
     seal: SealKind,
     call_agent: ureq::Agent,
     probe_agent: ureq::Agent,
-    port: Mutex<u16>,
+    /// `None` until the first start.
+    ports: Mutex<Option<Ports>>,
     init: OnceLock<InitData>,
     process: Mutex<Process>,
     /// The server behind the transit seal; declared last so that it is dropped after this server's process is gone.
@@ -724,14 +824,24 @@ impl Server {
     }
 
     /// Base address for clients, `http://127.0.0.1:PORT` (or `https://…` for a TLS server), without trailing slash.
+    ///
+    /// A restart keeps it unless the port was taken by another program while the server was down; then the server
+    /// comes back on a fresh port, so take the address again after a restart.
     pub fn address(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}", self.port())
     }
 
-    /// The listener's TCP port.
+    /// The listener's TCP port (see [`Server::address`] on restarts).
     pub fn port(&self) -> u16 {
-        *lock(&self.port)
+        lock(&self.ports).as_ref().map_or(0, |ports| ports.api.port)
+    }
+
+    /// The port of the cluster listener, which OpenBao opens only while unsealed.
+    pub fn cluster_port(&self) -> u16 {
+        lock(&self.ports)
+            .as_ref()
+            .map_or(0, |ports| ports.cluster.port)
     }
 
     /// The initial root token; panics on a server started without initialisation (use [`Server::init_data`] there).
@@ -950,14 +1060,18 @@ impl Server {
         Ok(())
     }
 
-    /// Stops the process (SIGTERM, then SIGKILL after a grace period) and starts it again normally on the same data
-    /// and port; the server comes back sealed (an auto-unseal server then unseals itself; [`Server::unseal`] waits
-    /// for it). Also the way back from recovery mode.
+    /// Stops the process (SIGTERM, then SIGKILL after a grace period) and starts it again normally on the same data;
+    /// the server comes back sealed (an auto-unseal server then unseals itself; [`Server::unseal`] waits for it). Also
+    /// the way back from recovery mode.
+    ///
+    /// The new process starts once the old one has exited and its ports can be bound again, normally on the same
+    /// ports; a port that another program took in between is replaced by a fresh one (see [`Server::address`]).
     pub fn restart(&self) -> Result<(), HarnessError> {
         self.restart_as(Mode::Normal)
     }
 
-    /// Stops the process and starts it with `-recovery` on the same data and port. There only
+    /// Stops the process and starts it with `-recovery` on the same data, on the same terms as [`Server::restart`]
+    /// (the address changes only when the port was taken in between). There only
     /// `sys/generate-recovery-token/*` and `sys/raw` are served; everything else, `sys/health` included, is a plain-text
     /// 404. Use [`Server::restart`] to return to normal operation.
     pub fn restart_in_recovery_mode(&self) -> Result<(), HarnessError> {
@@ -973,37 +1087,75 @@ impl Server {
     fn restart_as(&self, mode: Mode) -> Result<(), HarnessError> {
         let mut process = lock(&self.process);
         self.stop_locked(&mut process)?;
-        let port = self.port();
-        match self.spawn_and_wait(&mut process, mode, port)? {
-            Started::Ready => Ok(()),
-            Started::Exited { status, .. } => Err(self.error(format!(
-                "bao server exited ({status}) during restart on port {port}"
-            ))),
-        }
+        self.start_locked(&mut process, mode)
     }
 
     fn first_start(&self) -> Result<(), HarnessError> {
         let mut process = lock(&self.process);
-        let mut last_exit = None;
+        self.start_locked(&mut process, Mode::Normal)
+    }
+
+    /// Starts the process in `mode` on ports it can bind (see [`Server::secure_ports`]) and waits until it answers.
+    /// When another program takes a port between the check and the server's own bind, the start is retried.
+    fn start_locked(&self, process: &mut Process, mode: Mode) -> Result<(), HarnessError> {
+        let mut clashes = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            let (api, cluster) = free_port_pair()?;
+            let (api, cluster) = self.secure_ports()?;
             self.write_config(api, cluster)?;
-            *lock(&self.port) = api;
-            match self.spawn_and_wait(&mut process, Mode::Normal, api)? {
+            match self.spawn_and_wait(process, mode, api)? {
                 Started::Ready => return Ok(()),
-                Started::Exited { status, output } => {
-                    if !output.contains("address already in use") {
-                        return Err(
-                            self.error(format!("bao server exited during startup ({status})"))
-                        );
-                    }
-                    last_exit = Some(status);
+                Started::Exited { status, output } if output.contains("address already in use") => {
+                    clashes.push(format!("ports {api}/{cluster}: {status}"));
+                }
+                Started::Exited { status, .. } => {
+                    return Err(self.error(format!(
+                        "bao server exited ({status}) while starting in {mode:?} mode on port {api}"
+                    )))
                 }
             }
         }
         Err(self.error(format!(
-            "bao server could not bind its ports in {START_ATTEMPTS} attempts (last exit: {last_exit:?})"
+            "bao server could not bind its ports in {START_ATTEMPTS} attempts ({})",
+            clashes.join("; ")
         )))
+    }
+
+    /// The API and cluster port for the next start. The first start reserves two. Later starts keep the server's
+    /// ports, waiting up to [`PORT_FREE_TIMEOUT`] until they can be bound again; a port still taken then is in the
+    /// hands of some other program and is replaced by a fresh one.
+    fn secure_ports(&self) -> Result<(u16, u16), HarnessError> {
+        let current = lock(&self.ports)
+            .as_ref()
+            .map(|ports| (ports.api.port, ports.cluster.port));
+        let Some((api, cluster)) = current else {
+            let ports = Ports {
+                api: reserve_port()?,
+                cluster: reserve_port()?,
+            };
+            let pair = (ports.api.port, ports.cluster.port);
+            *lock(&self.ports) = Some(ports);
+            return Ok(pair);
+        };
+        let deadline = Instant::now() + PORT_FREE_TIMEOUT;
+        let (api_free, cluster_free) = loop {
+            let free = (port_is_free(api), port_is_free(cluster));
+            if free == (true, true) || Instant::now() >= deadline {
+                break free;
+            }
+            thread::sleep(POLL_INTERVAL);
+        };
+        let mut guard = lock(&self.ports);
+        if let Some(ports) = guard.as_mut() {
+            if !api_free {
+                ports.api = reserve_port()?;
+            }
+            if !cluster_free {
+                ports.cluster = reserve_port()?;
+            }
+        }
+        Ok(guard
+            .as_ref()
+            .map_or((api, cluster), |ports| (ports.api.port, ports.cluster.port)))
     }
 
     fn write_config(&self, api: u16, cluster: u16) -> Result<(), HarnessError> {
@@ -1109,8 +1261,8 @@ impl Server {
             }
             if Instant::now() >= deadline {
                 return Err(self.error(format!(
-                    "bao server on port {port} not ready after {READY_TIMEOUT:?} (start line seen: {started}; \
-                     last probe of {probe_path}: {last_error})"
+                    "bao server ({mode:?} mode) on port {port} not ready after {READY_TIMEOUT:?} \
+                     (start line seen: {started}; last probe of {probe_path}: {last_error})"
                 )));
             }
             thread::sleep(POLL_INTERVAL);

@@ -2,7 +2,7 @@
 //! fault server misbehaves exactly as scripted.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,10 +142,12 @@ fn uninitialised_start_seal_restart_and_recovery_mode() {
     server.unseal().expect("unseal with the initial shares");
     assert_eq!(health(&server), 200);
 
-    let port = server.port();
     let pid = server.pid();
     server.restart().expect("restart");
-    assert_eq!(server.port(), port, "restart keeps the address");
+    assert_eq!(
+        server.address(),
+        format!("http://127.0.0.1:{}", server.port())
+    );
     assert_ne!(server.pid(), pid);
     assert_eq!(health(&server), 503, "a restarted server is sealed");
     let error = server
@@ -178,6 +180,47 @@ fn uninitialised_start_seal_restart_and_recovery_mode() {
     assert_eq!(health(&server), 503);
     server.unseal().expect("unseal after recovery mode");
     assert_eq!(health(&server), 200);
+}
+
+/// Ports another program took while the server was down: the server comes back on fresh ones, in either mode, with
+/// its data, and the address follows.
+#[test]
+fn restart_moves_to_fresh_ports_when_its_own_were_taken() {
+    let server = Server::builder()
+        .shares(1, 1)
+        .start()
+        .expect("start OpenBao server");
+    let (api, cluster) = (server.port(), server.cluster_port());
+    assert_ne!(api, cluster);
+    server.stop().expect("stop");
+    assert_eq!(server.mode(), Mode::Stopped);
+    // Bound the way OpenBao binds (SO_REUSEADDR), which succeeds even while old connections linger in TIME_WAIT.
+    let api_thief = TcpListener::bind(("127.0.0.1", api)).expect("take the API port");
+    let cluster_thief = TcpListener::bind(("127.0.0.1", cluster)).expect("take the cluster port");
+
+    server
+        .restart_in_recovery_mode()
+        .expect("recovery mode on fresh ports");
+    assert_eq!(server.mode(), Mode::Recovery);
+    assert!(
+        server.port() != api && server.cluster_port() != cluster,
+        "{api}/{cluster} are taken"
+    );
+    assert_eq!(
+        server.address(),
+        format!("http://127.0.0.1:{}", server.port())
+    );
+    let attempt = server
+        .call("GET", "/v1/sys/generate-recovery-token/attempt", None, None)
+        .expect("generate-recovery-token/attempt on the new port");
+    assert_eq!(attempt.status, 200, "{}", attempt.body);
+
+    server.restart().expect("restart normally");
+    assert_eq!(server.mode(), Mode::Normal);
+    assert_eq!(health(&server), 503, "the same data, sealed");
+    server.unseal().expect("the initial share still unseals");
+    assert_eq!(health(&server), 200);
+    drop((api_thief, cluster_thief));
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
