@@ -196,6 +196,14 @@ impl ClientFactory {
         }
     }
 
+    /// The same factory for a server now at `address` (a restarted server may have moved).
+    pub fn with_address(&self, address: impl Into<String>) -> Self {
+        ClientFactory {
+            address: address.into(),
+            ..self.clone()
+        }
+    }
+
     /// The same factory for clients whose rekey, verify and backup calls act on the shares of `kind`.
     pub fn with_keys(&self, kind: KeyKind) -> Self {
         ClientFactory {

@@ -503,8 +503,9 @@ fn rekey_with_pgp_and_backup(
 fn restart(server: &Server, factory: &ClientFactory, current: &[KeyShare]) {
     server.restart().expect("restart");
     server.unseal().expect("the server unseals itself");
-    // A new client: connections kept alive before the restart were closed by the old process.
+    // A new client at the server's address, which a restart may have moved.
     let client = factory
+        .with_address(server.address())
         .client(Some(server.root_token()))
         .expect("client after the restart");
     assert_eq!(recovery_config(&*client), (3, 2));
