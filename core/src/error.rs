@@ -36,11 +36,13 @@ impl Error {
         }
     }
 
-    /// The raw body of a response that could not be decoded. It may hold secrets (new key
-    /// shares, a token): this is how a result is recovered when its response is malformed.
+    /// The raw body of a response that could not be decoded, or of a refusal. It may hold
+    /// secrets (new key shares, a token): this is how a result is recovered when its response
+    /// is malformed.
     pub fn raw_body(&self) -> Option<&SecretBytes> {
         match self {
             Error::Decode(e) => Some(&e.body),
+            Error::Server(e) if !e.body.is_empty() => Some(&e.body),
             _ => None,
         }
     }
@@ -96,6 +98,10 @@ pub enum Refusal {
 }
 
 /// An error status from the server, with its messages and their classification.
+///
+/// Only the server's `errors` strings are shown. The whole body is kept, unprinted, in
+/// zeroizing memory ([`body`](Self::body)): an answer that is not Vault's own (a proxy's
+/// error page, a cut or garbled body) could carry anything, new shares included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
     /// HTTP status code.
@@ -104,6 +110,8 @@ pub struct ServerError {
     pub errors: Vec<String>,
     /// What the refusal means.
     pub refusal: Refusal,
+    /// The raw body of the answer (may hold secrets; prints as its length).
+    pub body: SecretBytes,
 }
 
 impl fmt::Display for ServerError {
@@ -111,6 +119,12 @@ impl fmt::Display for ServerError {
         write!(f, "server refused ({}, {:?})", self.status, self.refusal)?;
         if !self.errors.is_empty() {
             write!(f, ": {}", self.errors.join("; "))?;
+        } else if !self.body.is_empty() {
+            write!(
+                f,
+                ": no error messages; the {}-byte body is kept, not shown",
+                self.body.len()
+            )?;
         }
         Ok(())
     }
@@ -127,7 +141,31 @@ impl ServerError {
             status,
             errors,
             refusal,
+            body: SecretBytes::default(),
         }
+    }
+
+    /// Builds it from a whole answer: `errors` is the body's `errors` list, if it has one.
+    /// A body without one (plain text, a proxy's page) is classified from its text but
+    /// only kept, never shown.
+    pub(crate) fn from_answer(status: u16, errors: Option<Vec<String>>, body: &[u8]) -> Self {
+        let mut error = match errors {
+            Some(errors) => Self::new(status, errors),
+            None => {
+                let text = zeroize::Zeroizing::new(String::from_utf8_lossy(body).into_owned());
+                let mut error = Self::new(status, Vec::new());
+                error.refusal = classify(status, &[text.trim().to_string()]);
+                error
+            }
+        };
+        error.body = SecretBytes::new(body);
+        error
+    }
+
+    /// Whether the answer came from something between the client and the server (502 bad
+    /// gateway, 504 gateway timeout): the request may or may not have been acted on.
+    pub fn from_gateway(&self) -> bool {
+        matches!(self.status, 502 | 504)
     }
 }
 
@@ -203,6 +241,9 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         }
         if m.contains("root generation aborted")
             || m.contains("failed to read root key")
+            || m.contains("failed to compute root key")
+            || m.contains("failed to compute recovery key")
+            || m.contains("failed to compute master key")
             || m.contains("verification failed")
             || m.contains("failed to compute key for verification")
             || m.contains("unable to retrieve stored keys")
@@ -434,6 +475,79 @@ pub enum CeremonyError {
     /// went to whoever sent it (or their answer was lost), not to this ceremony.
     #[error("the rekey was completed by a share this ceremony did not send; it never received the new shares")]
     CompletedElsewhere,
+    /// This ceremony's share may have completed it, but the answer that carried the result
+    /// never arrived (or arrived cut, without the result whole); [`Recovery`] says what is
+    /// safe now.
+    #[error("the {ceremony} ended after a share whose answer was lost: {recovery}")]
+    AnswerLost {
+        /// Which ceremony.
+        ceremony: &'static str,
+        /// What is safe now.
+        recovery: Recovery,
+    },
+    /// The server no longer has the ceremony (someone cancelled it, or the server restarted,
+    /// was sealed, or another node became the leader) and nothing this ceremony sent can have
+    /// completed it. Whatever it produced stays reachable; for a rekey, the shares in effect
+    /// are those from before. A new ceremony must start.
+    #[error("the server no longer has this {0} (it was cancelled, or the server restarted, was sealed or lost its leadership); nothing it would have produced took effect: start a new one")]
+    LostByServer(&'static str),
+    /// The start request got no answer, and the server now runs a ceremony this one cannot
+    /// prove is its own. `cancel` ends it (use a new ceremony after), or resume it with
+    /// `require_nonce` if the operators confirm the nonce.
+    #[error("the start got no answer and the server now runs a {ceremony} with nonce {found:?} that may not be this one's: cancel it and start again, or resume it")]
+    StartUnconfirmed {
+        /// Which ceremony.
+        ceremony: &'static str,
+        /// The nonce the server reports.
+        found: Option<String>,
+    },
+    /// A verification share whose answer was lost may have completed the verification, or
+    /// the server lost the rekey: the new shares ([`result`](crate::ceremony::RekeyCeremony::result))
+    /// are in effect in the first case, the old ones in the second. Both are in hand; an
+    /// unseal (or a root-token generation) tells which.
+    #[error("the verification ended after a share whose answer was lost: either the new shares are now in effect, or the server lost the rekey and the old shares are; both are in hand, an unseal tells which")]
+    VerificationUnconfirmed,
+}
+
+/// What is safe after a ceremony's result was lost with its answer
+/// ([`CeremonyError::AnswerLost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// The new shares wait for verification, so the old ones are still in effect: cancel the
+    /// rekey (the ceremony still can) and start a new one.
+    CancelAndRestart,
+    /// The rekey kept a PGP-encrypted backup: read it, check it with `is_own_backup`, and
+    /// decrypt the new shares from it. If it is not this rekey's, the server lost the rekey
+    /// and the old shares are still in effect.
+    ReadBackup,
+    /// Without verification or backup nothing can be recovered: if this share completed the
+    /// rekey, the new shares are in effect and gone, and the old ones no longer unseal; if the
+    /// server lost the rekey instead, the old ones still do. Unseal with the old shares to
+    /// tell; never rekey without verification.
+    SharesGone,
+    /// A token may have been generated that nobody holds: start a new generation, and revoke
+    /// the lost one if it exists (list the root tokens by accessor).
+    TokenGone,
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Recovery::CancelAndRestart => {
+                "the new shares were never verified, so the old shares are still in effect: cancel this rekey and start a new one"
+            }
+            Recovery::ReadBackup => {
+                "read the PGP-encrypted backup and check it with is_own_backup: if it is this rekey's, it holds the new shares; if not, the server lost the rekey and the old shares are still in effect"
+            }
+            Recovery::SharesGone => {
+                "either this share completed the rekey, and the new shares (now in effect) are gone while the old ones no longer unseal, or the server lost the rekey and the old shares still work; unseal with the old shares to tell"
+            }
+            Recovery::TokenGone => {
+                "a token may have been generated that nobody holds: start a new generation and revoke the lost token if it exists"
+            }
+        })
+    }
 }
 
 #[cfg(test)]

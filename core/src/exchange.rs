@@ -7,6 +7,7 @@
 use crate::error::Error;
 use crate::ops::Operation;
 use crate::target::Target;
+use crate::transport::Delivery;
 use bytes::Bytes;
 use http::{Request, Response};
 use std::future::Future;
@@ -18,6 +19,16 @@ pub trait HttpClient {
 
     /// Sends one request and returns the whole response.
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Self::Error>;
+
+    /// How far a request that failed with `error` got. The ceremonies decide from it whether
+    /// the server may have acted on it and keep the part of an answer that broke off. A
+    /// closure answers [`Delivery::Unknown`], which is always safe; wrap it in
+    /// [`FollowRedirects`](crate::redirect::FollowRedirects) to have its
+    /// [`TransportError`](crate::TransportError)s tell.
+    fn delivery<'e>(&self, error: &'e Self::Error) -> Delivery<'e> {
+        let _ = error;
+        Delivery::Unknown
+    }
 }
 
 impl<F, E> HttpClient for F
@@ -42,6 +53,12 @@ pub trait AsyncHttpClient {
         &self,
         request: Request<Bytes>,
     ) -> impl Future<Output = Result<Response<Bytes>, Self::Error>>;
+
+    /// How far a request that failed with `error` got; see [`HttpClient::delivery`].
+    fn delivery<'e>(&self, error: &'e Self::Error) -> Delivery<'e> {
+        let _ = error;
+        Delivery::Unknown
+    }
 }
 
 impl<F, Fut, E> AsyncHttpClient for F

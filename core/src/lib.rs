@@ -58,9 +58,11 @@ mod target;
 pub mod transport;
 mod wire;
 
-pub use error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal, ServerError};
+pub use error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal, ServerError};
 pub use exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpClient};
 pub use ops::Operation;
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 pub use target::{Dialect, Target};
-pub use transport::{BodyCollector, TransportError, TransportErrorKind};
+pub use transport::{
+    BodyCollector, Delivery, PartialResponse, TransportError, TransportErrorKind, TransportFailure,
+};

@@ -17,6 +17,7 @@
 //! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
 
 use crate::exchange::{AsyncHttpClient, HttpClient};
+use crate::transport::{Delivery, TransportFailure};
 use bytes::Bytes;
 use http::header::LOCATION;
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -338,9 +339,13 @@ impl<C> FollowRedirects<C> {
 impl<C> HttpClient for FollowRedirects<C>
 where
     C: HttpClient,
-    C::Error: From<RedirectError>,
+    C::Error: From<RedirectError> + TransportFailure,
 {
     type Error = C::Error;
+
+    fn delivery<'e>(&self, error: &'e C::Error) -> Delivery<'e> {
+        error.delivery()
+    }
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
         let mut request = request;
@@ -362,9 +367,13 @@ where
 impl<C> AsyncHttpClient for FollowRedirects<C>
 where
     C: AsyncHttpClient,
-    C::Error: From<RedirectError>,
+    C::Error: From<RedirectError> + TransportFailure,
 {
     type Error = C::Error;
+
+    fn delivery<'e>(&self, error: &'e C::Error) -> Delivery<'e> {
+        error.delivery()
+    }
 
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
         let mut request = request;
@@ -380,6 +389,13 @@ where
                 }
             }
         }
+    }
+}
+
+/// A refused redirect: the node that answered it did not act on the request.
+impl TransportFailure for RedirectError {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery::NotSent
     }
 }
 

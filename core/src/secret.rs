@@ -98,6 +98,11 @@ impl SecretBytes {
         Self(Zeroizing::new(bytes.to_vec()))
     }
 
+    /// Takes `bytes` into zeroizing storage without copying them.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
     /// The bytes themselves.
     pub fn expose(&self) -> &[u8] {
         &self.0

@@ -120,7 +120,8 @@
 use crate::error::{Error, Refusal};
 use crate::exchange::ExecuteError;
 use crate::redirect::RedirectError;
-use http::Method;
+use crate::secret::SecretBytes;
+use http::{Method, StatusCode};
 use std::fmt;
 use std::time::Duration;
 
@@ -176,16 +177,72 @@ pub struct ExchangeProgress {
     pub response_started: bool,
 }
 
+/// The part of an answer that arrived before its exchange failed: the status line and every
+/// body byte read until then.
+///
+/// The body may hold the very secrets the request produced (the new shares of a rekey whose
+/// completing answer was cut, a server OTP), so it is kept in zeroizing memory and never
+/// printed. The ceremonies recover what is complete in it; see
+/// [`RekeyResult::salvage`](crate::ops::rekey::RekeyResult::salvage).
+#[derive(Debug, Clone)]
+pub struct PartialResponse {
+    status: StatusCode,
+    body: SecretBytes,
+}
+
+impl PartialResponse {
+    /// The status that arrived and the body bytes read before the failure.
+    pub fn new(status: StatusCode, body: SecretBytes) -> Self {
+        Self { status, body }
+    }
+
+    /// The status line's code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body bytes that arrived (a prefix of the whole body).
+    pub fn body(&self) -> &SecretBytes {
+        &self.body
+    }
+}
+
+/// How far a request got when its exchange failed, as far as the stack can tell: what a
+/// ceremony needs to know to decide whether the server may have acted on it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Delivery<'a> {
+    /// The request never left: no connection was made, or the client could not be set up.
+    /// Sending it again is safe.
+    NotSent,
+    /// The request may have reached the server and been acted on, but no answer arrived.
+    Unknown,
+    /// An answer began (its status and part of its body arrived) and then broke off.
+    Cut(&'a PartialResponse),
+}
+
+/// An error of an HTTP stack that can tell how far the failed request got. Implemented by
+/// [`TransportError`]; a stack error of its own implements it to let the ceremonies recover
+/// partial answers through [`FollowRedirects`](crate::redirect::FollowRedirects).
+pub trait TransportFailure {
+    /// How far the request got; [`Delivery::Unknown`] when the stack cannot tell.
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery::Unknown
+    }
+}
+
 /// A failure of the HTTP stack itself, without any of the stack's own types.
 ///
 /// Its text never holds the token or any other secret: it describes the failure and, at
-/// most, the address.
+/// most, the address. An answer that broke off keeps what arrived of it
+/// ([`partial_response`](Self::partial_response)), in zeroizing memory.
 #[derive(Debug)]
 pub struct TransportError {
     kind: TransportErrorKind,
     message: String,
     redirect: Option<RedirectError>,
     progress: Option<ExchangeProgress>,
+    partial: Option<Box<PartialResponse>>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -197,6 +254,7 @@ impl TransportError {
             message: message.into(),
             redirect: None,
             progress: None,
+            partial: None,
             source: None,
         }
     }
@@ -243,6 +301,23 @@ impl TransportError {
         self.progress
     }
 
+    /// Keeps the part of the answer that arrived before the failure (its status and body
+    /// bytes): stacks set it whenever the failure came after the status line.
+    pub fn with_partial_response(mut self, partial: PartialResponse) -> Self {
+        self.partial = Some(Box::new(partial));
+        self
+    }
+
+    /// The part of the answer that arrived before the failure, if any did.
+    pub fn partial_response(&self) -> Option<&PartialResponse> {
+        self.partial.as_deref()
+    }
+
+    /// Takes the part of the answer that arrived out of the error.
+    pub fn take_partial_response(&mut self) -> Option<PartialResponse> {
+        self.partial.take().map(|partial| *partial)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> TransportErrorKind {
         self.kind
@@ -266,6 +341,7 @@ impl From<RedirectError> for TransportError {
             message: error.to_string(),
             redirect: Some(error),
             progress: None,
+            partial: None,
             source: None,
         }
     }
@@ -274,9 +350,34 @@ impl From<RedirectError> for TransportError {
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.message.is_empty() {
-            write!(f, "{}", self.kind)
+            write!(f, "{}", self.kind)?;
         } else {
-            write!(f, "{}: {}", self.kind, self.message)
+            write!(f, "{}: {}", self.kind, self.message)?;
+        }
+        if let Some(partial) = &self.partial {
+            write!(
+                f,
+                " (after status {} and {} body bytes, which are kept)",
+                partial.status.as_u16(),
+                partial.body.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl TransportFailure for TransportError {
+    fn delivery(&self) -> Delivery<'_> {
+        match (&self.partial, self.kind) {
+            (Some(partial), _) => Delivery::Cut(partial),
+            // No connection, no usable client, or a redirect not followed: no node acted on it.
+            (
+                None,
+                TransportErrorKind::Connect
+                | TransportErrorKind::Config
+                | TransportErrorKind::Redirect,
+            ) => Delivery::NotSent,
+            (None, _) => Delivery::Unknown,
         }
     }
 }
@@ -406,6 +507,12 @@ impl BodyCollector {
     /// The whole body.
     pub fn finish(self) -> bytes::Bytes {
         bytes::Bytes::from(self.body)
+    }
+
+    /// What was collected of a body whose exchange failed, with the answer's `status`, to
+    /// keep in the error ([`TransportError::with_partial_response`]).
+    pub fn into_partial(self, status: StatusCode) -> PartialResponse {
+        PartialResponse::new(status, SecretBytes::from_vec(self.body))
     }
 }
 

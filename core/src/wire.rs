@@ -6,9 +6,6 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// Longest non-JSON error text kept from a refusal.
-const MAX_PLAIN_ERROR: usize = 512;
-
 /// Turns a non-success status into a classified [`ServerError`].
 pub(crate) fn refusal(status: StatusCode, body: &[u8]) -> Option<Error> {
     if status.is_success() {
@@ -19,20 +16,10 @@ pub(crate) fn refusal(status: StatusCode, body: &[u8]) -> Option<Error> {
         #[serde(default)]
         errors: Option<Vec<String>>,
     }
-    let errors = match serde_json::from_slice::<Errors>(body) {
-        Ok(Errors { errors: Some(list) }) => list,
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() {
-                Vec::new()
-            } else {
-                let cut: String = text.chars().take(MAX_PLAIN_ERROR).collect();
-                vec![cut]
-            }
-        }
-    };
-    Some(ServerError::new(status.as_u16(), errors).into())
+    let errors = serde_json::from_slice::<Errors>(body)
+        .ok()
+        .and_then(|parsed| parsed.errors);
+    Some(ServerError::from_answer(status.as_u16(), errors, body).into())
 }
 
 /// A success body, with the part that holds the answer located: the `data` object when the
@@ -127,6 +114,105 @@ where
         .map(T::from))
 }
 
+/// What is complete in the first bytes of a JSON object whose end never arrived: the fields
+/// whose values are whole, at the top level or, once the `data` envelope opened, inside it,
+/// decoded into `T` (missing fields take `T`'s defaults). `None` when `T` cannot be made from
+/// them. Values are copied only into the zeroizing buffer that is decoded.
+pub(crate) fn salvage<T: DeserializeOwned>(prefix: &[u8]) -> Option<T> {
+    let mut fields = Vec::new();
+    complete_fields(prefix, &mut fields);
+    // All the fields, or else all but one: a single malformed field does not hide the rest.
+    let attempts = std::iter::once(None).chain((0..fields.len()).map(Some));
+    let mut object = zeroize::Zeroizing::new(Vec::with_capacity(prefix.len() + 2));
+    for skipped in attempts {
+        object.clear();
+        object.push(b'{');
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if Some(i) == skipped {
+                continue;
+            }
+            if object.len() > 1 {
+                object.push(b',');
+            }
+            object.extend_from_slice(key);
+            object.push(b':');
+            object.extend_from_slice(value);
+        }
+        object.push(b'}');
+        if let Ok(value) = serde_json::from_slice(&object) {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Collects `(key, value)` pairs, both as raw JSON text, of the object that `text` begins;
+/// descends into an unfinished `data` object, where the answer's own fields are.
+fn complete_fields<'a>(text: &'a [u8], fields: &mut Vec<(&'a [u8], &'a [u8])>) {
+    let mut at = skip_space(text, 0);
+    if text.get(at) != Some(&b'{') {
+        return;
+    }
+    at += 1;
+    loop {
+        at = skip_space(text, at);
+        let Some((key, after_key)) =
+            whole_value(text, at).filter(|(k, _)| k.first() == Some(&b'"'))
+        else {
+            return;
+        };
+        at = skip_space(text, after_key);
+        if text.get(at) != Some(&b':') {
+            return;
+        }
+        at = skip_space(text, at + 1);
+        match whole_value(text, at) {
+            Some((value, end)) => {
+                let next = skip_space(text, end);
+                let delimited = matches!(text.get(next), Some(b',' | b'}'));
+                // A number or literal is whole only once a delimiter follows it.
+                if !delimited && !matches!(value.first(), Some(b'"' | b'[' | b'{')) {
+                    return;
+                }
+                if key == b"\"data\"" && value.first() == Some(&b'{') {
+                    fields.clear();
+                    complete_fields(value, fields);
+                    return;
+                }
+                fields.push((key, value));
+                if text.get(next) != Some(&b',') {
+                    return;
+                }
+                at = next + 1;
+            }
+            None => {
+                if key == b"\"data\"" && text.get(at) == Some(&b'{') {
+                    fields.clear();
+                    complete_fields(&text[at..], fields);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The raw JSON value that starts at `at`, if it ends within `text`, and where it ends.
+fn whole_value(text: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let rest = text.get(at..)?;
+    let mut values =
+        serde_json::Deserializer::from_slice(rest).into_iter::<&serde_json::value::RawValue>();
+    values.next()?.ok()?;
+    let end = values.byte_offset();
+    Some((&rest[..end], at + end))
+}
+
+fn skip_space(text: &[u8], mut at: usize) -> usize {
+    while text.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +242,62 @@ mod tests {
             matches!(err, Error::Server(ref e) if e.status == 400 && e.errors == ["no rekey in progress"])
         );
         let plain = json::<Term>(StatusCode::NOT_FOUND, b"404 page not found").unwrap_err();
-        assert!(matches!(plain, Error::Server(ref e) if e.errors == ["404 page not found"]));
+        assert!(matches!(plain, Error::Server(ref e) if e.errors.is_empty()
+            && e.body.expose() == b"404 page not found"
+            && e.refusal == crate::Refusal::NotFound));
+        let page = b"<html>bad gateway: {\"keys\":[\"4738112d\"]}</html>";
+        let gateway = json::<Term>(StatusCode::BAD_GATEWAY, page).unwrap_err();
+        let shown = format!("{gateway} {gateway:?}");
+        assert!(!shown.contains("4738112d"), "{shown}");
+        assert!(
+            matches!(gateway, Error::Server(ref e) if e.from_gateway() && e.body.len() == page.len())
+        );
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Salvaged {
+        keys: Vec<String>,
+        #[serde(default)]
+        nonce: Option<String>,
+    }
+
+    #[test]
+    fn salvage_takes_only_whole_fields() {
+        let body = br#"{"request_id":"r","data":{"backup":false,"complete":true,"keys":["aa","bb"],"keys_base64":["qq","uw=="],"nonce":"n-1","verification_nonce":""}}"#;
+        for cut in 0..body.len() {
+            let salvaged: Option<Salvaged> = salvage(&body[..cut]);
+            let keys_end = body.windows(2).position(|w| w == b"],").unwrap() + 1;
+            match salvaged {
+                Some(s) => {
+                    assert!(cut >= keys_end, "{cut}");
+                    assert_eq!(s.keys, ["aa", "bb"]);
+                    let nonce_end = body.windows(4).position(|w| w == b"n-1\"").unwrap() + 4;
+                    assert_eq!(s.nonce.is_some(), cut >= nonce_end, "{cut}");
+                }
+                None => assert!(cut < keys_end, "{cut}"),
+            }
+        }
+        let top: Salvaged =
+            salvage(br#"{"nonce":"n-2","complete":true,"keys":["cc"],"keys_b"#).unwrap();
+        assert_eq!(
+            (top.keys, top.nonce.as_deref()),
+            (vec!["cc".to_string()], Some("n-2"))
+        );
+    }
+
+    #[test]
+    fn salvage_waits_for_a_delimiter_after_numbers() {
+        #[derive(Deserialize)]
+        struct Progress {
+            progress: u32,
+        }
+        assert!(salvage::<Progress>(br#"{"progress":12"#).is_none());
+        assert_eq!(
+            salvage::<Progress>(br#"{"progress":12,"#).unwrap().progress,
+            12
+        );
+        assert!(salvage::<Progress>(b"garbage").is_none());
+        assert!(salvage::<Progress>(b"").is_none());
     }
 
     #[test]

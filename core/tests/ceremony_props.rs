@@ -18,7 +18,9 @@ use vault_key_core::ceremony::{
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
-use vault_key_core::{CeremonyError, Dialect, Error, KeyShare, Otp};
+use vault_key_core::{
+    CeremonyError, Delivery, Dialect, Error, KeyShare, Otp, PartialResponse, SecretBytes,
+};
 
 /// Captured answers by endpoint: the leaf of the path (`init`, `update`, `verify`,
 /// `attempt`, `backup`) and whether the request was a read, a write or a delete.
@@ -146,7 +148,7 @@ enum Action {
     Cancel,
     CancelVerification,
     Refresh,
-    RequestFailed,
+    RequestFailed(u8, prop::sample::Index, prop::sample::Index),
     Stray,
     Otp(bool),
 }
@@ -185,10 +187,25 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::Cancel),
         1 => Just(Action::CancelVerification),
         1 => Just(Action::Refresh),
-        1 => Just(Action::RequestFailed),
+        2 => (0u8..3, any::<prop::sample::Index>(), any::<prop::sample::Index>())
+            .prop_map(|(how, pick, cut)| Action::RequestFailed(how, pick, cut)),
         1 => Just(Action::Stray),
         2 => any::<bool>().prop_map(Action::Otp),
     ]
+}
+
+/// The first bytes of an answer, as a stack keeps them when the connection breaks.
+fn cut_answer(status: StatusCode, body: &[u8], cut: prop::sample::Index) -> PartialResponse {
+    let kept = cut.index(body.len() + 1);
+    PartialResponse::new(status, SecretBytes::new(&body[..kept]))
+}
+
+fn delivery(how: u8, partial: &PartialResponse) -> Delivery<'_> {
+    match how {
+        0 => Delivery::NotSent,
+        1 => Delivery::Unknown,
+        _ => Delivery::Cut(partial),
+    }
 }
 
 /// The body of an `Answer`, mutated as asked.
@@ -312,7 +329,12 @@ fn check_rekey_request(rekey: &RekeyCeremony, request: &Request<Bytes>, required
         );
         assert_eq!(rekey.phase(), RekeyPhase::Verifying);
     } else if path.ends_with("/init") && request.method() == Method::DELETE {
-        assert_eq!(request_nonce(request).as_deref(), pinned);
+        if pinned.is_some() {
+            assert_eq!(request_nonce(request).as_deref(), pinned);
+        } else {
+            // Only the rekey found after a lost start, on the caller's word.
+            assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+        }
     }
 }
 
@@ -353,12 +375,17 @@ fn run_rekey(setup: RekeySetup, dialect: bool, recovery: bool, actions: Vec<Acti
     let mut last_request = (Method::GET, String::new());
     for action in actions {
         if !outstanding {
-            let terminal = matches!(
-                rekey.phase(),
-                RekeyPhase::Done | RekeyPhase::Cancelled | RekeyPhase::Aborted
-            );
+            let terminal = matches!(rekey.phase(), RekeyPhase::Done | RekeyPhase::Cancelled);
+            let aborted = rekey.phase() == RekeyPhase::Aborted;
             if let Ok(Some(request)) = rekey.poll_request(&target) {
                 assert!(!terminal, "a request after the ceremony ended");
+                if aborted {
+                    assert_eq!(
+                        request.method(),
+                        Method::DELETE,
+                        "only a cancel once aborted"
+                    );
+                }
                 check_rekey_request(&rekey, &request, required);
                 last_request = (request.method().clone(), request.uri().path().to_string());
                 outstanding = true;
@@ -413,10 +440,18 @@ fn run_rekey(setup: RekeySetup, dialect: bool, recovery: bool, actions: Vec<Acti
             Action::Refresh => {
                 let _ = rekey.refresh();
             }
-            Action::RequestFailed => {
+            Action::RequestFailed(how, pick, cut) => {
                 if outstanding {
                     outstanding = false;
-                    rekey.request_failed();
+                    let (status, body) = plausible(
+                        *pick,
+                        true,
+                        &last_request,
+                        rekey.nonce().or(required),
+                        rekey.verification_nonce(),
+                    );
+                    let partial = cut_answer(status, &body, *cut);
+                    rekey.request_failed(delivery(*how, &partial));
                 }
             }
             Action::Stray => {
@@ -444,7 +479,8 @@ fn run_rekey(setup: RekeySetup, dialect: bool, recovery: bool, actions: Vec<Acti
                 .collect();
             assert_eq!(&now, keys, "the result changed");
         } else if let Some(result) = rekey.result() {
-            assert!(!result.keys.is_empty());
+            // Only an auto-unseal server's root-key rotation completes without shares.
+            assert!(!result.keys.is_empty() || kind == KeyKind::Unseal);
             kept = Some(result.keys.iter().map(|k| k.expose().to_string()).collect());
         }
         if started_here && matches!(rekey.phase(), RekeyPhase::Verifying | RekeyPhase::Done) {
@@ -517,10 +553,18 @@ fn run_root(setup: RootSetup, dialect: bool, recovery: bool, actions: Vec<Action
         if !outstanding {
             let terminal = matches!(
                 generation.phase(),
-                RootTokenPhase::Done | RootTokenPhase::Cancelled | RootTokenPhase::Aborted
+                RootTokenPhase::Done | RootTokenPhase::Cancelled
             );
+            let aborted = generation.phase() == RootTokenPhase::Aborted;
             if let Ok(Some(request)) = generation.poll_request(&target) {
                 assert!(!terminal, "a request after the ceremony ended");
+                if aborted {
+                    assert_eq!(
+                        request.method(),
+                        Method::DELETE,
+                        "only a cancel once aborted"
+                    );
+                }
                 if request.uri().path().ends_with("/update") {
                     let pinned = generation
                         .nonce()
@@ -570,10 +614,18 @@ fn run_root(setup: RootSetup, dialect: bool, recovery: bool, actions: Vec<Action
             Action::Refresh | Action::CancelVerification => {
                 let _ = generation.refresh();
             }
-            Action::RequestFailed => {
+            Action::RequestFailed(how, pick, cut) => {
                 if outstanding {
                     outstanding = false;
-                    generation.request_failed();
+                    let (status, body) = plausible(
+                        *pick,
+                        true,
+                        &last_request,
+                        generation.nonce().or(required),
+                        None,
+                    );
+                    let partial = cut_answer(status, &body, *cut);
+                    generation.request_failed(delivery(*how, &partial));
                 }
             }
             Action::Stray => {

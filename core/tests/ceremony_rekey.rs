@@ -14,8 +14,10 @@ use vault_key_core::ceremony::{
     drive, drive_async, RekeyCeremony, RekeyEvent, RekeyPhase, Verification,
 };
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
+use vault_key_core::redirect::{FollowRedirects, RedirectPolicy};
 use vault_key_core::{
     execute, CeremonyError, Dialect, Error, ExecuteError, KeyShare, Refusal, Target,
+    TransportError, TransportErrorKind,
 };
 
 /// The captures of one flow, on the paths of `kind`.
@@ -96,7 +98,8 @@ fn plain_rekey(flow: &Flow, kind: KeyKind) {
     let mut script = vec![flow.start];
     script.extend(flow.updates);
     let server = Server::new(rows(&capture, kind, &script));
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).keys(kind));
+    let mut rekey =
+        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).keys(kind));
     rekey
         .submit_shares(shares(&capture, &flow.updates))
         .unwrap();
@@ -157,7 +160,8 @@ fn refusals_then_cancel(dialect: Dialect, kind: KeyKind, script: [usize; 7]) {
     let server = Server::new(rows);
     let client = server.client();
     let target = target(dialect);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).keys(kind));
+    let mut rekey =
+        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).keys(kind));
     rekey
         .submit_shares(shares(&capture, &[first, again, second, wrong]))
         .unwrap();
@@ -417,7 +421,12 @@ fn pgp_backup(dialect: Dialect, script: [usize; 6]) {
     let target = target(dialect);
     let pgp_keys = strings(&capture.row(start).req_json().unwrap()["pgp_keys"]);
     assert_eq!(pgp_keys.len(), 3);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).pgp_keys(pgp_keys).backup(true));
+    let mut rekey = RekeyCeremony::start(
+        StartRekey::new(3, 2)
+            .require_verification(false)
+            .pgp_keys(pgp_keys)
+            .backup(true),
+    );
     rekey
         .submit_shares(shares(&capture, &[first, second, last]))
         .unwrap();
@@ -555,7 +564,7 @@ fn a_progress_answer_under_another_nonce_aborts() {
             .row(338)
             .expect_body(json!({ "key": share, "nonce": pinned })),
     ]);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey
         .submit_shares([KeyShare::new(share), KeyShare::new("1875ff65")])
         .unwrap();
@@ -589,7 +598,7 @@ fn a_wrong_nonce_refusal_naming_another_rekey_aborts() {
             .row(332)
             .expect_body(json!({ "key": share, "nonce": pinned })),
     ]);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey.submit_share(KeyShare::new(share)).unwrap();
     let err = core_error(drive(
         &server.client(),
@@ -610,7 +619,7 @@ fn a_completion_under_another_nonce_keeps_the_new_shares() {
             .row(348)
             .expect_body(json!({ "key": share, "nonce": "e2d959f5-c1d3-691d-07eb-a22922c3753e" })),
     ]);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey.submit_share(KeyShare::new(share)).unwrap();
     let err = core_error(drive(
         &server.client(),
@@ -637,7 +646,7 @@ fn an_undecodable_completion_is_surfaced_with_its_body() {
         .replace("\"keys_base64\":[", "\"keys_base64\":7,\"unexpected\":[");
     let body = broken.body.clone();
     let server = Server::new([capture.row(204), broken]);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey.submit_shares(shares(&capture, &[207])).unwrap();
     let err = core_error(drive(&server.client(), &target(Dialect::Vault), &mut rekey));
     assert_eq!(err.raw_body().unwrap().expose(), body.as_bytes());
@@ -645,18 +654,31 @@ fn an_undecodable_completion_is_surfaced_with_its_body() {
         !format!("{err} {err:?}").contains("8cd05f46"),
         "no share printed"
     );
+    assert_eq!(rekey.undecoded_responses().len(), 1);
+    assert_eq!(rekey.undecoded_responses()[0].expose(), body.as_bytes());
     assert_eq!(
-        rekey.undecoded_response().unwrap().expose(),
-        body.as_bytes()
+        rekey.phase(),
+        RekeyPhase::OutcomeUnknown,
+        "the server acted on the share: the progress is read before anything else"
     );
-    assert_eq!(rekey.phase(), RekeyPhase::CollectingShares);
+    let salvaged = rekey
+        .result()
+        .expect("the new shares recovered from the body");
+    assert_eq!(
+        exposed(&salvaged.keys),
+        strings(&capture.row(207).field("keys"))
+    );
+    assert!(
+        salvaged.keys_base64.is_empty(),
+        "the malformed field is left out"
+    );
 }
 
 #[test]
 fn a_target_of_another_dialect_is_refused() {
     let capture = Capture::load();
     let server = Server::new(capture.rows(&[204]));
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     drive(&server.client(), &target(Dialect::Vault), &mut rekey).unwrap();
     rekey.submit_shares(shares(&capture, &[205])).unwrap();
     let err = rekey.poll_request(&target(Dialect::OpenBao)).unwrap_err();
@@ -672,35 +694,91 @@ fn a_target_of_another_dialect_is_refused() {
 }
 
 #[test]
-fn a_transport_error_requeues_the_share() {
+fn a_request_that_never_left_is_sent_again() {
     let capture = Capture::load();
     let server = Server::new(capture.rows(&[204, 205, 206, 207]));
     let calls = Cell::new(0);
-    let flaky = |request: Request<Bytes>| -> Result<Response<Bytes>, &'static str> {
+    let flaky = |request: Request<Bytes>| -> Result<Response<Bytes>, TransportError> {
         calls.set(calls.get() + 1);
         if calls.get() == 3 {
-            return Err("connection reset");
+            return Err(TransportError::new(TransportErrorKind::Connect, "refused"));
         }
         Ok(server.answer(request))
     };
+    let stack = FollowRedirects::new(flaky, RedirectPolicy::default());
     let target = target(Dialect::Vault);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
+    rekey
+        .submit_shares(shares(&capture, &[205, 206, 207]))
+        .unwrap();
+    let err = drive(&stack, &target, &mut rekey).unwrap_err();
+    assert_eq!(err.transport_kind(), Some(TransportErrorKind::Connect));
+    assert!(!rekey.awaiting_response());
+    assert_eq!(rekey.phase(), RekeyPhase::CollectingShares);
+    assert_eq!(rekey.queued_shares(), 2, "the unsent share is queued again");
+    assert_eq!(rekey.progress(), 1);
+    assert_eq!(
+        drive(&stack, &target, &mut rekey).unwrap(),
+        RekeyPhase::Done
+    );
+    server.finished();
+}
+
+/// A share whose answer was lost, then the progress read that says whether it was counted.
+fn lost_answer_then(then: Vec<Row>) -> (Server, RekeyCeremony, Result<RekeyPhase, Error>) {
+    let capture = Capture::load();
+    let server = Server::new(capture.rows(&[204, 205, 206]));
+    let calls = Cell::new(0);
+    let flaky = |request: Request<Bytes>| -> Result<Response<Bytes>, &'static str> {
+        calls.set(calls.get() + 1);
+        let answer = server.answer(request);
+        if calls.get() == 3 {
+            // The server answered; the answer never reached the caller.
+            return Err("connection reset");
+        }
+        Ok(answer)
+    };
+    let target = target(Dialect::Vault);
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey
         .submit_shares(shares(&capture, &[205, 206, 207]))
         .unwrap();
     let err = drive(&flaky, &target, &mut rekey).unwrap_err();
     assert!(matches!(err, ExecuteError::Transport("connection reset")));
-    assert!(!rekey.awaiting_response());
+    assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
     assert_eq!(
         rekey.queued_shares(),
-        2,
-        "the unanswered share is queued again"
+        1,
+        "the lost share is not queued again yet"
     );
-    assert_eq!(rekey.progress(), 1);
-    assert_eq!(
-        drive(&flaky, &target, &mut rekey).unwrap(),
-        RekeyPhase::Done
-    );
+    server.then(then);
+    let outcome = drive(&server.client(), &target, &mut rekey).map_err(|e| match e {
+        ExecuteError::Core(e) => e,
+        other => panic!("{other:?}"),
+    });
+    (server, rekey, outcome)
+}
+
+#[test]
+fn a_lost_answer_to_a_counted_share_is_not_resent() {
+    let capture = Capture::load();
+    // The read says progress 2: the lost share was counted, and the next one completes.
+    let read = capture.row(206).answering("GET", "/v1/sys/rekey/init");
+    let (server, rekey, outcome) = lost_answer_then(vec![read, capture.row(207)]);
+    assert!(matches!(outcome, Ok(RekeyPhase::Done)), "{outcome:?}");
+    assert_eq!(rekey.result().unwrap().keys.len(), 3);
+    server.finished();
+}
+
+#[test]
+fn a_lost_answer_to_an_uncounted_share_resends_it() {
+    let capture = Capture::load();
+    // The read says progress 1: the lost share was not counted; it is sent again (the
+    // scripted server checks that the request is the captured one with that share).
+    let read = capture.row(205).answering("GET", "/v1/sys/rekey/init");
+    let (server, rekey, outcome) = lost_answer_then(vec![read, capture.row(206), capture.row(207)]);
+    assert!(matches!(outcome, Ok(RekeyPhase::Done)), "{outcome:?}");
+    assert_eq!(rekey.result().unwrap().keys.len(), 3);
     server.finished();
 }
 
@@ -710,7 +788,7 @@ fn drive_async_runs_the_same_loop() {
     let server = Server::new(capture.rows(&[345, 346, 347, 348]));
     let client =
         |request: Request<Bytes>| std::future::ready(Ok::<_, Infallible>(server.answer(request)));
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey
         .submit_shares(shares(&capture, &[346, 347, 348]))
         .unwrap();
@@ -725,7 +803,7 @@ fn the_async_driver_future_is_send() {
     let client =
         |_: Request<Bytes>| std::future::ready(Ok::<_, Infallible>(Response::new(Bytes::new())));
     let target = target(Dialect::OpenBao);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     let future = drive_async(&client, &target, &mut rekey);
     assert_send(&future);
 }
@@ -743,7 +821,7 @@ fn a_dropped_async_drive_gives_the_request_back() {
     let capture = Capture::load();
     let server = Server::new(capture.rows(&[204]));
     let target = target(Dialect::Vault);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     drive(&server.client(), &target, &mut rekey).unwrap();
     rekey.submit_shares(shares(&capture, &[205])).unwrap();
 
@@ -755,7 +833,18 @@ fn a_dropped_async_drive_gives_the_request_back() {
         assert!(matches!(polled, Poll::Pending));
     }
     assert!(!rekey.awaiting_response());
-    assert_eq!(rekey.queued_shares(), 1);
+    assert_eq!(
+        rekey.phase(),
+        RekeyPhase::OutcomeUnknown,
+        "the share may have reached the server"
+    );
+    assert_eq!(rekey.queued_shares(), 0);
+    let next = rekey.poll_request(&target).unwrap().expect("a request");
+    assert_eq!(
+        next.method(),
+        http::Method::GET,
+        "the progress is read first"
+    );
 }
 
 #[test]
@@ -763,7 +852,7 @@ fn the_manual_loop_reports_each_event() {
     let capture = Capture::load();
     let server = Server::new(capture.rows(&[204, 205, 206, 207]));
     let target: Target = target(Dialect::Vault);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey
         .submit_shares(shares(&capture, &[205, 206, 207]))
         .unwrap();
@@ -794,7 +883,7 @@ fn the_manual_loop_reports_each_event() {
 
 #[test]
 fn shares_are_checked_when_queued() {
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     assert!(rekey
         .submit_shares([KeyShare::new("aa"), KeyShare::new(" ")])
         .is_err());
@@ -811,7 +900,7 @@ fn shares_are_checked_when_queued() {
 
 #[test]
 fn cancelling_before_the_start_sends_nothing() {
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     rekey.submit_share(KeyShare::new("aa")).unwrap();
     rekey.cancel().unwrap();
     assert!(rekey
@@ -824,7 +913,7 @@ fn cancelling_before_the_start_sends_nothing() {
 
 #[test]
 fn an_invalid_configuration_is_refused_before_sending() {
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 5));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 5).require_verification(false));
     let err = rekey.poll_request(&target(Dialect::Vault)).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     assert_eq!(rekey.phase(), RekeyPhase::Starting);
@@ -836,7 +925,7 @@ fn a_refused_start_can_be_retried() {
     let capture = Capture::load();
     let server = Server::new(capture.rows(&[191, 204]));
     let target = target(Dialect::Vault);
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     let refusal = refusal_of(drive(&server.client(), &target, &mut rekey));
     assert_eq!(refusal, Refusal::AlreadyInProgress);
     assert_eq!(rekey.phase(), RekeyPhase::Starting);

@@ -410,8 +410,9 @@ fn a_completion_without_a_token_keeps_the_body() {
         &mut generation,
     ));
     assert_eq!(err.raw_body().unwrap().expose(), body.as_bytes());
+    assert_eq!(generation.undecoded_responses().len(), 1);
     assert_eq!(
-        generation.undecoded_response().unwrap().expose(),
+        generation.undecoded_responses()[0].expose(),
         body.as_bytes()
     );
     assert_ne!(

@@ -41,6 +41,7 @@ fn requests_for_every_dialect_and_kind() {
             let request = ReadRekeyProgress::new(kind).request(&target).unwrap();
             assert_request(&request, &target, Method::GET, &init, None);
 
+            // Verification is on unless turned off.
             let request = StartRekey::new(5, 3).keys(kind).request(&target).unwrap();
             assert_request(
                 &request,
@@ -51,8 +52,18 @@ fn requests_for_every_dialect_and_kind() {
                     "secret_shares": 5,
                     "secret_threshold": 3,
                     "backup": false,
-                    "require_verification": false
+                    "require_verification": true
                 })),
+            );
+            let request = StartRekey::new(5, 3)
+                .keys(kind)
+                .require_verification(false)
+                .request(&target)
+                .unwrap();
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(request.body()).unwrap()
+                    ["require_verification"],
+                false
             );
 
             let request = StartRekey::new(3, 2)

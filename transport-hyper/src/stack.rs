@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::header::{HeaderValue, USER_AGENT};
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -91,7 +91,13 @@ impl Stack {
         })
     }
 
-    async fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+    /// One exchange; the body read so far stays in `reading` if the exchange stops (an
+    /// error, or the timeout dropping this future), to be kept with the error.
+    async fn exchange(
+        &self,
+        request: Request<Bytes>,
+        reading: &mut Option<(StatusCode, BodyCollector)>,
+    ) -> Result<Response<Bytes>, TransportError> {
         // Lets the runtime deliver what arrived while it was idle first: a pooled connection
         // the server closed meanwhile is then dropped before a request is written on it (as
         // ureq probes its pooled connections). Best effort; `may_retry` covers the rest.
@@ -103,12 +109,14 @@ impl Stack {
             sent => sent,
         }?;
         let (parts, mut body) = response.into_parts();
-        let mut collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
+        let collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
+        let (_, collector) = reading.insert((parts.status, collector));
         while let Some(frame) = body.frame().await {
             if let Ok(data) = frame.map_err(map_error)?.into_data() {
                 collector.push(&data)?;
             }
         }
+        let (_, collector) = reading.take().expect("set above");
         Ok(Response::from_parts(parts, collector.finish()))
     }
 }
@@ -117,12 +125,21 @@ impl AsyncHttpClient for Stack {
     type Error = TransportError;
 
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
-        match self.timeout {
-            None => self.exchange(request).await,
-            Some(limit) => tokio::time::timeout(limit, self.exchange(request))
+        let mut reading = None;
+        let outcome = match self.timeout {
+            None => self.exchange(request, &mut reading).await,
+            Some(limit) => tokio::time::timeout(limit, self.exchange(request, &mut reading))
                 .await
                 .unwrap_or_else(|_| Err(TransportError::timeout_exchanging(limit))),
-        }
+        };
+        outcome.map_err(|error| match reading {
+            // The answer broke off after its head: what arrived of it is kept. (A body over
+            // the size limit is refused on purpose, not kept.)
+            Some((status, collector)) if error.kind() != TransportErrorKind::BodyTooLarge => {
+                error.with_partial_response(collector.into_partial(status))
+            }
+            _ => error,
+        })
     }
 }
 

@@ -104,13 +104,19 @@ impl HttpClient for Stack {
         let (parts, body) = response.into_parts();
         let mut collector = BodyCollector::new(self.max_response_bytes, body.content_length())?;
         let mut reader = body.into_reader();
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
         loop {
             let n = match reader.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.map_error(ureq::Error::from(e))),
+                Err(e) => {
+                    // The answer broke off: what arrived of it is kept with the error.
+                    let partial = collector.into_partial(parts.status);
+                    return Err(self
+                        .map_error(ureq::Error::from(e))
+                        .with_partial_response(partial));
+                }
             };
             collector.push(&chunk[..n])?;
         }

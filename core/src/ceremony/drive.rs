@@ -4,15 +4,20 @@
 use super::Ceremony;
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::target::Target;
+use crate::transport::Delivery;
 
 /// Runs `ceremony` through a blocking `client` until it has nothing to send: every queued
 /// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns the
 /// phase it stopped in.
 ///
 /// Stops at the first error, leaving the ceremony usable and its result (if any) reachable.
-/// On a transport error the unanswered request is given back to the ceremony (a share it
-/// carried is queued again), so driving again retries it. This is how hvac's `rekey_multi`
-/// and `rekey_verify_multi` are built: queue the shares, then drive.
+/// On a transport error the ceremony hears how far the request got
+/// ([`HttpClient::delivery`]): a request that never left is built again; one the server
+/// may have acted on puts the ceremony in its "outcome unknown" phase, and driving again
+/// reads the progress to learn what happened before anything is resent; the part of an
+/// answer that broke off is kept, and new shares or a token complete in it are recovered.
+/// This is how hvac's `rekey_multi` and `rekey_verify_multi` are built: queue the shares,
+/// then drive.
 pub fn drive<C, K>(
     client: &C,
     target: &Target,
@@ -24,7 +29,13 @@ where
 {
     while let Some(request) = ceremony.poll_request(target)? {
         let mut outstanding = Outstanding::new(ceremony);
-        let response = client.send(request).map_err(ExecuteError::Transport)?;
+        let response = match client.send(request) {
+            Ok(response) => response,
+            Err(error) => {
+                outstanding.settle().request_failed(client.delivery(&error));
+                return Err(ExecuteError::Transport(error));
+            }
+        };
         outstanding
             .settle()
             .handle_response(response.status(), response.body())?;
@@ -33,8 +44,8 @@ where
 }
 
 /// The async form of [`drive`](fn@drive), on any runtime. If the returned future is dropped
-/// while a request is out, the ceremony is told the request got no answer, as for a transport
-/// error.
+/// while a request is out, the ceremony is told the request's outcome is unknown, as for a
+/// transport error.
 pub async fn drive_async<C, K>(
     client: &C,
     target: &Target,
@@ -46,10 +57,13 @@ where
 {
     while let Some(request) = ceremony.poll_request(target)? {
         let mut outstanding = Outstanding::new(ceremony);
-        let response = client
-            .send(request)
-            .await
-            .map_err(ExecuteError::Transport)?;
+        let response = match client.send(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                outstanding.settle().request_failed(client.delivery(&error));
+                return Err(ExecuteError::Transport(error));
+            }
+        };
         outstanding
             .settle()
             .handle_response(response.status(), response.body())?;
@@ -57,8 +71,8 @@ where
     Ok(ceremony.phase())
 }
 
-/// A request handed to the stack: unless its answer is fed back, the ceremony hears that it
-/// failed (transport error, panic in the stack, or a dropped future).
+/// A request handed to the stack: unless its answer (or its failure) is fed back, the ceremony
+/// hears that its outcome is unknown (a panic in the stack, or a dropped future).
 struct Outstanding<'a, K: Ceremony + ?Sized> {
     ceremony: &'a mut K,
     settled: bool,
@@ -81,7 +95,7 @@ impl<'a, K: Ceremony + ?Sized> Outstanding<'a, K> {
 impl<K: Ceremony + ?Sized> Drop for Outstanding<'_, K> {
     fn drop(&mut self) {
         if !self.settled {
-            self.ceremony.request_failed();
+            self.ceremony.request_failed(Delivery::Unknown);
         }
     }
 }
@@ -109,10 +123,12 @@ mod tests {
         }));
         assert!(outcome.is_err());
         assert!(!rekey.awaiting_response());
-        assert_eq!(rekey.phase(), RekeyPhase::Starting);
-        assert!(
-            rekey.poll_request(&target).unwrap().is_some(),
-            "the start is built again"
+        assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
+        let next = rekey.poll_request(&target).unwrap().expect("a request");
+        assert_eq!(
+            (next.method().as_str(), next.uri().path()),
+            ("GET", "/v1/sys/rekey/init"),
+            "the progress is read before the start is sent again"
         );
     }
 }

@@ -202,6 +202,7 @@ pub use root_token::{
 
 use crate::error::{CeremonyError, Error};
 use crate::target::Target;
+use crate::transport::Delivery;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use std::fmt;
@@ -225,8 +226,9 @@ pub trait Ceremony: sealed::Sealed {
     /// Feeds the answer to the request last returned by `poll_request`.
     fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<Self::Event, Error>;
 
-    /// The request last returned by `poll_request` got no answer; it will be built again.
-    fn request_failed(&mut self);
+    /// The request last returned by `poll_request` got no whole answer; `delivery` says how
+    /// far it got.
+    fn request_failed(&mut self, delivery: Delivery<'_>);
 
     /// Where the ceremony stands.
     fn phase(&self) -> Self::Phase;

@@ -6,18 +6,27 @@
 //! another nonce means someone cancelled and restarted the rekey, and the ceremony stops with
 //! [`CeremonyError::ForeignNonce`]. The new shares, once received, stay reachable through
 //! [`RekeyCeremony::result`] whatever happens afterwards.
+//!
+//! A request the server may have acted on without its answer arriving whole (a cut or lost
+//! connection, a timeout, a gateway's 502) puts the ceremony in
+//! [`RekeyPhase::OutcomeUnknown`]: nothing is resent until the progress read says what
+//! happened, and new shares complete in a cut answer are recovered from it.
 
 use super::{nonce_conflict, sealed, Ceremony};
-use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal};
+use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::rekey::{
     CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus, RekeyUpdate,
     StartRekey,
 };
 use crate::ops::rekey_backup::{BackupKeys, DeleteBackupKeys, ReadBackupKeys};
-use crate::ops::rekey_verify::{CancelRekeyVerify, RekeyVerify, VerifyStatus, VerifyUpdate};
+use crate::ops::rekey_verify::{
+    CancelRekeyVerify, ReadRekeyVerifyProgress, RekeyVerify, VerifyStatus, VerifyUpdate,
+};
 use crate::ops::Operation;
 use crate::secret::{KeyShare, SecretBytes};
 use crate::target::{Dialect, Target};
+use crate::transport::Delivery;
+use crate::wire;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use std::collections::VecDeque;
@@ -34,6 +43,10 @@ pub enum RekeyPhase {
     Verifying,
     /// The new shares are in effect (verified, or verification was not required).
     Done,
+    /// A request the server may have acted on got no whole answer. The next request reads
+    /// the progress to learn what happened (the share was counted, or not and is resent; the
+    /// rekey completed; the server lost it) before anything else is sent.
+    OutcomeUnknown,
     /// The rekey was cancelled; the old shares stay in effect.
     Cancelled,
     /// The ceremony cannot continue: another rekey replaced it, the server lost it, or it
@@ -48,6 +61,7 @@ impl RekeyPhase {
             RekeyPhase::CollectingShares => "collecting shares",
             RekeyPhase::Verifying => "verifying",
             RekeyPhase::Done => "done",
+            RekeyPhase::OutcomeUnknown => "waiting to learn the outcome of a lost answer",
             RekeyPhase::Cancelled => "cancelled",
             RekeyPhase::Aborted => "aborted",
         }
@@ -95,6 +109,11 @@ pub enum RekeyEvent {
     Refreshed,
     /// The rekey was cancelled.
     Cancelled,
+    /// A share whose answer was lost had not been counted: it is queued again.
+    Requeued,
+    /// The server discarded the shares submitted so far (they did not combine into the key),
+    /// the lost share's among them: progress starts again from 0.
+    ProgressReset,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +126,28 @@ enum Mode {
 enum InFlight {
     Start,
     Read,
+    Share(KeyShare),
+    VerifyShare(KeyShare),
+    Cancel,
+    CancelVerification,
+    /// The progress read that resolves an unknown outcome.
+    Resolve,
+    /// The verification progress read that resolves a lost verification share.
+    ResolveVerify,
+}
+
+/// A request whose answer did not arrive whole, with where the ceremony stood when it was
+/// sent.
+#[derive(Debug)]
+struct Unknown {
+    lost: Lost,
+    phase: RekeyPhase,
+    progress: u32,
+}
+
+#[derive(Debug)]
+enum Lost {
+    Start,
     Share(KeyShare),
     VerifyShare(KeyShare),
     Cancel,
@@ -147,7 +188,14 @@ pub struct RekeyCeremony {
     cancel: bool,
     cancel_verification: bool,
     result: Option<RekeyResult>,
-    undecoded: Option<SecretBytes>,
+    undecoded: Vec<SecretBytes>,
+    unknown: Option<Unknown>,
+    /// The nonce found in a start answer that arrived cut or undecodable.
+    salvaged_nonce: Option<String>,
+    /// The nonce of a rekey this ceremony may cancel although it cannot prove it is its own.
+    unconfirmed_nonce: Option<String>,
+    /// Aborted, but a rekey under this ceremony's nonce may still run on the server.
+    cancellable: bool,
 }
 
 impl RekeyCeremony {
@@ -185,7 +233,11 @@ impl RekeyCeremony {
             cancel: false,
             cancel_verification: false,
             result: None,
-            undecoded: None,
+            undecoded: Vec::new(),
+            unknown: None,
+            salvaged_nonce: None,
+            unconfirmed_nonce: None,
+            cancellable: false,
         }
     }
 
@@ -208,7 +260,7 @@ impl RekeyCeremony {
         I: IntoIterator<Item = KeyShare>,
     {
         match self.phase {
-            RekeyPhase::Starting | RekeyPhase::CollectingShares => {}
+            RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown => {}
             phase => return Err(self.wrong_phase("submitting a current share", phase)),
         }
         let shares = checked(shares)?;
@@ -229,9 +281,9 @@ impl RekeyCeremony {
     {
         match self.phase {
             RekeyPhase::Verifying => {}
-            RekeyPhase::Starting | RekeyPhase::CollectingShares if self.verification_expected() => {
-            }
-            RekeyPhase::Starting | RekeyPhase::CollectingShares => {
+            RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown
+                if self.verification_expected() => {}
+            RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown => {
                 return Err(CeremonyError::WrongPhase {
                     action: "submitting a verification share",
                     phase: "a rekey without verification",
@@ -255,12 +307,22 @@ impl RekeyCeremony {
     /// shares are dropped once it is cancelled. During verification the old shares stay in
     /// effect and the issued new shares become useless.
     ///
-    /// A resumed ceremony reads the progress (and checks the nonce) before it cancels. A
-    /// started one whose start was never answered has nothing of its own to cancel and sends
-    /// nothing: if a start answer was lost, resume to cancel that rekey.
+    /// A resumed ceremony reads the progress (and checks the nonce) before it cancels; so does
+    /// one whose last answer was lost. A started one whose start was never sent has nothing
+    /// to cancel and sends nothing.
+    ///
+    /// An aborted ceremony can still cancel when a rekey it may own still runs on the server:
+    /// one completed by a share whose answer was lost, with verification pending
+    /// ([`CeremonyError::AnswerLost`], [`CeremonyError::CompletedElsewhere`]), or one found
+    /// after a lost start ([`CeremonyError::StartUnconfirmed`]). A rekey replaced by someone
+    /// else's is not cancelled.
     pub fn cancel(&mut self) -> Result<(), Error> {
         match self.phase {
             RekeyPhase::Cancelled => Ok(()),
+            RekeyPhase::Aborted if self.cancellable => {
+                self.cancel = true;
+                Ok(())
+            }
             RekeyPhase::Done | RekeyPhase::Aborted => {
                 Err(self.wrong_phase("cancelling", self.phase))
             }
@@ -308,11 +370,43 @@ impl RekeyCeremony {
                 .into());
             }
         }
-        if self.in_flight.is_some() || self.phase.is_terminal() {
+        let cancelling_aborted = self.phase == RekeyPhase::Aborted && self.cancel;
+        if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
             return Ok(None);
         }
         let kind = self.kind;
-        let (request, in_flight) = if self.phase == RekeyPhase::Starting {
+        let (request, in_flight) = if self.phase == RekeyPhase::OutcomeUnknown {
+            if matches!(
+                self.unknown,
+                Some(Unknown {
+                    lost: Lost::VerifyShare(_),
+                    ..
+                })
+            ) {
+                (
+                    ReadRekeyVerifyProgress::new(kind).request(target)?,
+                    InFlight::ResolveVerify,
+                )
+            } else {
+                (
+                    ReadRekeyProgress::new(kind).request(target)?,
+                    InFlight::Resolve,
+                )
+            }
+        } else if cancelling_aborted {
+            let Some(nonce) = self
+                .nonce
+                .clone()
+                .or_else(|| self.unconfirmed_nonce.clone())
+            else {
+                self.cancel = false;
+                return Ok(None);
+            };
+            (
+                CancelRekey::new(kind).nonce(nonce).request(target)?,
+                InFlight::Cancel,
+            )
+        } else if self.phase == RekeyPhase::Starting {
             if self.cancel && matches!(self.mode, Mode::Start(_)) {
                 // Nothing was started by this ceremony: there is nothing to cancel.
                 self.finish_cancel();
@@ -400,7 +494,35 @@ impl RekeyCeremony {
                     Mode::Start(config) => config.parse(status, body),
                     Mode::Resume => ReadRekeyProgress::new(kind).parse(status, body),
                 };
-                self.on_started(answer?)
+                match answer {
+                    Ok(answer) => self.on_started(answer),
+                    Err(err) => {
+                        if acted_on_unseen(&err) {
+                            // The server may have started a rekey: learn which before
+                            // starting another.
+                            self.keep(body);
+                            if status.is_success() {
+                                self.salvage_nonce(body);
+                            }
+                            self.lose(InFlight::Start);
+                        }
+                        Err(err)
+                    }
+                }
+            }
+            // A refused read leaves the outcome unknown: it is read again.
+            InFlight::Resolve => match ReadRekeyProgress::new(kind).parse(status, body) {
+                Ok(answer) => self.resolve(answer),
+                Err(err) => Err(err),
+            },
+            InFlight::ResolveVerify => {
+                match ReadRekeyVerifyProgress::new(kind).parse(status, body) {
+                    Ok(answer) => self.resolve_verify(Some(answer)),
+                    Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
+                        self.resolve_verify(None)
+                    }
+                    Err(err) => Err(err),
+                }
             }
             InFlight::Read => match ReadRekeyProgress::new(kind).parse(status, body) {
                 Ok(answer) => self.on_read(answer),
@@ -411,17 +533,17 @@ impl RekeyCeremony {
                     Err(err)
                 }
             },
-            InFlight::Share(_used) => {
+            InFlight::Share(share) => {
                 let answer = Rekey::new(KeyShare::new(""), "")
                     .keys(kind)
                     .parse(status, body);
-                self.on_share_answer(answer, status, body)
+                self.on_share_answer(answer, share, status, body)
             }
             InFlight::VerifyShare(share) => {
                 let answer = RekeyVerify::new(KeyShare::new(""), "")
                     .keys(kind)
                     .parse(status, body);
-                self.on_verify_answer(answer, share)
+                self.on_verify_answer(answer, share, body)
             }
             InFlight::Cancel => match CancelRekey::new(kind).parse(status, body) {
                 Ok(()) => {
@@ -432,7 +554,15 @@ impl RekeyCeremony {
                     self.finish_cancel();
                     Ok(RekeyEvent::Cancelled)
                 }
-                Err(err) => Err(err),
+                Err(err) => {
+                    if acted_on_unseen(&err) {
+                        self.lose(InFlight::Cancel);
+                    } else if self.phase == RekeyPhase::Aborted {
+                        // Refused (another nonce): not this ceremony's to cancel.
+                        self.cancel = false;
+                    }
+                    Err(err)
+                }
             },
             InFlight::CancelVerification => {
                 match CancelRekeyVerify::new(kind).parse(status, body) {
@@ -449,7 +579,9 @@ impl RekeyCeremony {
                         Ok(RekeyEvent::VerificationRestarted)
                     }
                     Err(err) => {
-                        if err.refusal() == Some(&Refusal::NotInProgress) {
+                        if acted_on_unseen(&err) {
+                            self.lose(InFlight::CancelVerification);
+                        } else if err.refusal() == Some(&Refusal::NotInProgress) {
                             self.abort();
                         }
                         Err(err)
@@ -467,16 +599,289 @@ impl RekeyCeremony {
         self.handle_response(response.status(), response.body().as_ref())
     }
 
-    /// The request last returned by [`poll_request`](Self::poll_request) got no answer (the
-    /// connection failed): it will be built again. A share it carried goes back to the front
-    /// of its queue; if the server did count it, sending it again is refused as already
-    /// provided, which is harmless.
-    pub fn request_failed(&mut self) {
-        match self.in_flight.take() {
-            Some(InFlight::Share(share)) => self.shares.push_front(share),
-            Some(InFlight::VerifyShare(share)) => self.verification_shares.push_front(share),
-            Some(InFlight::Read) if self.phase != RekeyPhase::Starting => self.refresh = true,
-            _ => {}
+    /// The request last returned by [`poll_request`](Self::poll_request) got no whole answer;
+    /// `delivery` says how far it got.
+    ///
+    /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
+    /// to the front of its queue). One the server may have acted on puts the ceremony in
+    /// [`RekeyPhase::OutcomeUnknown`]: the next request reads the progress, and the share is
+    /// resent only if it was not counted. What arrived of a cut answer
+    /// ([`Delivery::Cut`]) is kept ([`undecoded_responses`](Self::undecoded_responses)), and
+    /// new shares complete in it become the [`result`](Self::result).
+    pub fn request_failed(&mut self, delivery: Delivery<'_>) {
+        let Some(in_flight) = self.in_flight.take() else {
+            return;
+        };
+        if let Delivery::Cut(partial) = delivery {
+            self.keep(partial.body().expose());
+        }
+        match (in_flight, delivery) {
+            (InFlight::Read, _) => {
+                if self.phase != RekeyPhase::Starting {
+                    self.refresh = true;
+                }
+            }
+            // Still unknown: read again.
+            (InFlight::Resolve | InFlight::ResolveVerify, _) => {}
+            (InFlight::Share(share), Delivery::NotSent) => self.shares.push_front(share),
+            (InFlight::VerifyShare(share), Delivery::NotSent) => {
+                self.verification_shares.push_front(share)
+            }
+            // A start, cancel or cancel-verification that never left is built again from the
+            // phase and flags, which are unchanged.
+            (_, Delivery::NotSent) => {}
+            (in_flight, delivery) => {
+                if let Delivery::Cut(partial) = delivery {
+                    if partial.status().is_success() {
+                        match in_flight {
+                            InFlight::Share(_) => self.salvage_result(partial.body().expose()),
+                            InFlight::Start => self.salvage_nonce(partial.body().expose()),
+                            _ => {}
+                        }
+                    }
+                }
+                self.lose(in_flight);
+            }
+        }
+    }
+
+    /// Enters [`RekeyPhase::OutcomeUnknown`] for a request the server may have acted on.
+    fn lose(&mut self, in_flight: InFlight) {
+        let lost = match in_flight {
+            InFlight::Start => Lost::Start,
+            InFlight::Share(share) => Lost::Share(share),
+            InFlight::VerifyShare(share) => Lost::VerifyShare(share),
+            InFlight::Cancel => Lost::Cancel,
+            InFlight::CancelVerification => Lost::CancelVerification,
+            InFlight::Read | InFlight::Resolve | InFlight::ResolveVerify => return,
+        };
+        self.unknown = Some(Unknown {
+            lost,
+            phase: self.phase,
+            progress: self.progress(),
+        });
+        self.phase = RekeyPhase::OutcomeUnknown;
+    }
+
+    /// Keeps a body that may carry the result, after every one kept before.
+    fn keep(&mut self, body: &[u8]) {
+        if !body.is_empty() {
+            self.undecoded.push(SecretBytes::new(body));
+        }
+    }
+
+    /// New shares complete in a share's answer that was cut or could not be decoded.
+    fn salvage_result(&mut self, body: &[u8]) {
+        if self.result.is_some() {
+            return;
+        }
+        let Some(mut result) = RekeyResult::salvage(body) else {
+            return;
+        };
+        if nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref()).is_some() {
+            return;
+        }
+        if let Some(status) = &self.status {
+            if status.n > 0 && result.keys.len() != status.n as usize {
+                return;
+            }
+            result.verification_required |= status.verification_required;
+            result.backup |= status.backup;
+            if result.pgp_fingerprints.is_empty() {
+                result.pgp_fingerprints = status.pgp_fingerprints.clone();
+            }
+        }
+        if result.nonce.is_none() {
+            result.nonce = self.nonce.clone();
+        }
+        self.result = Some(result);
+    }
+
+    /// The nonce in a start answer that was cut or could not be decoded.
+    fn salvage_nonce(&mut self, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Started {
+            #[serde(default, deserialize_with = "wire::non_empty")]
+            nonce: Option<String>,
+        }
+        if let Some(Started { nonce: Some(nonce) }) = wire::salvage(body) {
+            self.salvaged_nonce = Some(nonce);
+        }
+    }
+
+    /// What the progress read says about a request whose answer was lost.
+    fn resolve(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
+        let Some(Unknown {
+            lost,
+            phase,
+            progress,
+        }) = self.unknown.take()
+        else {
+            return self.on_read(status);
+        };
+        let running = status.started && status.nonce.is_some();
+        let ours = running && self.nonce.is_some() && status.nonce == self.nonce;
+        if let Lost::Cancel = lost {
+            let cancelled = self.nonce.as_ref().or(self.unconfirmed_nonce.as_ref());
+            if !running || status.nonce.as_ref() != cancelled {
+                self.finish_cancel();
+                return Ok(RekeyEvent::Cancelled);
+            }
+            // Still running: the cancel is sent again.
+            self.phase = phase;
+            self.status = Some(status);
+            return Ok(RekeyEvent::Refreshed);
+        }
+        if let Lost::Start = lost {
+            self.phase = RekeyPhase::Starting;
+            if !running {
+                // The start was not acted on: it is sent again.
+                return Ok(RekeyEvent::Requeued);
+            }
+            let known = self
+                .salvaged_nonce
+                .as_ref()
+                .or(self.required_nonce.as_ref());
+            if known.is_some() && known == status.nonce.as_ref() {
+                return self.on_started(status);
+            }
+            self.unconfirmed_nonce = status.nonce.clone();
+            let found = status.nonce.clone();
+            self.status = Some(status);
+            self.abort_cancellable();
+            return Err(CeremonyError::StartUnconfirmed {
+                ceremony: "rekey",
+                found,
+            }
+            .into());
+        }
+        if running && !ours {
+            // Whatever happened to ours, another rekey runs now.
+            self.phase = phase;
+            return self.on_read(status);
+        }
+        match lost {
+            Lost::Start | Lost::Cancel | Lost::VerifyShare(_) => {
+                unreachable!("resolved elsewhere")
+            }
+            Lost::Share(share) => {
+                if ours && status.verification_nonce.is_some() {
+                    if self.result.is_some() {
+                        // The new shares were recovered from the cut answer.
+                        self.phase = RekeyPhase::CollectingShares;
+                        self.on_read(status)?;
+                        return Ok(RekeyEvent::Rekeyed);
+                    }
+                    self.status = Some(status);
+                    self.abort_cancellable();
+                    return Err(CeremonyError::AnswerLost {
+                        ceremony: "rekey",
+                        recovery: Recovery::CancelAndRestart,
+                    }
+                    .into());
+                }
+                if ours {
+                    self.phase = RekeyPhase::CollectingShares;
+                    let now = status.progress;
+                    self.status = Some(status);
+                    return Ok(if now > progress {
+                        RekeyEvent::Progress
+                    } else if now == progress {
+                        self.shares.push_front(share);
+                        RekeyEvent::Requeued
+                    } else {
+                        RekeyEvent::ProgressReset
+                    });
+                }
+                if let Some(result) = &self.result {
+                    if !result.verification_required {
+                        // The cut answer held the new shares, and they are in effect.
+                        self.verification = Verification::NotRequired;
+                        self.shares.clear();
+                        self.verification_shares.clear();
+                        self.phase = RekeyPhase::Done;
+                        return Ok(RekeyEvent::Rekeyed);
+                    }
+                }
+                let could_complete = progress + 1 >= self.required();
+                let backup = self.status.as_ref().is_some_and(|s| s.backup);
+                self.abort();
+                if could_complete && !self.verification_expected() {
+                    return Err(CeremonyError::AnswerLost {
+                        ceremony: "rekey",
+                        recovery: if backup {
+                            Recovery::ReadBackup
+                        } else {
+                            Recovery::SharesGone
+                        },
+                    }
+                    .into());
+                }
+                Err(CeremonyError::LostByServer("rekey").into())
+            }
+            Lost::CancelVerification => {
+                self.phase = RekeyPhase::Verifying;
+                match status.verification_nonce.clone() {
+                    Some(fresh) if ours && self.verification_nonce.as_ref() != Some(&fresh) => {
+                        self.cancel_verification = false;
+                        self.verify_status = None;
+                        self.verification_nonce = Some(fresh);
+                        self.status = Some(status);
+                        Ok(RekeyEvent::VerificationRestarted)
+                    }
+                    // Not restarted yet: sent again.
+                    Some(_) => {
+                        self.status = Some(status);
+                        Ok(RekeyEvent::Refreshed)
+                    }
+                    None => self.on_read(status),
+                }
+            }
+        }
+    }
+
+    /// What the verification progress read says about a verification share whose answer was
+    /// lost (`None`: no verification in progress).
+    fn resolve_verify(&mut self, answer: Option<VerifyStatus>) -> Result<RekeyEvent, Error> {
+        let Some(Unknown {
+            lost: Lost::VerifyShare(share),
+            progress,
+            ..
+        }) = self.unknown.take()
+        else {
+            return Err(CeremonyError::NothingOutstanding.into());
+        };
+        let required = self.required();
+        match answer {
+            Some(answer) if answer.started && answer.nonce.is_some() => {
+                self.phase = RekeyPhase::Verifying;
+                if answer.nonce != self.verification_nonce {
+                    // Verification restarted meanwhile: read the fresh nonce next to the
+                    // pinned one, then send the share again.
+                    self.verification_nonce = None;
+                    self.verify_status = None;
+                    self.verification_shares.push_front(share);
+                    return Ok(RekeyEvent::Requeued);
+                }
+                let now = answer.progress;
+                self.verify_status = Some(answer);
+                Ok(if now > progress {
+                    RekeyEvent::VerificationProgress
+                } else if now == progress {
+                    self.verification_shares.push_front(share);
+                    RekeyEvent::Requeued
+                } else {
+                    RekeyEvent::ProgressReset
+                })
+            }
+            _ => {
+                self.abort();
+                if progress + 1 >= required {
+                    Err(CeremonyError::VerificationUnconfirmed.into())
+                } else {
+                    Err(CeremonyError::LostByServer("rekey").into())
+                }
+            }
         }
     }
 
@@ -518,7 +923,7 @@ impl RekeyCeremony {
         match verification_nonce {
             Some(verification_nonce) => {
                 if self.result.is_none() && matches!(self.mode, Mode::Start(_)) {
-                    self.abort();
+                    self.abort_cancellable();
                     return Err(CeremonyError::CompletedElsewhere.into());
                 }
                 if self.verification_nonce.as_ref() != Some(&verification_nonce) {
@@ -547,6 +952,7 @@ impl RekeyCeremony {
     fn on_share_answer(
         &mut self,
         answer: Result<RekeyUpdate, Error>,
+        share: KeyShare,
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
@@ -559,18 +965,25 @@ impl RekeyCeremony {
                 self.status = Some(progress);
                 Ok(RekeyEvent::Progress)
             }
+            Ok(RekeyUpdate::Complete(result))
+                if result.keys.is_empty() && self.kind == KeyKind::Recovery =>
+            {
+                // Recovery shares are always handed out: an answer without them is broken.
+                // The server acted on the share; the read tells what it did.
+                let err = DecodeError::new(
+                    status.as_u16(),
+                    "the rekey completed but the answer carries no keys",
+                    body,
+                );
+                self.keep(body);
+                self.lose(InFlight::Share(share));
+                Err(err.into())
+            }
             Ok(RekeyUpdate::Complete(result)) => {
-                if result.keys.is_empty() {
-                    let err = DecodeError::new(
-                        status.as_u16(),
-                        "the rekey completed but the answer carries no keys",
-                        body,
-                    );
-                    self.undecoded = Some(err.body.clone());
-                    return Err(err.into());
-                }
+                // No keys on an unseal rekey: an auto-unseal server rotated its root key and
+                // keeps it sealed by its seal, handing out no shares. That is success.
                 let conflict = nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref());
-                let verification_required = result.verification_required;
+                let verification_required = result.verification_required && !result.keys.is_empty();
                 self.verification_nonce = result.verification_nonce.clone();
                 self.result = Some(result);
                 self.shares.clear();
@@ -592,9 +1005,19 @@ impl RekeyCeremony {
                 Ok(RekeyEvent::Rekeyed)
             }
             Err(err) => {
-                match &err {
-                    Error::Decode(decode) => self.undecoded = Some(decode.body.clone()),
-                    Error::Server(server) => match &server.refusal {
+                if acted_on_unseen(&err) {
+                    // The server may have counted the share, or even completed the rekey:
+                    // keep what came, recover the new shares if they are in it, and read
+                    // the progress before anything else.
+                    self.keep(body);
+                    if status.is_success() {
+                        self.salvage_result(body);
+                    }
+                    self.lose(InFlight::Share(share));
+                    return Err(err);
+                }
+                if let Error::Server(server) = &err {
+                    match &server.refusal {
                         Refusal::WrongNonce { expected } => {
                             if let Some(conflict) =
                                 nonce_conflict(self.nonce.as_ref(), expected.as_ref())
@@ -612,8 +1035,7 @@ impl RekeyCeremony {
                         Refusal::NotInProgress => self.abort(),
                         Refusal::VerificationPending { .. } => self.refresh = true,
                         _ => {}
-                    },
-                    _ => {}
+                    }
                 }
                 Err(err)
             }
@@ -624,6 +1046,7 @@ impl RekeyCeremony {
         &mut self,
         answer: Result<VerifyUpdate, Error>,
         share: KeyShare,
+        body: &[u8],
     ) -> Result<RekeyEvent, Error> {
         match answer {
             Ok(VerifyUpdate::Progress(progress)) => {
@@ -640,6 +1063,11 @@ impl RekeyCeremony {
                 Ok(RekeyEvent::Verified)
             }
             Err(err) => {
+                if acted_on_unseen(&err) {
+                    self.keep(body);
+                    self.lose(InFlight::VerifyShare(share));
+                    return Err(err);
+                }
                 if let Error::Server(server) = &err {
                     match server.refusal {
                         Refusal::WrongNonce { .. } => {
@@ -675,6 +1103,8 @@ impl RekeyCeremony {
     }
 
     fn finish_cancel(&mut self) {
+        self.cancellable = false;
+        self.unknown = None;
         self.cancel = false;
         self.cancel_verification = false;
         self.refresh = false;
@@ -686,8 +1116,17 @@ impl RekeyCeremony {
         self.cancel = false;
         self.cancel_verification = false;
         self.refresh = false;
+        self.cancellable = false;
+        self.unknown = None;
         self.clear_queued_shares();
         self.phase = RekeyPhase::Aborted;
+    }
+
+    /// Aborts, leaving [`cancel`](Self::cancel) possible: a rekey this ceremony may own still
+    /// runs on the server.
+    fn abort_cancellable(&mut self) {
+        self.abort();
+        self.cancellable = true;
     }
 
     fn wrong_phase(&self, action: &'static str, phase: RekeyPhase) -> Error {
@@ -726,7 +1165,7 @@ impl RekeyCeremony {
     /// Shares counted so far in the current phase: current shares while collecting, new
     /// shares while verifying.
     pub fn progress(&self) -> u32 {
-        if self.phase == RekeyPhase::Verifying {
+        if self.verifying() {
             self.verify_status.as_ref().map_or(0, |s| s.progress)
         } else {
             self.status.as_ref().map_or(0, |s| s.progress)
@@ -736,7 +1175,7 @@ impl RekeyCeremony {
     /// Shares needed in the current phase: the current threshold while collecting, the new
     /// threshold while verifying (0 while not known).
     pub fn required(&self) -> u32 {
-        if self.phase == RekeyPhase::Verifying {
+        if self.verifying() {
             self.verify_status
                 .as_ref()
                 .map(|s| s.t)
@@ -746,6 +1185,15 @@ impl RekeyCeremony {
         } else {
             self.status.as_ref().map_or(0, |s| s.required)
         }
+    }
+
+    /// Whether the current phase is the verification, or the lost request was sent in it.
+    fn verifying(&self) -> bool {
+        self.phase == RekeyPhase::Verifying
+            || self
+                .unknown
+                .as_ref()
+                .is_some_and(|unknown| unknown.phase == RekeyPhase::Verifying)
     }
 
     /// The last status the server reported for the rekey (new `t` and `n`, PGP
@@ -791,10 +1239,11 @@ impl RekeyCeremony {
         self.verification
     }
 
-    /// The raw body of the last answer to a share that could not be decoded: it may carry the
-    /// new shares, so it is kept here as well as in the error.
-    pub fn undecoded_response(&self) -> Option<&SecretBytes> {
-        self.undecoded.as_ref()
+    /// Every answer kept because it may carry the new shares, oldest first: undecodable
+    /// answers, unexplained refusals and what arrived of cut answers to the requests that
+    /// change the server's state. None is ever dropped or replaced while the ceremony lives.
+    pub fn undecoded_responses(&self) -> &[SecretBytes] {
+        &self.undecoded
     }
 
     /// The operation that reads the PGP-encrypted backup of the new shares (for a rekey
@@ -813,6 +1262,16 @@ impl RekeyCeremony {
     /// Whether `backup` was written by this ceremony's rekey.
     pub fn is_own_backup(&self, backup: &BackupKeys) -> bool {
         self.nonce.is_some() && backup.nonce == self.nonce
+    }
+}
+
+/// Whether a failed answer leaves open whether the server acted on the request: it came from
+/// a gateway (502, 504), or it was a success that could not be decoded.
+pub(super) fn acted_on_unseen(error: &Error) -> bool {
+    match error {
+        Error::Decode(_) => true,
+        Error::Server(server) => server.from_gateway(),
+        _ => false,
     }
 }
 
@@ -838,8 +1297,8 @@ impl Ceremony for RekeyCeremony {
         RekeyCeremony::handle_response(self, status, body)
     }
 
-    fn request_failed(&mut self) {
-        RekeyCeremony::request_failed(self)
+    fn request_failed(&mut self, delivery: Delivery<'_>) {
+        RekeyCeremony::request_failed(self, delivery)
     }
 
     fn phase(&self) -> RekeyPhase {
@@ -1011,7 +1470,7 @@ mod tests {
         let mut rekey = verifying();
         rekey.refresh().unwrap();
         poll(&mut rekey);
-        rekey.request_failed();
+        rekey.request_failed(Delivery::Unknown);
         let (method, _, _) = poll(&mut rekey);
         assert_eq!(method, "GET");
         assert!(answer(&mut rekey, 503, r#"{"errors":["Vault is sealed"]}"#).is_err());

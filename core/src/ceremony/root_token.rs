@@ -6,8 +6,9 @@
 //! generation started (classic update answers report 0, which would select the legacy
 //! scheme).
 
+use super::rekey::acted_on_unseen;
 use super::{nonce_conflict, sealed, Ceremony};
-use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Refusal};
+use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::generate_root::{
     CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
     StartRootTokenGeneration, TokenKind,
@@ -16,6 +17,8 @@ use crate::ops::Operation;
 use crate::otp::{self, OtpScheme, RandomSource};
 use crate::secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 use crate::target::{Dialect, Target};
+use crate::transport::Delivery;
+use crate::wire;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use std::collections::VecDeque;
@@ -52,6 +55,9 @@ pub enum RootTokenPhase {
     CollectingShares,
     /// The token was generated: see [`RootTokenCeremony::result`].
     Done,
+    /// A request the server may have acted on got no whole answer. The next request reads
+    /// the progress to learn what happened before anything else is sent.
+    OutcomeUnknown,
     /// The generation was cancelled.
     Cancelled,
     /// The ceremony cannot continue: another generation replaced it or the server lost it.
@@ -66,6 +72,7 @@ impl RootTokenPhase {
             RootTokenPhase::AwaitingOtp => "awaiting an OTP",
             RootTokenPhase::CollectingShares => "collecting shares",
             RootTokenPhase::Done => "done",
+            RootTokenPhase::OutcomeUnknown => "waiting to learn the outcome of a lost answer",
             RootTokenPhase::Cancelled => "cancelled",
             RootTokenPhase::Aborted => "aborted",
         }
@@ -95,6 +102,12 @@ pub enum RootTokenEvent {
     Refreshed,
     /// The generation was cancelled.
     Cancelled,
+    /// A request whose answer was lost had not been acted on: a share is queued again, a
+    /// start is sent again.
+    Requeued,
+    /// The server discarded the shares submitted so far (they did not combine), the lost
+    /// share's among them: progress starts again from 0.
+    ProgressReset,
 }
 
 /// The generated token, as the server handed it out.
@@ -141,6 +154,44 @@ enum InFlight {
     Read,
     Share(KeyShare),
     Cancel,
+    /// The progress read that resolves an unknown outcome.
+    Resolve,
+}
+
+/// A request whose answer did not arrive whole, with where the ceremony stood when it was
+/// sent.
+#[derive(Debug)]
+struct Unknown {
+    lost: Lost,
+    phase: RootTokenPhase,
+    progress: u32,
+}
+
+#[derive(Debug)]
+enum Lost {
+    Start,
+    Share(KeyShare),
+    Cancel,
+}
+
+/// What may be recovered from a start answer that was cut or could not be decoded.
+#[derive(serde::Deserialize)]
+struct SalvagedStart {
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    nonce: Option<String>,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    otp: Option<Otp>,
+}
+
+/// What may be recovered from a completing answer that was cut or could not be decoded.
+#[derive(serde::Deserialize)]
+struct SalvagedToken {
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    nonce: Option<String>,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    encoded_token: Option<EncodedToken>,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    encoded_root_token: Option<EncodedToken>,
 }
 
 /// A root-token (or recovery-token) generation, driven by the caller like
@@ -166,7 +217,12 @@ pub struct RootTokenCeremony {
     refresh: bool,
     cancel: bool,
     result: Option<GeneratedToken>,
-    undecoded: Option<SecretBytes>,
+    undecoded: Vec<SecretBytes>,
+    unknown: Option<Unknown>,
+    /// What a start answer that arrived cut or undecodable held.
+    salvaged_start: Option<(String, Option<Otp>)>,
+    /// Aborted, but a generation this ceremony may own still runs on the server.
+    cancellable: bool,
 }
 
 impl RootTokenCeremony {
@@ -207,7 +263,10 @@ impl RootTokenCeremony {
             refresh: false,
             cancel: false,
             result: None,
-            undecoded: None,
+            undecoded: Vec::new(),
+            unknown: None,
+            salvaged_start: None,
+            cancellable: false,
         }
     }
 
@@ -273,13 +332,20 @@ impl RootTokenCeremony {
         self.shares.clear();
     }
 
-    /// Cancels the generation (hvac's `cancel_root_generation`). Before the start was
-    /// answered nothing of this ceremony's is running and nothing is sent; a resumed ceremony
-    /// reads the status (and checks the nonce) first. The servers' cancel takes no nonce: it
-    /// ends whatever generation is in progress at that moment.
+    /// Cancels the generation (hvac's `cancel_root_generation`). Before the start was sent
+    /// nothing of this ceremony's is running and nothing is sent; a resumed ceremony, or one
+    /// whose last answer was lost, reads the status (and checks the nonce) first. The servers'
+    /// cancel takes no nonce: it ends whatever generation is in progress at that moment.
+    ///
+    /// An aborted ceremony can still cancel the generation found after its start got no
+    /// answer ([`CeremonyError::StartUnconfirmed`]).
     pub fn cancel(&mut self) -> Result<(), Error> {
         match self.phase {
             RootTokenPhase::Cancelled => Ok(()),
+            RootTokenPhase::Aborted if self.cancellable => {
+                self.cancel = true;
+                Ok(())
+            }
             RootTokenPhase::Done | RootTokenPhase::Aborted => Err(self.wrong_phase("cancelling")),
             _ => {
                 self.cancel = true;
@@ -309,11 +375,20 @@ impl RootTokenCeremony {
                 .into());
             }
         }
-        if self.in_flight.is_some() || self.phase.is_terminal() {
+        let cancelling_aborted = self.phase == RootTokenPhase::Aborted && self.cancel;
+        if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
             return Ok(None);
         }
         let kind = self.kind;
         let (request, in_flight) = match self.phase {
+            RootTokenPhase::OutcomeUnknown => (
+                ReadRootGenerationProgress::for_token(kind).request(target)?,
+                InFlight::Resolve,
+            ),
+            RootTokenPhase::Aborted => (
+                CancelRootGeneration::for_token(kind).request(target)?,
+                InFlight::Cancel,
+            ),
             RootTokenPhase::AwaitingOtp => {
                 if self.cancel {
                     self.finish_cancel();
@@ -379,9 +454,7 @@ impl RootTokenCeremony {
                     (request, InFlight::Share(share))
                 }
             }
-            RootTokenPhase::Done | RootTokenPhase::Cancelled | RootTokenPhase::Aborted => {
-                return Ok(None)
-            }
+            RootTokenPhase::Done | RootTokenPhase::Cancelled => return Ok(None),
         };
         if matches!(in_flight, InFlight::Read) {
             self.refresh = false;
@@ -413,10 +486,29 @@ impl RootTokenCeremony {
                 self.on_status(answer)
             }
             InFlight::Start => {
-                let answer = StartRootTokenGeneration::new()
+                match StartRootTokenGeneration::new()
                     .for_token(kind)
-                    .parse(status, body)?;
-                self.on_started(answer, status, body)
+                    .parse(status, body)
+                {
+                    Ok(answer) => self.on_started(answer, status, body),
+                    Err(err) => {
+                        if acted_on_unseen(&err) {
+                            // The server may have started a generation (and sent its only
+                            // copy of the OTP): keep the answer, and learn which.
+                            self.keep(body);
+                            if status.is_success() {
+                                self.salvage_start(body);
+                            }
+                            self.lose(InFlight::Start);
+                        }
+                        Err(err)
+                    }
+                }
+            }
+            // A refused read leaves the outcome unknown: it is read again.
+            InFlight::Resolve => {
+                let answer = ReadRootGenerationProgress::for_token(kind).parse(status, body)?;
+                self.resolve(answer)
             }
             InFlight::Read => {
                 match ReadRootGenerationProgress::for_token(kind).parse(status, body) {
@@ -429,11 +521,11 @@ impl RootTokenCeremony {
                     }
                 }
             }
-            InFlight::Share(_used) => {
+            InFlight::Share(share) => {
                 let answer = GenerateRoot::new(KeyShare::new(""), "")
                     .for_token(kind)
                     .parse(status, body);
-                self.on_share_answer(answer, status, body)
+                self.on_share_answer(answer, share, status, body)
             }
             InFlight::Cancel => match CancelRootGeneration::for_token(kind).parse(status, body) {
                 Ok(()) => {
@@ -444,7 +536,12 @@ impl RootTokenCeremony {
                     self.finish_cancel();
                     Ok(RootTokenEvent::Cancelled)
                 }
-                Err(err) => Err(err),
+                Err(err) => {
+                    if acted_on_unseen(&err) {
+                        self.lose(InFlight::Cancel);
+                    }
+                    Err(err)
+                }
             },
         }
     }
@@ -457,13 +554,188 @@ impl RootTokenCeremony {
         self.handle_response(response.status(), response.body().as_ref())
     }
 
-    /// The request last returned by [`poll_request`](Self::poll_request) got no answer: it
-    /// will be built again (a share goes back to the front of the queue).
-    pub fn request_failed(&mut self) {
-        match self.in_flight.take() {
-            Some(InFlight::Share(share)) => self.shares.push_front(share),
-            Some(InFlight::Read) if self.phase != RootTokenPhase::Starting => self.refresh = true,
-            _ => {}
+    /// The request last returned by [`poll_request`](Self::poll_request) got no whole answer;
+    /// `delivery` says how far it got.
+    ///
+    /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
+    /// to the front of the queue). One the server may have acted on (a start, a share, a
+    /// cancel) puts the ceremony in [`RootTokenPhase::OutcomeUnknown`]: the next request reads
+    /// the progress, and nothing is resent unless it was not acted on. What arrived of a cut
+    /// answer is kept ([`undecoded_responses`](Self::undecoded_responses)); an encoded token
+    /// complete in it becomes the [`result`](Self::result), a server OTP complete in a start
+    /// answer is kept for decoding.
+    pub fn request_failed(&mut self, delivery: Delivery<'_>) {
+        let Some(in_flight) = self.in_flight.take() else {
+            return;
+        };
+        if let Delivery::Cut(partial) = delivery {
+            self.keep(partial.body().expose());
+        }
+        match (in_flight, delivery) {
+            (InFlight::Read, _) => {
+                if self.phase != RootTokenPhase::Starting {
+                    self.refresh = true;
+                }
+            }
+            (InFlight::Status | InFlight::Resolve, _) => {}
+            (InFlight::Share(share), Delivery::NotSent) => self.shares.push_front(share),
+            (_, Delivery::NotSent) => {}
+            (in_flight, delivery) => {
+                if let Delivery::Cut(partial) = delivery {
+                    if partial.status().is_success() {
+                        match in_flight {
+                            InFlight::Share(_) => self.salvage_token(partial.body().expose()),
+                            InFlight::Start => self.salvage_start(partial.body().expose()),
+                            _ => {}
+                        }
+                    }
+                }
+                self.lose(in_flight);
+            }
+        }
+    }
+
+    /// Enters [`RootTokenPhase::OutcomeUnknown`] for a request the server may have acted on.
+    fn lose(&mut self, in_flight: InFlight) {
+        let lost = match in_flight {
+            InFlight::Start => Lost::Start,
+            InFlight::Share(share) => Lost::Share(share),
+            InFlight::Cancel => Lost::Cancel,
+            InFlight::Status | InFlight::Read | InFlight::Resolve => return,
+        };
+        self.unknown = Some(Unknown {
+            lost,
+            phase: self.phase,
+            progress: self.progress(),
+        });
+        self.phase = RootTokenPhase::OutcomeUnknown;
+    }
+
+    /// Keeps a body that may carry the token or the OTP, after every one kept before.
+    fn keep(&mut self, body: &[u8]) {
+        if !body.is_empty() {
+            self.undecoded.push(SecretBytes::new(body));
+        }
+    }
+
+    /// An encoded token complete in a share's answer that was cut or could not be decoded.
+    fn salvage_token(&mut self, body: &[u8]) {
+        let Some(salvaged) = wire::salvage::<SalvagedToken>(body) else {
+            return;
+        };
+        let Some(encoded) = salvaged.encoded_token.or(salvaged.encoded_root_token) else {
+            return;
+        };
+        if self.result.is_some()
+            || nonce_conflict(self.nonce.as_ref(), salvaged.nonce.as_ref()).is_some()
+        {
+            return;
+        }
+        self.result = Some(GeneratedToken {
+            encoded,
+            pgp_fingerprint: self.pgp_fingerprint.clone(),
+            nonce: salvaged.nonce.or_else(|| self.nonce.clone()),
+        });
+    }
+
+    /// The nonce (and server OTP) complete in a start answer that was cut or undecodable.
+    fn salvage_start(&mut self, body: &[u8]) {
+        if let Some(SalvagedStart {
+            nonce: Some(nonce),
+            otp,
+        }) = wire::salvage(body)
+        {
+            self.salvaged_start = Some((nonce, otp));
+        }
+    }
+
+    /// What the progress read says about a request whose answer was lost.
+    fn resolve(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
+        let Some(Unknown {
+            lost,
+            phase,
+            progress,
+        }) = self.unknown.take()
+        else {
+            return self.on_read(status);
+        };
+        let running = status.started && status.nonce.is_some();
+        let ours = running && self.nonce.is_some() && status.nonce == self.nonce;
+        match lost {
+            Lost::Cancel => {
+                if running && (ours || self.nonce.is_none()) {
+                    // Still running: the cancel is sent again.
+                    self.phase = phase;
+                    self.status = Some(status);
+                    return Ok(RootTokenEvent::Refreshed);
+                }
+                self.finish_cancel();
+                Ok(RootTokenEvent::Cancelled)
+            }
+            Lost::Start => {
+                self.phase = RootTokenPhase::Starting;
+                if !running {
+                    return Ok(RootTokenEvent::Requeued);
+                }
+                let server_otp = matches!(self.mode, Mode::Start(TokenProtection::ServerOtp));
+                let (salvaged_nonce, otp) = match self.salvaged_start.take() {
+                    Some((nonce, otp)) => (Some(nonce), otp),
+                    None => (None, None),
+                };
+                let known = salvaged_nonce.as_ref().or(self.required_nonce.as_ref());
+                let usable = !server_otp || otp.is_some();
+                if usable && known.is_some() && known == status.nonce.as_ref() {
+                    if server_otp {
+                        self.otp = otp;
+                    }
+                    self.nonce = status.nonce.clone();
+                    return self.on_read(status);
+                }
+                let found = status.nonce.clone();
+                self.status = Some(status);
+                self.abort();
+                self.cancellable = true;
+                Err(CeremonyError::StartUnconfirmed {
+                    ceremony: "root-token generation",
+                    found,
+                }
+                .into())
+            }
+            Lost::Share(share) => {
+                if running && !ours {
+                    self.phase = phase;
+                    return self.on_read(status);
+                }
+                if ours {
+                    self.phase = RootTokenPhase::CollectingShares;
+                    let now = status.progress;
+                    self.status = Some(status);
+                    return Ok(if now > progress {
+                        RootTokenEvent::Progress
+                    } else if now == progress {
+                        self.shares.push_front(share);
+                        RootTokenEvent::Requeued
+                    } else {
+                        RootTokenEvent::ProgressReset
+                    });
+                }
+                if self.result.is_some() {
+                    // The cut answer held the token.
+                    self.shares.clear();
+                    self.phase = RootTokenPhase::Done;
+                    return Ok(RootTokenEvent::Generated);
+                }
+                let could_complete = progress + 1 >= self.required();
+                self.abort();
+                if could_complete {
+                    return Err(CeremonyError::AnswerLost {
+                        ceremony: "root-token generation",
+                        recovery: Recovery::TokenGone,
+                    }
+                    .into());
+                }
+                Err(CeremonyError::LostByServer("root-token generation").into())
+            }
         }
     }
 
@@ -516,6 +788,7 @@ impl RootTokenCeremony {
                 "the start answer carries no OTP: the token will not be decodable",
                 body,
             );
+            self.keep(body);
             return Err(err.into());
         }
         Ok(RootTokenEvent::Started)
@@ -557,6 +830,7 @@ impl RootTokenCeremony {
     fn on_share_answer(
         &mut self,
         answer: Result<RootGenerationStatus, Error>,
+        share: KeyShare,
         code: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
@@ -568,7 +842,7 @@ impl RootTokenCeremony {
                         "the generation completed but the answer carries no encoded token",
                         body,
                     );
-                    self.undecoded = Some(err.body.clone());
+                    self.keep(body);
                     self.abort();
                     return Err(err.into());
                 };
@@ -599,9 +873,16 @@ impl RootTokenCeremony {
                 Ok(RootTokenEvent::Progress)
             }
             Err(err) => {
-                match &err {
-                    Error::Decode(decode) => self.undecoded = Some(decode.body.clone()),
-                    Error::Server(server) => match &server.refusal {
+                if acted_on_unseen(&err) {
+                    self.keep(body);
+                    if code.is_success() {
+                        self.salvage_token(body);
+                    }
+                    self.lose(InFlight::Share(share));
+                    return Err(err);
+                }
+                if let Error::Server(server) = &err {
+                    match &server.refusal {
                         Refusal::WrongNonce { expected } => {
                             if let Some(conflict) =
                                 nonce_conflict(self.nonce.as_ref(), expected.as_ref())
@@ -618,8 +899,7 @@ impl RootTokenCeremony {
                         }
                         Refusal::NotInProgress => self.abort(),
                         _ => {}
-                    },
-                    _ => {}
+                    }
                 }
                 Err(err)
             }
@@ -629,6 +909,8 @@ impl RootTokenCeremony {
     fn finish_cancel(&mut self) {
         self.cancel = false;
         self.refresh = false;
+        self.cancellable = false;
+        self.unknown = None;
         self.shares.clear();
         self.phase = RootTokenPhase::Cancelled;
     }
@@ -636,6 +918,8 @@ impl RootTokenCeremony {
     fn abort(&mut self) {
         self.cancel = false;
         self.refresh = false;
+        self.cancellable = false;
+        self.unknown = None;
         self.shares.clear();
         self.phase = RootTokenPhase::Aborted;
     }
@@ -741,10 +1025,11 @@ impl RootTokenCeremony {
         otp::decode_token(&result.encoded, otp, otp_length)
     }
 
-    /// The raw body of the last answer to a share that could not be decoded: it may carry the
-    /// token, so it is kept here as well as in the error.
-    pub fn undecoded_response(&self) -> Option<&SecretBytes> {
-        self.undecoded.as_ref()
+    /// Every answer kept because it may carry the token or the server's OTP, oldest first:
+    /// undecodable answers, unexplained refusals and what arrived of cut answers to the
+    /// requests that change the server's state. None is ever dropped or replaced.
+    pub fn undecoded_responses(&self) -> &[SecretBytes] {
+        &self.undecoded
     }
 }
 
@@ -766,8 +1051,8 @@ impl Ceremony for RootTokenCeremony {
         RootTokenCeremony::handle_response(self, status, body)
     }
 
-    fn request_failed(&mut self) {
-        RootTokenCeremony::request_failed(self)
+    fn request_failed(&mut self, delivery: Delivery<'_>) {
+        RootTokenCeremony::request_failed(self, delivery)
     }
 
     fn phase(&self) -> RootTokenPhase {

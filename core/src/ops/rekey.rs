@@ -105,15 +105,40 @@ pub enum RekeyUpdate {
     Complete(RekeyResult),
 }
 
+impl RekeyResult {
+    /// The new shares from the first bytes of a completing answer that broke off (a
+    /// [`PartialResponse`](crate::PartialResponse)'s body), when every share arrived whole:
+    /// both servers write `keys` before the fields that follow it. `keys_base64`, the
+    /// fingerprints and the verification nonce are filled in when they arrived too.
+    ///
+    /// ```
+    /// use vault_key_core::ops::rekey::RekeyResult;
+    ///
+    /// let cut = br#"{"nonce":"n-1","complete":true,"keys":["4738112d","204ebce3"],"keys_bas"#;
+    /// let salvaged = RekeyResult::salvage(cut).expect("every share arrived");
+    /// assert_eq!(salvaged.keys.len(), 2);
+    /// assert_eq!(salvaged.nonce.as_deref(), Some("n-1"));
+    /// assert!(RekeyResult::salvage(&cut[..40]).is_none());
+    /// ```
+    pub fn salvage(prefix: &[u8]) -> Option<RekeyResult> {
+        wire::salvage(prefix).filter(|result: &RekeyResult| !result.keys.is_empty())
+    }
+}
+
 #[derive(Deserialize)]
 struct CompleteFlag {
     #[serde(default, deserialize_with = "wire::null_default")]
     complete: bool,
+    #[serde(default)]
+    keys: Option<serde::de::IgnoredAny>,
 }
 
+/// An answer is the completion when it says so or when it carries the new shares: a body
+/// with `keys` but no flag is never read as mere progress, which would drop them.
 pub(crate) fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<RekeyUpdate, Error> {
     let payload = wire::payload(status, body)?;
-    if payload.decode::<CompleteFlag>()?.complete {
+    let flag = payload.decode::<CompleteFlag>()?;
+    if flag.complete || flag.keys.is_some() {
         payload.decode().map(RekeyUpdate::Complete)
     } else {
         payload.decode().map(RekeyUpdate::Progress)
@@ -149,7 +174,8 @@ pub struct StartRekey {
 }
 
 impl StartRekey {
-    /// New unseal shares: `shares` of which `threshold` unseal.
+    /// New unseal shares: `shares` of which `threshold` unseal, verified before they take
+    /// effect (see [`require_verification`](Self::require_verification)).
     pub fn new(shares: u32, threshold: u32) -> Self {
         Self {
             kind: KeyKind::Unseal,
@@ -157,7 +183,7 @@ impl StartRekey {
             secret_threshold: threshold,
             pgp_keys: Vec::new(),
             backup: false,
-            require_verification: false,
+            require_verification: true,
         }
     }
 
@@ -180,7 +206,14 @@ impl StartRekey {
         self
     }
 
-    /// Keep the old shares valid until the new ones have been verified.
+    /// Keep the old shares valid until the new ones have been verified: on by default.
+    ///
+    /// Turning it off (`false`) makes the new shares take effect the moment the last current
+    /// share is counted, in the same answer that hands them out. If that one answer is lost
+    /// (a connection cut, a proxy timeout, a crash of the caller), the old shares no longer
+    /// unseal and nobody holds the new ones, unless a PGP backup was kept. With verification
+    /// the old shares stay in effect until the new ones are proven, and a lost answer only
+    /// means cancelling and starting again.
     pub fn require_verification(mut self, require: bool) -> Self {
         self.require_verification = require;
         self

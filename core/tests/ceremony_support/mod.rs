@@ -61,6 +61,15 @@ impl Row {
         self
     }
 
+    /// The same answer to another request (a derived exchange: a progress read answered as
+    /// the captured update reported the progress).
+    pub fn answering(mut self, method: &str, path: &str) -> Self {
+        self.method = method.to_string();
+        self.path = path.to_string();
+        self.req = None;
+        self
+    }
+
     /// The captured request body as JSON.
     pub fn req_json(&self) -> Option<Value> {
         self.req
