@@ -4,7 +4,9 @@
 //!   unsealed, in plain HTTP, TLS, legacy-endpoint, recovery-mode and auto-unseal (transit
 //!   seal, with recovery shares) variants;
 //! - [`faults`] is an HTTP server that misbehaves on purpose, for the failures a real server
-//!   does not produce on demand (truncation, garbage, stalls, huge bodies);
+//!   does not produce on demand (truncation, garbage, stalls, huge bodies), and [`proxy`] sits
+//!   in front of a real server and, on cue, cuts, drops, holds or replaces one answer after the
+//!   server produced it;
 //! - [`clients`] runs one scenario through either transport, [`pgp`] decrypts PGP-encrypted
 //!   shares and tokens with gpg, [`cli`] drives the `bao` CLI for interoperability tests, and
 //!   [`support`] holds what the scenarios share.
@@ -13,6 +15,7 @@ pub mod cli;
 pub mod clients;
 pub mod faults;
 pub mod pgp;
+pub mod proxy;
 pub mod server;
 pub mod support;
 

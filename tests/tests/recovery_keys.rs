@@ -153,7 +153,11 @@ fn rekey_with_ceremony(
         Refusal::NoBackup
     );
 
-    let mut ceremony = RekeyCeremony::start(StartRekey::new(3, 2).keys(KeyKind::Recovery));
+    let mut ceremony = RekeyCeremony::start(
+        StartRekey::new(3, 2)
+            .keys(KeyKind::Recovery)
+            .require_verification(false),
+    );
     assert_eq!(ceremony.key_kind(), KeyKind::Recovery);
     assert_eq!(
         client.drive_rekey(&mut ceremony).expect("start"),
@@ -238,7 +242,11 @@ fn rekey_with_ceremony(
 /// A recovery rekey fed the replaced shares: refused at the threshold as not combining, and left open until cancelled.
 fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
     let started = client
-        .start_rekey(&StartRekey::new(3, 2).keys(KeyKind::Recovery))
+        .start_rekey(
+            &StartRekey::new(3, 2)
+                .keys(KeyKind::Recovery)
+                .require_verification(false),
+        )
         .expect("start a recovery rekey for the replaced shares");
     let nonce = started.nonce.clone().expect("nonce");
     let required = started.required as usize;
@@ -407,7 +415,8 @@ fn rekey_with_pgp_and_backup(
             &StartRekey::new(3, 2)
                 .keys(KeyKind::Recovery)
                 .pgp_keys(public)
-                .backup(true),
+                .backup(true)
+                .require_verification(false),
         )
         .expect("start a PGP recovery rekey with backup");
     assert_eq!(started.pgp_fingerprints, fingerprints);

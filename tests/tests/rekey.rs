@@ -403,7 +403,7 @@ fn rekey_resumed_by_second_client(
     );
 
     let started = client
-        .start_rekey(&StartRekey::new(3, 2))
+        .start_rekey(&StartRekey::new(3, 2).require_verification(false))
         .expect("start a rekey to 3 shares, threshold 2");
     assert!(started.started, "{started:?}");
     assert_eq!((started.n, started.t, started.progress), (3, 2, 0));
@@ -562,7 +562,7 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
 /// Shares that do not combine are refused at the threshold; the rekey stays open until cancelled.
 fn rekey_with_wrong_shares(client: &dyn KeyClient) {
     let started = client
-        .start_rekey(&StartRekey::new(3, 2))
+        .start_rekey(&StartRekey::new(3, 2).require_verification(false))
         .expect("start a rekey for wrong shares");
     let nonce = started.nonce.clone().expect("nonce");
     let threshold = started.required as usize;
@@ -596,7 +596,12 @@ fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Ve
         .map(|f| f.to_ascii_lowercase())
         .collect();
     let started = client
-        .start_rekey(&StartRekey::new(3, 2).pgp_keys(public).backup(true))
+        .start_rekey(
+            &StartRekey::new(3, 2)
+                .pgp_keys(public)
+                .backup(true)
+                .require_verification(false),
+        )
         .expect("start a PGP rekey with backup");
     assert_eq!(started.pgp_fingerprints, fingerprints);
     assert!(started.backup);
