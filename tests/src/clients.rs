@@ -168,6 +168,7 @@ pub struct ClientFactory {
     trust: Trust,
     dialect: Dialect,
     keys: KeyKind,
+    timeout: Option<std::time::Duration>,
 }
 
 impl ClientFactory {
@@ -179,6 +180,15 @@ impl ClientFactory {
             trust: Trust::System,
             dialect,
             keys: KeyKind::Unseal,
+            timeout: None,
+        }
+    }
+
+    /// The same factory for clients that give up on an exchange after `timeout`.
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        ClientFactory {
+            timeout: Some(timeout),
+            ..self.clone()
         }
     }
 
@@ -233,6 +243,9 @@ impl ClientFactory {
             .dialect(self.dialect);
         if let Some(token) = token {
             builder = builder.token(Token::new(token));
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
         }
         match &self.trust {
             Trust::System => builder,

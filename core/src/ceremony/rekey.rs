@@ -1032,7 +1032,12 @@ impl RekeyCeremony {
                                 status.progress = 0;
                             }
                         }
-                        Refusal::NotInProgress => self.abort(),
+                        Refusal::NotInProgress => {
+                            // Not known to the server any more (cancelled, or the server
+                            // restarted, was sealed, lost its leadership): say that.
+                            self.abort();
+                            return Err(CeremonyError::LostByServer("rekey").into());
+                        }
                         Refusal::VerificationPending { .. } => self.refresh = true,
                         _ => {}
                     }
@@ -1084,7 +1089,12 @@ impl RekeyCeremony {
                                 status.progress = 0;
                             }
                         }
-                        Refusal::NotInProgress => self.abort(),
+                        Refusal::NotInProgress => {
+                            // Not known to the server any more (cancelled, or the server
+                            // restarted, was sealed, lost its leadership): say that.
+                            self.abort();
+                            return Err(CeremonyError::LostByServer("rekey").into());
+                        }
                         _ => {}
                     }
                 }

@@ -897,7 +897,12 @@ impl RootTokenCeremony {
                                 status.progress = 0;
                             }
                         }
-                        Refusal::NotInProgress => self.abort(),
+                        Refusal::NotInProgress => {
+                            // Not known to the server any more (cancelled, or the server
+                            // restarted, was sealed, lost its leadership): say that.
+                            self.abort();
+                            return Err(CeremonyError::LostByServer("root-token generation").into());
+                        }
                         _ => {}
                     }
                 }
