@@ -14,11 +14,12 @@ use vault_key_core::ceremony::{
     RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection, Verification,
 };
 use vault_key_core::ops::generate_root::TokenKind;
-use vault_key_core::ops::rekey::StartRekey;
+use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::{
     CeremonyError, Dialect, Error, KeyShare, Recovery, Refusal, TransportErrorKind,
 };
 use vault_key_tests::clients::{CallError, ClientFactory, KeyClient, Transport};
+use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::proxy::{Damage, FaultProxy};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{
@@ -45,13 +46,24 @@ struct Rig {
 
 impl Rig {
     fn new(transport: Transport, dialect: Dialect) -> Rig {
-        let server = start(Server::builder().legacy_endpoints(dialect == Dialect::Vault));
+        Rig::on(transport, dialect, KeyKind::Unseal)
+    }
+
+    /// A rig whose shares are those of `kind`: recovery shares live on an auto-unseal server (a transit seal).
+    fn on(transport: Transport, dialect: Dialect, kind: KeyKind) -> Rig {
+        let builder = Server::builder()
+            .legacy_endpoints(dialect == Dialect::Vault)
+            .transit_seal(kind == KeyKind::Recovery);
+        let server = start(builder);
         let proxy = FaultProxy::start(&server.address()).expect("the fault proxy starts");
-        let factory = ClientFactory::new(transport, proxy.address(), dialect);
+        let factory = ClientFactory::new(transport, proxy.address(), dialect).with_keys(kind);
         let client = factory
             .client(Some(server.root_token()))
             .expect("a client through the proxy");
-        let current = shares(&server.keys());
+        let current = match kind {
+            KeyKind::Recovery => shares(&server.recovery_keys()),
+            _ => shares(&server.keys()),
+        };
         Rig {
             server,
             proxy,
@@ -576,8 +588,7 @@ fn two_clients_race(rig: &mut Rig) {
         RekeyPhase::CollectingShares
     );
     let nonce = first.nonce().expect("a nonce").to_string();
-    let mut second =
-        RekeyCeremony::resume(vault_key_core::ops::rekey::KeyKind::Unseal).require_nonce(nonce);
+    let mut second = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(nonce);
     assert_eq!(
         other.drive_rekey(&mut second).expect("resume"),
         RekeyPhase::CollectingShares
@@ -634,6 +645,50 @@ fn two_clients_race(rig: &mut Rig) {
         "(f) two clients race on the last share",
         format!("starter {a:?}, resumed {b:?}; loser: {loser_said}"),
         RekeyPhase::Done,
+        proof,
+    );
+}
+
+/// (b) The completing answer of a rekey with a PGP backup and no verification, dropped: the ceremony points to the
+/// backup; it is this rekey's, and its shares, decrypted, are the ones in effect.
+fn lost_completion_with_backup(rig: &mut Rig) {
+    let public = pgp::public_keys().expect("the fixture PGP keys");
+    let threshold = rig.threshold();
+    let start = StartRekey::new(3, 2)
+        .pgp_keys(public)
+        .backup(true)
+        .require_verification(false);
+    let mut rekey = rig.damaged_rekey(start, threshold - 1, Damage::Drop);
+    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    assert_eq!(
+        lost,
+        CeremonyError::AnswerLost {
+            ceremony: "rekey",
+            recovery: Recovery::ReadBackup
+        }
+    );
+    let backup = rig.client.read_backup_keys().expect("read the backup");
+    assert!(rekey.is_own_backup(&backup), "the backup is this rekey's");
+    let keyring = Keyring::new().expect("a gpg keyring with the fixture keys");
+    let new: Vec<KeyShare> = backup
+        .keys
+        .values()
+        .map(|stored| {
+            KeyShare::new(
+                keyring
+                    .decrypt_hex(stored[0].expose())
+                    .expect("decrypt the backup"),
+            )
+        })
+        .collect();
+    assert_eq!(new.len(), 3);
+    rig.client.delete_backup_keys().expect("delete the backup");
+    let proof = rig.prove_new_shares(new);
+    rig.row(
+        "(b) completion dropped, no verification, PGP backup",
+        format!("{}; {lost:?}; backup read, is_own_backup", told(&err)),
+        rekey.phase(),
         proof,
     );
 }
@@ -713,9 +768,138 @@ fn every_fault(transport: Transport, dialect: Dialect) {
     two_clients_race(&mut rig);
     restart_between_rekey_shares(&mut rig);
     restart_between_root_shares(&mut rig);
+    lost_completion_with_backup(&mut rig);
     lost_completion_without_verification(&mut rig);
     assert!(rig.proxy.all_fired(), "every cue fired");
-    assert_eq!(rig.rows.len(), 14);
+    assert_eq!(rig.rows.len(), 15);
+}
+
+/// A root token generated with `keys` through the proxy: works when they are the recovery shares in effect, and
+/// the threshold share is refused as not combining otherwise.
+fn root_token_with(rig: &Rig, keys: &[KeyShare]) -> Result<(), Refusal> {
+    let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
+    generation.submit_shares(keys.to_vec()).expect("queue");
+    match rig.client.drive_root_token(&mut generation) {
+        Ok(RootTokenPhase::Done) => {
+            let token = generation.decode_token().expect("decode");
+            assert_root_token(&rig.server, token.expose());
+            Ok(())
+        }
+        Ok(phase) => panic!("the generation stopped in {phase:?}"),
+        Err(e) => {
+            let refused = e.refusal().cloned().unwrap_or_else(|| panic!("{e}"));
+            generation.cancel().expect("cancel");
+            rig.client
+                .drive_root_token(&mut generation)
+                .expect("cancel");
+            Err(refused)
+        }
+    }
+}
+
+/// On an auto-unseal server a rekey's shares are the recovery shares, proven by generating a root token.
+fn recovery_faults(transport: Transport, dialect: Dialect) {
+    let mut rig = Rig::on(transport, dialect, KeyKind::Recovery);
+    let recovery = || StartRekey::new(3, 2).keys(KeyKind::Recovery);
+
+    // (a) The completion cut in its body, with verification: salvaged, verified, in effect.
+    let threshold = rig.threshold();
+    let mut rekey = rig.damaged_rekey(recovery(), threshold - 1, TWO_THIRDS);
+    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    assert_eq!(
+        err.transport_kind(),
+        Some(TransportErrorKind::Protocol),
+        "{err}"
+    );
+    assert_eq!(new_shares(&rekey).len(), 3);
+    assert_eq!(
+        rig.client.drive_rekey(&mut rekey).expect("resolve"),
+        RekeyPhase::Verifying
+    );
+    verify(&rig, &mut rekey);
+    let old = std::mem::replace(&mut rig.current, new_shares(&rekey));
+    assert_eq!(
+        root_token_with(&rig, &old[..threshold]),
+        Err(Refusal::SharesDidNotCombine)
+    );
+    root_token_with(&rig, &rig.quorum()).expect("the new recovery shares generate a root token");
+    rig.row(
+        "(a) recovery completion cut mid-body, verification",
+        "transport Protocol; shares salvaged, then verified",
+        rekey.phase(),
+        "new recovery shares generate a root token, old refused",
+    );
+
+    // (b) The completion dropped, with verification: lost, cancelled, the old shares still in effect.
+    let threshold = rig.threshold();
+    let mut rekey = rig.damaged_rekey(recovery(), threshold - 1, Damage::Drop);
+    rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    assert!(
+        matches!(
+            lost,
+            CeremonyError::AnswerLost {
+                recovery: Recovery::CancelAndRestart,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    rekey.cancel().expect("cancel");
+    assert_eq!(
+        rig.client.drive_rekey(&mut rekey).expect("cancel"),
+        RekeyPhase::Cancelled
+    );
+    root_token_with(&rig, &rig.quorum())
+        .expect("the recovery shares in effect still generate a root token");
+    rig.row(
+        "(b) recovery completion dropped, verification",
+        format!("transport Protocol; {lost:?}, then cancel"),
+        rekey.phase(),
+        "old recovery shares generate a root token",
+    );
+
+    // A root-key rotation on an auto-unseal server: the rekey of the unseal key completes with no shares at all
+    // (the seal keeps the key), which is success.
+    let mut rotation = RekeyCeremony::start(StartRekey::new(1, 1).require_verification(false));
+    rotation
+        .submit_shares(rig.quorum())
+        .expect("queue the recovery shares");
+    let phase = rig
+        .client
+        .drive_rekey(&mut rotation)
+        .expect("rotate the root key");
+    assert_eq!(phase, RekeyPhase::Done);
+    let result = rotation.result().expect("the completion");
+    assert!(result.keys.is_empty(), "no shares on an auto-unseal server");
+    root_token_with(&rig, &rig.quorum()).expect("the recovery shares are untouched");
+    rig.row(
+        "root-key rotation on auto-unseal (keys: [])",
+        "Ok(Done), no shares",
+        phase,
+        "recovery shares still generate a root token",
+    );
+    assert!(rig.proxy.all_fired());
+}
+
+#[test]
+fn recovery_faults_ureq_vault() {
+    recovery_faults(Transport::Ureq, Dialect::Vault);
+}
+
+#[test]
+fn recovery_faults_hyper_openbao() {
+    recovery_faults(Transport::Hyper, Dialect::OpenBao);
+}
+
+#[test]
+fn recovery_faults_ureq_openbao() {
+    recovery_faults(Transport::Ureq, Dialect::OpenBao);
+}
+
+#[test]
+fn recovery_faults_hyper_vault() {
+    recovery_faults(Transport::Hyper, Dialect::Vault);
 }
 
 #[test]
