@@ -48,6 +48,18 @@ pub enum Fault {
         /// What is actually sent.
         body: Vec<u8>,
     },
+    /// Like [`Fault::Truncate`], but the connection then stays silent for `stall` before it closes: an answer that
+    /// stops mid-body, for client timeouts that strike after part of the body arrived.
+    TruncateThenStall {
+        /// Status code.
+        status: u16,
+        /// The length announced in `Content-Length`.
+        declared_len: usize,
+        /// What is actually sent.
+        body: Vec<u8>,
+        /// How long nothing more is sent.
+        stall: Duration,
+    },
     /// Raw bytes instead of an HTTP response, then close: a peer that does not speak HTTP.
     Garbage(Vec<u8>),
     /// Read the request, send nothing for this long, then close: a hung server, for client timeouts.
@@ -338,16 +350,25 @@ fn answer(stream: &mut TcpStream, fault: &Fault, stop: &AtomicBool) -> io::Resul
             stream.write_all(head.as_bytes())?;
             stream.write_all(body)
         }
+        Fault::TruncateThenStall {
+            status,
+            declared_len,
+            body,
+            stall,
+        } => {
+            let head = format!(
+                "{}Content-Type: application/json\r\nContent-Length: {declared_len}\r\nConnection: close\r\n\r\n",
+                status_line(*status)
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(body)?;
+            stream.flush()?;
+            wait(*stall, stop);
+            Ok(())
+        }
         Fault::Garbage(bytes) => stream.write_all(bytes),
         Fault::Stall(duration) => {
-            let until = Instant::now() + *duration;
-            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                thread::sleep(
-                    until
-                        .saturating_duration_since(Instant::now())
-                        .min(Duration::from_millis(10)),
-                );
-            }
+            wait(*duration, stop);
             Ok(())
         }
         Fault::Redirect { status, location } => {
@@ -536,4 +557,16 @@ fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sleeps for `duration`, or until the server stops.
+fn wait(duration: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(10)),
+        );
+    }
 }

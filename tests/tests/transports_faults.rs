@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use vault_key_core::client_config::ClientBuilder;
-use vault_key_core::ops::rekey::{KeyKind, Rekey, RekeyUpdate};
+use vault_key_core::ops::rekey::{KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyUpdate};
 use vault_key_core::ops::rekey_verify::CancelRekeyVerify;
 use vault_key_core::ops::seal::{ReadSealStatus, SealStatus};
 use vault_key_core::redirect::RedirectError;
@@ -363,6 +363,77 @@ fn streamed_body_past_the_limit_is_refused() {
             Err(ExecuteError::Core(CoreError::Decode(e))) => assert_eq!(e.body.len(), 16 * 1024),
             other => panic!("{via:?}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn what_arrived_of_a_cut_answer_is_kept() {
+    let body = br#"{"nonce":"n-1","complete":true,"keys":["4738112d","204ebce3"],"keys_bas"#;
+    let faults = [
+        Fault::Truncate {
+            status: 200,
+            declared_len: 400,
+            body: body.to_vec(),
+        },
+        // Cut by the client's own timeout, after part of the body arrived.
+        Fault::TruncateThenStall {
+            status: 200,
+            declared_len: 400,
+            body: body.to_vec(),
+            stall: Duration::from_secs(5),
+        },
+    ];
+    let settings = Settings {
+        timeout: Some(Duration::from_millis(700)),
+        ..Settings::default()
+    };
+    for via in VIAS {
+        for (fault, kind) in faults
+            .iter()
+            .zip([TransportErrorKind::Protocol, TransportErrorKind::Timeout])
+        {
+            let server = FaultServer::start(vec![fault.clone()]);
+            let result = exec(
+                via,
+                &server.address(),
+                &settings,
+                &ReadRekeyProgress::new(KeyKind::Unseal),
+            );
+            let Err(ExecuteError::Transport(error)) = result else {
+                panic!("{via:?} {fault:?}: expected a transport error, got {result:?}");
+            };
+            assert_eq!(error.kind(), kind, "{via:?} {fault:?}");
+            let partial = error
+                .partial_response()
+                .unwrap_or_else(|| panic!("{via:?} {fault:?}: {error}"));
+            assert_eq!(partial.status(), 200);
+            assert_eq!(
+                partial.body().expose(),
+                body,
+                "{via:?} {fault:?}: every byte that arrived"
+            );
+            assert!(
+                !format!("{error} {error:?}").contains("4738112d"),
+                "{via:?}: {error}"
+            );
+            assert_eq!(
+                RekeyResult::salvage(partial.body().expose()).map(|r| r.keys.len()),
+                Some(2),
+                "{via:?}"
+            );
+        }
+        // Nothing of an answer arrived: nothing is kept, and nothing claims otherwise.
+        let server = FaultServer::start(vec![Fault::Close]);
+        let result = exec(
+            via,
+            &server.address(),
+            &Settings::default(),
+            &ReadSealStatus,
+        );
+        let Err(ExecuteError::Transport(error)) = result else {
+            panic!("{via:?}: expected a transport error");
+        };
+        assert!(error.partial_response().is_none(), "{via:?}");
     }
 }
 
