@@ -12,6 +12,16 @@
 //! another; it stays on the [`Dialect`](crate::Dialect) of its first request; and what it
 //! produced (new shares, an encoded token, an OTP) stays reachable from it after any error.
 //!
+//! A request the server may have acted on without its answer arriving whole (no answer, a
+//! timeout, a cut body, a gateway's 502 or 504, an answer that cannot be decoded) is never sent
+//! again blindly: the ceremony enters its "outcome unknown" phase
+//! ([`RekeyPhase::OutcomeUnknown`], [`RootTokenPhase::OutcomeUnknown`]) and its next request
+//! reads the progress, which says whether the request was counted, not counted (it is resent),
+//! finished the ceremony under this nonce, or was lost with the ceremony by the server. New
+//! shares, an encoded token or a server OTP complete in what arrived of a cut answer are
+//! recovered from it; the caller tells the ceremony how far a failed request got with
+//! `request_failed(`[`crate::Delivery`]`)`, which the drivers do.
+//!
 //! # Rekey, with verification of the new shares
 //!
 //! The HTTP stack here is a scripted closure that checks each request and answers as

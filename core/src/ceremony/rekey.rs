@@ -477,7 +477,9 @@ impl RekeyCeremony {
     /// used up and the next one can be sent; wrong shares that reach the threshold leave the
     /// rekey running with progress 0; a nonce other than the pinned one aborts it. An answer
     /// that cannot be decoded is returned as [`Error::Decode`] with its raw body, which is
-    /// also kept in [`undecoded_response`](Self::undecoded_response).
+    /// also kept in [`undecoded_responses`](Self::undecoded_responses); since the server may
+    /// have acted on the request, the ceremony then waits in [`RekeyPhase::OutcomeUnknown`]
+    /// (as after a gateway's 502 or 504).
     pub fn handle_response(
         &mut self,
         status: StatusCode,
