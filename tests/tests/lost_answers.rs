@@ -158,6 +158,13 @@ fn verify(rig: &Rig, rekey: &mut RekeyCeremony) {
     assert_eq!(rekey.verification(), Verification::Verified);
 }
 
+/// Verifies the new shares of `rekey`, proves them in effect, and records the case.
+fn verify_and_prove(rig: &mut Rig, rekey: &mut RekeyCeremony, case: &str, told: &str) {
+    verify(rig, rekey);
+    let proof = rig.prove_new_shares(new_shares(rekey));
+    rig.row(case, told, rekey.phase(), proof);
+}
+
 /// (a) The completing answer cut right after its head, with verification: the ceremony learns from the progress
 /// read that its own share finished the rekey, says the answer was lost and that the old shares are still in
 /// effect, and can still cancel.
@@ -226,14 +233,11 @@ fn cut_body_with_verification(rig: &mut Rig) {
         rig.client.drive_rekey(&mut rekey).expect("resolve"),
         RekeyPhase::Verifying
     );
-    verify(rig, &mut rekey);
-    let new = new_shares(&rekey);
-    let proof = rig.prove_new_shares(new);
-    rig.row(
+    verify_and_prove(
+        rig,
+        &mut rekey,
         "(a) completion cut mid-body, verification",
         "transport Protocol; shares salvaged, then verified",
-        rekey.phase(),
-        proof,
     );
 }
 
@@ -264,7 +268,7 @@ fn cut_body_without_verification(rig: &mut Rig) {
 }
 
 /// (b) The completing answer dropped after the server answered, with verification; (c) the same answer held past
-/// the client's timeout. Both: the answer is lost, the read says so, the old shares are still in effect, and cancel
+/// the client's timeout; (d) a 502 from the proxy in its place. All: the answer is lost, the read says so, the old shares are still in effect, and cancel
 /// ends the rekey.
 fn lost_completion_with_verification(
     rig: &mut Rig,
@@ -275,11 +279,18 @@ fn lost_completion_with_verification(
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), threshold - 1, damage);
     let err = client.drive_rekey(&mut rekey).unwrap_err();
-    let expected = match damage {
-        Damage::Hold(_) => TransportErrorKind::Timeout,
-        _ => TransportErrorKind::Protocol,
-    };
-    assert_eq!(err.transport_kind(), Some(expected), "{err}");
+    match damage {
+        Damage::BadGateway => assert!(
+            matches!(err.core(), Some(Error::Server(e)) if e.status == 502),
+            "{err}"
+        ),
+        Damage::Hold(_) => assert_eq!(err.transport_kind(), Some(TransportErrorKind::Timeout)),
+        _ => assert_eq!(
+            err.transport_kind(),
+            Some(TransportErrorKind::Protocol),
+            "{err}"
+        ),
+    }
     assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
     // The server did complete the rekey; its answer is what was lost.
     let damaged = rig.proxy.damaged();
@@ -332,45 +343,11 @@ fn bad_gateway_on_a_counted_share(rig: &mut Rig) {
         updates, threshold,
         "each share was sent once: the counted one was not resent"
     );
-    verify(rig, &mut rekey);
-    let new = new_shares(&rekey);
-    let proof = rig.prove_new_shares(new);
-    rig.row(
+    verify_and_prove(
+        rig,
+        &mut rekey,
         "(d) 502 from the proxy after a counted share",
         "server 502; read: counted, not resent",
-        rekey.phase(),
-        proof,
-    );
-}
-
-/// (d) A 502 in place of the completing answer, with verification: the same as a lost answer.
-fn bad_gateway_on_the_completion(rig: &mut Rig) {
-    let threshold = rig.threshold();
-    let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), threshold - 1, Damage::BadGateway);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
-    assert!(
-        matches!(err.core(), Some(Error::Server(e)) if e.status == 502),
-        "{err}"
-    );
-    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
-    assert!(matches!(
-        lost,
-        CeremonyError::AnswerLost {
-            recovery: Recovery::CancelAndRestart,
-            ..
-        }
-    ));
-    rekey.cancel().expect("cancel");
-    assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("cancel"),
-        RekeyPhase::Cancelled
-    );
-    let proof = rig.prove_old_shares();
-    rig.row(
-        "(d) 502 from the proxy for the completion",
-        format!("server 502; {lost:?}, then cancel"),
-        rekey.phase(),
-        proof,
     );
 }
 
@@ -761,7 +738,12 @@ fn every_fault(transport: Transport, dialect: Dialect) {
         "(c) completion held past the client timeout, verification",
     );
     bad_gateway_on_a_counted_share(&mut rig);
-    bad_gateway_on_the_completion(&mut rig);
+    lost_completion_with_verification(
+        &mut rig,
+        Damage::BadGateway,
+        client.as_ref(),
+        "(d) 502 from the proxy for the completion",
+    );
     root_completion_cut(&mut rig);
     root_completion_dropped(&mut rig);
     root_start_cut(&mut rig);

@@ -211,6 +211,7 @@ pub use root_token::{
 };
 
 use crate::error::{CeremonyError, Error};
+use crate::secret::SecretBytes;
 use crate::target::Target;
 use crate::transport::Delivery;
 use bytes::Bytes;
@@ -242,6 +243,33 @@ pub trait Ceremony: sealed::Sealed {
 
     /// Where the ceremony stands.
     fn phase(&self) -> Self::Phase;
+}
+
+/// Whether a failed answer leaves open whether the server acted on the request: it came from
+/// a gateway (502, 504), or it was a success that could not be decoded.
+fn acted_on_unseen(error: &Error) -> bool {
+    match error {
+        Error::Decode(_) => true,
+        Error::Server(server) => server.from_gateway(),
+        _ => false,
+    }
+}
+
+/// The answers a ceremony keeps because they may carry its result, oldest first; none is ever
+/// dropped or replaced.
+#[derive(Debug, Default)]
+struct KeptAnswers(Vec<SecretBytes>);
+
+impl KeptAnswers {
+    fn keep(&mut self, body: &[u8]) {
+        if !body.is_empty() {
+            self.0.push(SecretBytes::new(body));
+        }
+    }
+
+    fn all(&self) -> &[SecretBytes] {
+        &self.0
+    }
 }
 
 /// The error for a server nonce `found` that differs from the accepted `expected` one.

@@ -12,7 +12,7 @@
 //! [`RekeyPhase::OutcomeUnknown`]: nothing is resent until the progress read says what
 //! happened, and new shares complete in a cut answer are recovered from it.
 
-use super::{nonce_conflict, sealed, Ceremony};
+use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers};
 use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::rekey::{
     CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus, RekeyUpdate,
@@ -188,7 +188,7 @@ pub struct RekeyCeremony {
     cancel: bool,
     cancel_verification: bool,
     result: Option<RekeyResult>,
-    undecoded: Vec<SecretBytes>,
+    undecoded: KeptAnswers,
     unknown: Option<Unknown>,
     /// The nonce found in a start answer that arrived cut or undecodable.
     salvaged_nonce: Option<String>,
@@ -233,7 +233,7 @@ impl RekeyCeremony {
             cancel: false,
             cancel_verification: false,
             result: None,
-            undecoded: Vec::new(),
+            undecoded: KeptAnswers::default(),
             unknown: None,
             salvaged_nonce: None,
             unconfirmed_nonce: None,
@@ -502,7 +502,7 @@ impl RekeyCeremony {
                         if acted_on_unseen(&err) {
                             // The server may have started a rekey: learn which before
                             // starting another.
-                            self.keep(body);
+                            self.undecoded.keep(body);
                             if status.is_success() {
                                 self.salvage_nonce(body);
                             }
@@ -615,7 +615,7 @@ impl RekeyCeremony {
             return;
         };
         if let Delivery::Cut(partial) = delivery {
-            self.keep(partial.body().expose());
+            self.undecoded.keep(partial.body().expose());
         }
         match (in_flight, delivery) {
             (InFlight::Read, _) => {
@@ -663,13 +663,6 @@ impl RekeyCeremony {
             progress: self.progress(),
         });
         self.phase = RekeyPhase::OutcomeUnknown;
-    }
-
-    /// Keeps a body that may carry the result, after every one kept before.
-    fn keep(&mut self, body: &[u8]) {
-        if !body.is_empty() {
-            self.undecoded.push(SecretBytes::new(body));
-        }
     }
 
     /// New shares complete in a share's answer that was cut or could not be decoded.
@@ -977,7 +970,7 @@ impl RekeyCeremony {
                     "the rekey completed but the answer carries no keys",
                     body,
                 );
-                self.keep(body);
+                self.undecoded.keep(body);
                 self.lose(InFlight::Share(share));
                 Err(err.into())
             }
@@ -1011,7 +1004,7 @@ impl RekeyCeremony {
                     // The server may have counted the share, or even completed the rekey:
                     // keep what came, recover the new shares if they are in it, and read
                     // the progress before anything else.
-                    self.keep(body);
+                    self.undecoded.keep(body);
                     if status.is_success() {
                         self.salvage_result(body);
                     }
@@ -1071,7 +1064,7 @@ impl RekeyCeremony {
             }
             Err(err) => {
                 if acted_on_unseen(&err) {
-                    self.keep(body);
+                    self.undecoded.keep(body);
                     self.lose(InFlight::VerifyShare(share));
                     return Err(err);
                 }
@@ -1255,7 +1248,7 @@ impl RekeyCeremony {
     /// answers, unexplained refusals and what arrived of cut answers to the requests that
     /// change the server's state. None is ever dropped or replaced while the ceremony lives.
     pub fn undecoded_responses(&self) -> &[SecretBytes] {
-        &self.undecoded
+        self.undecoded.all()
     }
 
     /// The operation that reads the PGP-encrypted backup of the new shares (for a rekey
@@ -1274,16 +1267,6 @@ impl RekeyCeremony {
     /// Whether `backup` was written by this ceremony's rekey.
     pub fn is_own_backup(&self, backup: &BackupKeys) -> bool {
         self.nonce.is_some() && backup.nonce == self.nonce
-    }
-}
-
-/// Whether a failed answer leaves open whether the server acted on the request: it came from
-/// a gateway (502, 504), or it was a success that could not be decoded.
-pub(super) fn acted_on_unseen(error: &Error) -> bool {
-    match error {
-        Error::Decode(_) => true,
-        Error::Server(server) => server.from_gateway(),
-        _ => false,
     }
 }
 

@@ -6,8 +6,7 @@
 //! generation started (classic update answers report 0, which would select the legacy
 //! scheme).
 
-use super::rekey::acted_on_unseen;
-use super::{nonce_conflict, sealed, Ceremony};
+use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers};
 use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::generate_root::{
     CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
@@ -217,7 +216,7 @@ pub struct RootTokenCeremony {
     refresh: bool,
     cancel: bool,
     result: Option<GeneratedToken>,
-    undecoded: Vec<SecretBytes>,
+    undecoded: KeptAnswers,
     unknown: Option<Unknown>,
     /// What a start answer that arrived cut or undecodable held.
     salvaged_start: Option<(String, Option<Otp>)>,
@@ -263,7 +262,7 @@ impl RootTokenCeremony {
             refresh: false,
             cancel: false,
             result: None,
-            undecoded: Vec::new(),
+            undecoded: KeptAnswers::default(),
             unknown: None,
             salvaged_start: None,
             cancellable: false,
@@ -495,7 +494,7 @@ impl RootTokenCeremony {
                         if acted_on_unseen(&err) {
                             // The server may have started a generation (and sent its only
                             // copy of the OTP): keep the answer, and learn which.
-                            self.keep(body);
+                            self.undecoded.keep(body);
                             if status.is_success() {
                                 self.salvage_start(body);
                             }
@@ -569,7 +568,7 @@ impl RootTokenCeremony {
             return;
         };
         if let Delivery::Cut(partial) = delivery {
-            self.keep(partial.body().expose());
+            self.undecoded.keep(partial.body().expose());
         }
         match (in_flight, delivery) {
             (InFlight::Read, _) => {
@@ -609,13 +608,6 @@ impl RootTokenCeremony {
             progress: self.progress(),
         });
         self.phase = RootTokenPhase::OutcomeUnknown;
-    }
-
-    /// Keeps a body that may carry the token or the OTP, after every one kept before.
-    fn keep(&mut self, body: &[u8]) {
-        if !body.is_empty() {
-            self.undecoded.push(SecretBytes::new(body));
-        }
     }
 
     /// An encoded token complete in a share's answer that was cut or could not be decoded.
@@ -788,7 +780,7 @@ impl RootTokenCeremony {
                 "the start answer carries no OTP: the token will not be decodable",
                 body,
             );
-            self.keep(body);
+            self.undecoded.keep(body);
             return Err(err.into());
         }
         Ok(RootTokenEvent::Started)
@@ -842,7 +834,7 @@ impl RootTokenCeremony {
                         "the generation completed but the answer carries no encoded token",
                         body,
                     );
-                    self.keep(body);
+                    self.undecoded.keep(body);
                     self.abort();
                     return Err(err.into());
                 };
@@ -874,7 +866,7 @@ impl RootTokenCeremony {
             }
             Err(err) => {
                 if acted_on_unseen(&err) {
-                    self.keep(body);
+                    self.undecoded.keep(body);
                     if code.is_success() {
                         self.salvage_token(body);
                     }
@@ -1034,7 +1026,7 @@ impl RootTokenCeremony {
     /// undecodable answers, unexplained refusals and what arrived of cut answers to the
     /// requests that change the server's state. None is ever dropped or replaced.
     pub fn undecoded_responses(&self) -> &[SecretBytes] {
-        &self.undecoded
+        self.undecoded.all()
     }
 }
 
