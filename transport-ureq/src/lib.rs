@@ -95,6 +95,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod resolve;
 mod stack;
 mod tracking;
 

@@ -8,17 +8,20 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::DefaultResolver;
+
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 use ureq::AsSendBody;
 use vault_key_core::client_config::{ClientConfig, USER_AGENT};
 use vault_key_core::transport::{may_retry, POOL_IDLE_TIMEOUT};
 use vault_key_core::{BodyCollector, HttpClient, TransportError, TransportErrorKind};
+use zeroize::Zeroize;
 
+use crate::resolve::QuickResolver;
 use crate::tracking::{self, Tracking};
 
-/// Read buffer for response bodies.
-const CHUNK: usize = 16 * 1024;
+/// Read buffer for response bodies, on the stack (Vault's answers are a few hundred bytes;
+/// ureq's own buffer feeds it).
+const CHUNK: usize = 4 * 1024;
 
 /// A pooled ureq agent and the body size limit.
 #[derive(Clone)]
@@ -59,7 +62,7 @@ impl Stack {
             .tls_config(tls)
             .build();
         let connector = DefaultConnector::new().chain(Tracking);
-        let agent = ureq::Agent::with_parts(settings, connector, DefaultResolver::default());
+        let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::default());
         Ok(Self {
             agent,
             max_response_bytes: config.max_response_bytes,
@@ -104,22 +107,32 @@ impl HttpClient for Stack {
         let (parts, body) = response.into_parts();
         let mut collector = BodyCollector::new(self.max_response_bytes, body.content_length())?;
         let mut reader = body.into_reader();
-        let mut chunk = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
+        let mut chunk = [0u8; CHUNK];
+        // Only the bytes an answer wrote into the chunk are wiped afterwards: wiping all of it
+        // on every request would cost more than the rest of the exchange.
+        let mut used = 0;
+        let outcome = loop {
+            match reader.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    used = used.max(n);
+                    if let Err(e) = collector.push(&chunk[..n]) {
+                        break Err(e);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // The answer broke off: what arrived of it is kept with the error.
                     let partial = collector.into_partial(parts.status);
+                    chunk[..used].zeroize();
                     return Err(self
                         .map_error(ureq::Error::from(e))
                         .with_partial_response(partial));
                 }
-            };
-            collector.push(&chunk[..n])?;
-        }
+            }
+        };
+        chunk[..used].zeroize();
+        outcome?;
         Ok(Response::from_parts(parts, collector.finish()))
     }
 }
