@@ -433,11 +433,17 @@ impl std::error::Error for TransportError {
 /// assert!(!may_retry(&Method::GET, &refused));
 /// ```
 pub fn may_retry(method: &Method, error: &TransportError) -> bool {
-    let reads_only = *method == Method::GET || *method == Method::HEAD;
+    let reads_only = may_retry_method(method);
     let stale = error
         .progress
         .is_some_and(|progress| progress.reused_connection && !progress.response_started);
     reads_only && error.kind == TransportErrorKind::Protocol && stale
+}
+
+/// Whether [`may_retry`] could ever allow a request of this method to be sent again: only
+/// reads. A stack keeps a copy of those requests alone, for the retry.
+pub fn may_retry_method(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
 }
 
 /// Collects a response body chunk by chunk, never holding more than a limit.

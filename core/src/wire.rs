@@ -61,6 +61,11 @@ pub(crate) fn payload(status: StatusCode, body: &[u8]) -> Result<Payload<'_>, Er
 }
 
 impl Payload<'_> {
+    /// A decode error about this answer, keeping its whole body.
+    pub(crate) fn error(&self, reason: String) -> Error {
+        Error::from(DecodeError::new(self.status.as_u16(), reason, self.body))
+    }
+
     /// Decodes the payload into `T`; a mismatch keeps the whole body in the error.
     pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(self.payload).map_err(|e| {

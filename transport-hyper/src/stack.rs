@@ -17,7 +17,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 use vault_key_core::client_config::{self, ClientConfig};
-use vault_key_core::transport::{may_retry, POOL_IDLE_TIMEOUT};
+use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
 use vault_key_core::{AsyncHttpClient, BodyCollector, TransportError, TransportErrorKind};
 
 use crate::tracking::{Tracking, Usage};
@@ -102,11 +102,13 @@ impl Stack {
         // the server closed meanwhile is then dropped before a request is written on it (as
         // ureq probes its pooled connections). Best effort; `may_retry` covers the rest.
         tokio::task::yield_now().await;
-        let response = match self.send_head(&self.pool, copy(&request)).await {
-            Err(error) if may_retry(request.method(), &error) => {
-                self.send_head(&self.fresh, request).await
+        // Only a read may go out twice: a copy is kept for those alone.
+        let spare = may_retry_method(request.method()).then(|| copy(&request));
+        let response = match (self.send_head(&self.pool, request).await, spare) {
+            (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
+                self.send_head(&self.fresh, spare).await
             }
-            sent => sent,
+            (sent, _) => sent,
         }?;
         let (parts, mut body) = response.into_parts();
         let collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;

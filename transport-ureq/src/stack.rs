@@ -12,7 +12,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 use ureq::AsSendBody;
 use vault_key_core::client_config::{ClientConfig, USER_AGENT};
-use vault_key_core::transport::{may_retry, POOL_IDLE_TIMEOUT};
+use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
 use vault_key_core::{BodyCollector, HttpClient, TransportError, TransportErrorKind};
 use zeroize::Zeroize;
 
@@ -98,11 +98,13 @@ impl HttpClient for Stack {
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
         let started = Instant::now();
-        let response = match self.send_head(copy(&request), None) {
-            Err(error) if may_retry(request.method(), &error) => {
-                self.send_head(request, Some(started))
+        // Only a read may go out twice: a copy is kept for those alone.
+        let spare = may_retry_method(request.method()).then(|| copy(&request));
+        let response = match (self.send_head(request, None), spare) {
+            (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
+                self.send_head(spare, Some(started))
             }
-            sent => sent,
+            (sent, _) => sent,
         }?;
         let (parts, body) = response.into_parts();
         let mut collector = BodyCollector::new(self.max_response_bytes, body.content_length())?;

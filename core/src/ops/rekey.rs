@@ -125,24 +125,67 @@ impl RekeyResult {
     }
 }
 
+/// An update answer in either shape (progress or completion), read in one pass.
 #[derive(Deserialize)]
-struct CompleteFlag {
+struct UpdateAnswer {
     #[serde(default, deserialize_with = "wire::null_default")]
     complete: bool,
     #[serde(default)]
-    keys: Option<serde::de::IgnoredAny>,
+    keys: Option<Vec<KeyShare>>,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    keys_base64: Vec<KeyShare>,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    nonce: Option<String>,
+    #[serde(default)]
+    started: Option<bool>,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    t: u32,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    n: u32,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    progress: u32,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    required: u32,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pgp_fingerprints: Vec<String>,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    backup: bool,
+    #[serde(default, deserialize_with = "wire::null_default")]
+    verification_required: bool,
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    verification_nonce: Option<String>,
 }
 
 /// An answer is the completion when it says so or when it carries the new shares: a body
 /// with `keys` but no flag is never read as mere progress, which would drop them.
 pub(crate) fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<RekeyUpdate, Error> {
     let payload = wire::payload(status, body)?;
-    let flag = payload.decode::<CompleteFlag>()?;
-    if flag.complete || flag.keys.is_some() {
-        payload.decode().map(RekeyUpdate::Complete)
-    } else {
-        payload.decode().map(RekeyUpdate::Progress)
+    let answer: UpdateAnswer = payload.decode()?;
+    let missing = |what: &str| payload.error(format!("missing field `{what}`"));
+    if answer.complete || answer.keys.is_some() {
+        let keys = answer.keys.ok_or_else(|| missing("keys"))?;
+        return Ok(RekeyUpdate::Complete(RekeyResult {
+            nonce: answer.nonce,
+            keys,
+            keys_base64: answer.keys_base64,
+            pgp_fingerprints: answer.pgp_fingerprints,
+            backup: answer.backup,
+            verification_required: answer.verification_required,
+            verification_nonce: answer.verification_nonce,
+        }));
     }
+    Ok(RekeyUpdate::Progress(RekeyStatus {
+        nonce: answer.nonce,
+        started: answer.started.ok_or_else(|| missing("started"))?,
+        t: answer.t,
+        n: answer.n,
+        progress: answer.progress,
+        required: answer.required,
+        pgp_fingerprints: answer.pgp_fingerprints,
+        backup: answer.backup,
+        verification_required: answer.verification_required,
+        verification_nonce: answer.verification_nonce,
+    }))
 }
 
 /// `GET .../init`: hvac's `read_rekey_progress`.
