@@ -40,9 +40,9 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
-    sequential: 4000,
-    concurrent: 8000,
-    rounds: 3,
+    sequential: 2000,
+    concurrent: 4000,
+    rounds: 7,
     memory: 100_000,
 };
 const QUICK: Sizes = Sizes {
@@ -470,31 +470,51 @@ fn main() -> ExitCode {
     for (_, run, n) in &runs {
         run(&bench, n / 10 + 1);
     }
+    // Each round measures every run once, the raw stack and our client of a mode back to back
+    // (which goes first alternates), so that a ratio compares two runs seconds apart.
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for round in 0..sizes.rounds {
-        for step in 0..runs.len() {
-            let i = (step + round * 3) % runs.len();
-            let (_, run, n) = runs[i];
-            rates[i].push(run(&bench, n));
+        for pair in 0..runs.len().div_ceil(2) {
+            let pair = (pair + round) % runs.len().div_ceil(2);
+            let mut members: Vec<usize> = (pair * 2..(pair * 2 + 2).min(runs.len())).collect();
+            if round % 2 == 1 {
+                members.reverse();
+            }
+            for i in members {
+                let (_, run, n) = runs[i];
+                rates[i].push(run(&bench, n));
+            }
         }
     }
-    let rates: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
-    let by = |name: &str| rates[runs.iter().position(|r| r.0 == name).expect(name)];
+    let index = |name: &str| runs.iter().position(|r| r.0 == name).expect(name);
+    let base_of = |name: &str| {
+        if name.contains("32 in flight") {
+            "raw hyper, 32 in flight"
+        } else if name.contains("8 threads") {
+            "raw ureq, 8 threads"
+        } else {
+            "raw hyper"
+        }
+    };
+    // The median of the per-round ratios to `base`, and the median rate.
+    let ratio_to = |name: &str, base: &str| {
+        let (ours, theirs) = (&rates[index(name)], &rates[index(base)]);
+        let mut ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
+        median(&mut ratios)
+    };
+    let by = |name: &str| median(&mut rates[index(name)].clone());
     println!(
-        "\nGET sys/key-status, median of {} rounds (requests per second, ratio to raw hyper in the same mode)",
+        "\nGET sys/key-status, {} rounds: median requests per second, and the median of each round's ratio to raw hyper in the same mode",
         sizes.rounds
     );
     println!("| client | req/s | ratio |");
     println!("|---|---|---|");
-    for ((name, _, _), rate) in runs.iter().zip(&rates) {
-        let base = if name.contains("32 in flight") {
-            by("raw hyper, 32 in flight")
-        } else if name.contains("8 threads") {
-            by("raw ureq, 8 threads")
-        } else {
-            by("raw hyper")
-        };
-        println!("| {name} | {rate:.0} | {:.2} |", rate / base);
+    for (name, _, _) in &runs {
+        println!(
+            "| {name} | {:.0} | {:.2} |",
+            by(name),
+            ratio_to(name, base_of(name))
+        );
     }
 
     println!("\nallocations per request (whole process)");
@@ -549,22 +569,26 @@ fn main() -> ExitCode {
     println!();
     ceremonies(&server, &bench.ours_ureq);
 
-    let hyper = by("vault-key-hyper") / by("raw hyper");
-    let ureq = by("vault-key-ureq") / by("raw hyper");
-    let hyper32 = by("vault-key-hyper, 32 in flight") / by("raw hyper, 32 in flight");
-    let ureq8 = by("vault-key-ureq, 8 threads") / by("raw ureq, 8 threads");
+    let hyper = ratio_to("vault-key-hyper", "raw hyper");
+    let ureq = ratio_to("vault-key-ureq", "raw hyper");
+    let hyper32 = ratio_to("vault-key-hyper, 32 in flight", "raw hyper, 32 in flight");
+    let ureq8 = ratio_to("vault-key-ureq, 8 threads", "raw ureq, 8 threads");
+    println!(
+        "vault-key-ureq to raw ureq, sequentially: {:.2}",
+        ratio_to("vault-key-ureq", "raw ureq")
+    );
     let hvac_rate = by("hvac (Python)");
-    let vs_hvac = |rate: f64| {
+    let vs_hvac = |name: &str| {
         if hvac_rate.is_nan() {
             "n/a".to_string()
         } else {
-            format!("{:.2}", rate / hvac_rate)
+            format!("{:.2}", ratio_to(name, "hvac (Python)"))
         }
     };
     println!(
         "\nsummary: ureq/raw={ureq:.2} hyper/raw={hyper:.2} hyper32/raw32={hyper32:.2} ureq8/rawureq8={ureq8:.2} ureq/hvac={} hyper/hvac={}",
-        vs_hvac(by("vault-key-ureq")),
-        vs_hvac(by("vault-key-hyper"))
+        vs_hvac("vault-key-ureq"),
+        vs_hvac("vault-key-hyper")
     );
     ExitCode::SUCCESS
 }
