@@ -936,6 +936,8 @@ fn a_refused_start_can_be_retried() {
     server.finished();
 }
 
+// A test of a panic: it runs where panics unwind (not on wasm32, where they abort).
+#[cfg(panic = "unwind")]
 #[test]
 #[should_panic(expected = "field nonce")]
 fn the_scripted_server_checks_request_bodies() {
