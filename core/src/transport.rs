@@ -124,6 +124,7 @@ use crate::secret::SecretBytes;
 use http::{Method, StatusCode};
 use std::fmt;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// How long a connection may wait idle in a pool before it is closed instead of reused.
 ///
@@ -452,6 +453,10 @@ pub fn may_retry_method(method: &Method) -> bool {
 /// read; otherwise the first chunk that would pass the limit is refused. Either way the
 /// transport stops reading and drops the connection.
 ///
+/// The body may hold secrets (new shares, a token), so it lives in zeroizing memory from the
+/// first byte: growing moves it to a larger zeroizing buffer and wipes the old one, and the
+/// finished `Bytes` wipe it when the last of them drops. It never prints.
+///
 /// ```
 /// use vault_key_core::{BodyCollector, TransportErrorKind};
 ///
@@ -465,14 +470,25 @@ pub fn may_retry_method(method: &Method) -> bool {
 /// assert!(BodyCollector::new(8, Some(100 << 20)).is_err());
 /// # Ok::<(), vault_key_core::TransportError>(())
 /// ```
-#[derive(Debug)]
 pub struct BodyCollector {
     limit: usize,
-    body: Vec<u8>,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for BodyCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyCollector")
+            .field("limit", &self.limit)
+            .field("collected", &self.body.len())
+            .finish()
+    }
 }
 
 /// Memory reserved up front for a body of unknown length.
 const INITIAL_BODY_CAPACITY: usize = 8 * 1024;
+/// The most memory reserved up front for a declared length: a server (or anything posing as
+/// one) may declare more than it sends, and the limit may be raised far.
+const MAX_UPFRONT_CAPACITY: usize = 1024 * 1024;
 
 impl BodyCollector {
     /// Starts collecting a body of at most `limit` bytes; `content_length` is the declared
@@ -482,12 +498,12 @@ impl BodyCollector {
             Some(declared) if declared > limit as u64 => {
                 return Err(TransportError::body_too_large(limit));
             }
-            Some(declared) => declared as usize,
+            Some(declared) => (declared as usize).min(MAX_UPFRONT_CAPACITY),
             None => INITIAL_BODY_CAPACITY.min(limit),
         };
         Ok(Self {
             limit,
-            body: Vec::with_capacity(capacity),
+            body: Zeroizing::new(Vec::with_capacity(capacity)),
         })
     }
 
@@ -495,6 +511,14 @@ impl BodyCollector {
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), TransportError> {
         if chunk.len() > self.limit - self.body.len() {
             return Err(TransportError::body_too_large(self.limit));
+        }
+        let needed = self.body.len() + chunk.len();
+        if needed > self.body.capacity() {
+            // Grown by hand, so that no copy is left behind unwiped by a reallocation.
+            let capacity = needed.max(self.body.capacity() * 2).min(self.limit);
+            let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
+            larger.extend_from_slice(&self.body);
+            self.body = larger;
         }
         self.body.extend_from_slice(chunk);
         Ok(())
@@ -510,15 +534,18 @@ impl BodyCollector {
         self.body.is_empty()
     }
 
-    /// The whole body.
+    /// The whole body. Its memory is wiped when the last `Bytes` sharing it drops.
     pub fn finish(self) -> bytes::Bytes {
-        bytes::Bytes::from(self.body)
+        bytes::Bytes::from_owner(self.body)
     }
 
     /// What was collected of a body whose exchange failed, with the answer's `status`, to
     /// keep in the error ([`TransportError::with_partial_response`]).
-    pub fn into_partial(self, status: StatusCode) -> PartialResponse {
-        PartialResponse::new(status, SecretBytes::from_vec(self.body))
+    pub fn into_partial(mut self, status: StatusCode) -> PartialResponse {
+        PartialResponse::new(
+            status,
+            SecretBytes::from_vec(std::mem::take(&mut *self.body)),
+        )
     }
 }
 
@@ -641,5 +668,28 @@ mod tests {
         empty.push(b"").unwrap();
         assert!(empty.push(b"x").is_err());
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn collector_grows_within_its_limit_reserves_little_and_never_prints() {
+        let limit = 1 << 30;
+        let mut body = BodyCollector::new(limit, Some(limit as u64)).unwrap();
+        assert!(
+            body.body.capacity() <= MAX_UPFRONT_CAPACITY,
+            "a declared length is not trusted"
+        );
+        let chunk = vec![b's'; 700_000];
+        body.push(&chunk).unwrap();
+        body.push(&chunk).unwrap();
+        assert_eq!(body.len(), 1_400_000);
+        assert!(!format!("{body:?}").contains("sss"), "{body:?}");
+        let whole = body.finish();
+        assert_eq!(whole.len(), 1_400_000);
+        let partial = {
+            let mut body = BodyCollector::new(100, None).unwrap();
+            body.push(b"secret").unwrap();
+            body.into_partial(StatusCode::OK)
+        };
+        assert_eq!(partial.body().expose(), b"secret");
     }
 }
