@@ -2,9 +2,12 @@
 //!
 //! Each is a distinct type so a share cannot be passed where a token is expected, each
 //! zeroizes its memory on drop, and none of them ever prints: `Debug` shows only the type name.
-//! The text is reachable only through an explicit [`expose`](KeyShare::expose) call.
+//! The text is reachable only through an explicit [`expose`](KeyShare::expose) call. They
+//! deserialize (answers carry them) but do not serialize: a caller's struct that derives
+//! `Serialize` cannot write a share into a log by accident. The core writes them into request
+//! bodies itself, through `expose`.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -51,12 +54,6 @@ macro_rules! secret_string {
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
                 Self::new(value)
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.expose())
             }
         }
 
@@ -145,9 +142,8 @@ mod tests {
     }
 
     #[test]
-    fn serde_round_trip_keeps_value() {
+    fn deserializing_keeps_the_value() {
         let share: KeyShare = serde_json::from_str("\"00ff\"").unwrap();
         assert_eq!(share.expose(), "00ff");
-        assert_eq!(serde_json::to_string(&share).unwrap(), "\"00ff\"");
     }
 }

@@ -6,6 +6,7 @@ use crate::secret::Token;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, Request};
+use zeroize::Zeroizing;
 
 /// Which family of paths the server speaks for key ceremonies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -35,6 +36,9 @@ pub enum Dialect {
 pub struct Target {
     address: String,
     token: Option<Token>,
+    /// The token's header, made once: marked sensitive, in memory wiped when the last request
+    /// sharing it drops. `None` with a token whose characters a header cannot carry.
+    token_header: Option<HeaderValue>,
     namespace: Option<String>,
     headers: HeaderMap,
     dialect: Dialect,
@@ -73,6 +77,7 @@ impl Target {
         Ok(Self {
             address: trimmed.to_string(),
             token: None,
+            token_header: None,
             namespace: None,
             headers: HeaderMap::new(),
             dialect: Dialect::default(),
@@ -82,6 +87,11 @@ impl Target {
     /// Sends `token` as `X-Vault-Token` on every request (Vault 2.x and OpenBao's paths need it
     /// for ceremonies too).
     pub fn with_token(mut self, token: Token) -> Self {
+        let bytes = Bytes::from_owner(Zeroizing::new(token.expose().as_bytes().to_vec()));
+        self.token_header = HeaderValue::from_maybe_shared(bytes).ok().map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
         self.token = Some(token);
         self
     }
@@ -164,20 +174,18 @@ impl Target {
         &self,
         method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<Request<Bytes>, Error> {
         let uri = format!("{}/v1/{}", self.address, path);
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
             .header("X-Vault-Request", "true");
-        if let Some(token) = &self.token {
-            let mut value =
-                HeaderValue::from_str(token.expose()).map_err(|_| InvalidInput::Header {
-                    name: "X-Vault-Token".into(),
-                    reason: "token contains characters not allowed in a header",
-                })?;
-            value.set_sensitive(true);
+        if self.token.is_some() {
+            let value = self.token_header.clone().ok_or(InvalidInput::Header {
+                name: "X-Vault-Token".into(),
+                reason: "token contains characters not allowed in a header",
+            })?;
             builder = builder.header("X-Vault-Token", value);
         }
         if let Some(namespace) = &self.namespace {
@@ -189,7 +197,7 @@ impl Target {
         let body = match body {
             Some(json) => {
                 builder = builder.header(CONTENT_TYPE, "application/json");
-                Bytes::from(json)
+                json
             }
             None => Bytes::new(),
         };
@@ -205,31 +213,40 @@ impl Target {
 /// The address as an error shows it: user information, query and fragment can carry
 /// credentials, so they are replaced by `<redacted>`.
 fn shown_address(address: &str) -> String {
-    let (kept, cut) = match address.find(['?', '#']) {
-        Some(i) => (&address[..i], &address[i..i + 1]),
-        None => (address, ""),
+    let scheme_end = address.find("://").map_or(0, |i| i + 3);
+    let (scheme, rest) = address.split_at(scheme_end);
+    // Everything up to the last `@` may be user information, even with a `/`, `?` or `#`
+    // inside a malformed password: all of it goes.
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("<redacted>{}", &rest[at..]),
+        None => rest.to_string(),
     };
-    let authority_start = kept.find("://").map_or(0, |i| i + 3);
-    let authority_end = kept[authority_start..]
-        .find('/')
-        .map_or(kept.len(), |i| authority_start + i);
-    let mut shown = match kept[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}<redacted>{}",
-            &kept[..authority_start],
-            &kept[authority_start + at..]
-        ),
-        None => kept.to_string(),
-    };
-    if !cut.is_empty() {
-        shown.push_str(cut);
-        shown.push_str("<redacted>");
+    match rest.find(['?', '#']) {
+        Some(i) => format!("{scheme}{}{}<redacted>", &rest[..i], &rest[i..i + 1]),
+        None => format!("{scheme}{rest}"),
     }
-    shown
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shown_addresses_hide_every_kind_of_user_information() {
+        for (address, shown) in [
+            (
+                "https://admin:s3cret@vault:8200/x",
+                "https://<redacted>@vault:8200/x",
+            ),
+            ("https://admin:p/ss@vault", "https://<redacted>@vault"),
+            ("https://admin:pa#ss@vault", "https://<redacted>@vault"),
+            ("https://admin:p?ss@vault/v1", "https://<redacted>@vault/v1"),
+            ("https://vault/x?token=s.abc", "https://vault/x?<redacted>"),
+            ("https://vault/x#frag", "https://vault/x#<redacted>"),
+            ("vault:8200", "vault:8200"),
+        ] {
+            assert_eq!(super::shown_address(address), shown, "{address}");
+        }
+    }
+
     use super::*;
 
     #[test]

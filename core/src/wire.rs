@@ -2,6 +2,7 @@
 //! the top level (raw handlers) or inside the `data` envelope (logical paths), and empty 204s.
 
 use crate::error::{DecodeError, Error, ServerError};
+use bytes::Bytes;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -92,11 +93,26 @@ pub(crate) fn empty(status: StatusCode, body: &[u8]) -> Result<(), Error> {
     }
 }
 
-/// Serialises a request body.
-pub(crate) fn body<T: Serialize>(value: &T) -> Option<Vec<u8>> {
-    Some(
-        serde_json::to_vec(value).expect("request bodies are plain structs of strings and numbers"),
-    )
+/// Serialises a request body (a share, an OTP, a token) into memory that is wiped when the
+/// last request sharing it drops. It is measured first, so that the buffer never grows and no
+/// reallocation leaves a copy behind.
+pub(crate) fn body<T: Serialize>(value: &T) -> Option<Bytes> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const PLAIN: &str = "request bodies are plain structs of strings and numbers";
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect(PLAIN);
+    let mut buffer = zeroize::Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *buffer, value).expect(PLAIN);
+    Some(Bytes::from_owner(buffer))
 }
 
 /// `null` and absent both mean the type's default.
