@@ -39,7 +39,7 @@
 
 use crate::error::{Error, InvalidInput};
 use crate::ops::encryption_key::parse_go_duration;
-use crate::redirect::{RedirectPolicy, DEFAULT_MAX_REDIRECTS};
+use crate::redirect::{RedirectHosts, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 use crate::secret::Token;
 use crate::target::{Dialect, Target};
 use crate::transport::{TransportError, TransportErrorKind};
@@ -260,6 +260,8 @@ pub struct ClientBuilder<C = ClientConfig> {
     connect_timeout: Duration,
     max_response_bytes: usize,
     max_redirects: u32,
+    redirect_hosts: RedirectHosts,
+    keep_custom_headers: bool,
     client: PhantomData<fn() -> C>,
 }
 
@@ -282,6 +284,8 @@ impl<C> fmt::Debug for ClientBuilder<C> {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_redirects", &self.max_redirects)
+            .field("redirect_hosts", &self.redirect_hosts)
+            .field("keep_custom_headers", &self.keep_custom_headers)
             .finish()
     }
 }
@@ -298,6 +302,8 @@ impl<C> Default for ClientBuilder<C> {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            redirect_hosts: RedirectHosts::Any,
+            keep_custom_headers: false,
             client: PhantomData,
         }
     }
@@ -393,6 +399,20 @@ impl<C> ClientBuilder<C> {
         self
     }
 
+    /// The hosts a redirect may lead to (default: any, as an HA standby redirects to the
+    /// active node).
+    pub fn redirect_hosts(mut self, hosts: RedirectHosts) -> Self {
+        self.redirect_hosts = hosts;
+        self
+    }
+
+    /// Sends the headers added with [`header`](Self::header) along a redirect to another
+    /// origin too (by default they are dropped there; the token always goes).
+    pub fn keep_custom_headers_across_origins(mut self, keep: bool) -> Self {
+        self.keep_custom_headers = keep;
+        self
+    }
+
     /// Fills the settings not given explicitly from the environment, read through `lookup`
     /// (typically `|name| std::env::var(name).ok()`).
     pub fn env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
@@ -428,14 +448,17 @@ impl<C> ClientBuilder<C> {
         }
         let timeout = explicit.timeout.or(env.timeout).unwrap_or(DEFAULT_TIMEOUT);
         Ok(ClientConfig {
-            target,
             ca_certificate: explicit.ca_certificate.clone().or(env.ca_certificate),
             system_roots: self.system_roots,
             danger_accept_invalid_certs: self.danger_accept_invalid_certs,
             timeout: (!timeout.is_zero()).then_some(timeout),
             connect_timeout: self.connect_timeout,
             max_response_bytes: self.max_response_bytes,
-            redirects: RedirectPolicy::new(self.max_redirects),
+            redirects: RedirectPolicy::new(self.max_redirects)
+                .hosts(self.redirect_hosts.clone())
+                .custom_headers(target.custom_header_names().cloned())
+                .keep_custom_headers_across_origins(self.keep_custom_headers),
+            target,
         })
     }
 

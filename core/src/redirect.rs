@@ -13,18 +13,27 @@
 //!   setting is never bypassed.
 //! - At most [`RedirectPolicy::max_redirects`] redirects are followed per request; one more is
 //!   an error.
+//! - Only to the hosts [`RedirectHosts`] allows: by default any (an HA standby redirects to the
+//!   active node's `api_addr`, another host), or the same host, a list, or none.
+//! - The token goes along (Vault's Go client does the same, and the active node needs it), but
+//!   headers the caller added to the target are dropped when the redirect leads to another
+//!   origin, unless the policy keeps them.
 //!
 //! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
 
 use crate::exchange::{AsyncHttpClient, HttpClient};
 use crate::transport::{Delivery, TransportFailure};
 use bytes::Bytes;
-use http::header::LOCATION;
+use http::header::{HeaderName, LOCATION};
 use http::{Method, Request, Response, StatusCode, Uri};
 use std::fmt;
 
 /// Redirects followed per request unless configured otherwise.
-pub const DEFAULT_MAX_REDIRECTS: u32 = 5;
+///
+/// Vault's Go client follows one redirect, which is what a standby answers with (the active
+/// node never redirects again); one more leaves room for a proxy or load balancer in front,
+/// and a redirect loop still ends after three requests.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 2;
 
 /// Why a redirect was not followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +71,11 @@ pub enum RedirectError {
         /// The method of the request.
         method: String,
     },
+    /// The redirect leads to a host the policy does not allow.
+    HostNotAllowed {
+        /// The host (and port, if any) the redirect leads to.
+        host: String,
+    },
 }
 
 impl fmt::Display for RedirectError {
@@ -81,16 +95,58 @@ impl fmt::Display for RedirectError {
                 f,
                 "redirect {status} not followed for {method}: only 307 and 308 keep the method and body"
             ),
+            RedirectError::HostNotAllowed { host } => {
+                write!(f, "refusing to follow a redirect to {host}: not an allowed host")
+            }
         }
     }
 }
 
 impl std::error::Error for RedirectError {}
 
-/// How many redirects to follow; see the [module](self) for the rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which hosts a redirect may lead to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RedirectHosts {
+    /// Any host (the default: an HA standby redirects to the active node, another host).
+    #[default]
+    Any,
+    /// Only the host of the request (another port is allowed).
+    SameHost,
+    /// Only these hosts, as `host` (any port) or `host:port`, compared without case.
+    Listed(Vec<String>),
+    /// No redirect is followed.
+    Never,
+}
+
+impl RedirectHosts {
+    fn allows(&self, from: &Uri, to: &Uri) -> bool {
+        let host = |uri: &Uri| uri.host().unwrap_or_default().to_ascii_lowercase();
+        match self {
+            RedirectHosts::Any => true,
+            RedirectHosts::Never => false,
+            RedirectHosts::SameHost => host(from) == host(to),
+            RedirectHosts::Listed(hosts) => {
+                let authority = to
+                    .authority()
+                    .map_or(String::new(), |a| a.as_str().to_ascii_lowercase());
+                hosts.iter().any(|allowed| {
+                    let allowed = allowed.to_ascii_lowercase();
+                    allowed == host(to) || allowed == authority
+                })
+            }
+        }
+    }
+}
+
+/// Which redirects to follow, where to, and with which headers; see the [module](self) for
+/// the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RedirectPolicy {
     max_redirects: u32,
+    hosts: RedirectHosts,
+    custom_headers: Vec<HeaderName>,
+    keep_custom_headers: bool,
 }
 
 impl Default for RedirectPolicy {
@@ -100,15 +156,45 @@ impl Default for RedirectPolicy {
 }
 
 impl RedirectPolicy {
-    /// Follows at most `max_redirects` redirects per request; `0` turns every redirect into
-    /// an error.
+    /// Follows at most `max_redirects` redirects per request, to any host; `0` turns every
+    /// redirect into an error.
     pub fn new(max_redirects: u32) -> Self {
-        Self { max_redirects }
+        Self {
+            max_redirects,
+            hosts: RedirectHosts::Any,
+            custom_headers: Vec::new(),
+            keep_custom_headers: false,
+        }
+    }
+
+    /// Follows redirects only to these hosts.
+    pub fn hosts(mut self, hosts: RedirectHosts) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
+    /// The caller's own headers (the target's `with_header` ones): dropped when a redirect
+    /// leads to another origin (scheme, host and port), unless kept with
+    /// [`keep_custom_headers_across_origins`](Self::keep_custom_headers_across_origins).
+    pub fn custom_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.custom_headers = names.into_iter().collect();
+        self
+    }
+
+    /// Sends the caller's own headers to another origin too.
+    pub fn keep_custom_headers_across_origins(mut self, keep: bool) -> Self {
+        self.keep_custom_headers = keep;
+        self
     }
 
     /// The most redirects followed per request.
     pub fn max_redirects(&self) -> u32 {
         self.max_redirects
+    }
+
+    /// The hosts redirects may lead to.
+    pub fn allowed_hosts(&self) -> &RedirectHosts {
+        &self.hosts
     }
 
     /// What to do with `response`, the answer to `request` after `followed` redirects:
@@ -183,11 +269,28 @@ impl RedirectPolicy {
                 to: to.to_string(),
             });
         }
+        if !self.hosts.allows(request.uri(), &target) {
+            return Err(RedirectError::HostNotAllowed {
+                host: target
+                    .authority()
+                    .map_or(String::new(), |a| a.as_str().to_string()),
+            });
+        }
+        let same_origin = request
+            .uri()
+            .authority()
+            .zip(target.authority())
+            .is_some_and(|(a, b)| a.as_str().eq_ignore_ascii_case(b.as_str()));
         let mut next = Request::new(request.body().clone());
         *next.method_mut() = method.clone();
         *next.uri_mut() = target;
         *next.version_mut() = request.version();
         *next.headers_mut() = request.headers().clone();
+        if !same_origin && !self.keep_custom_headers {
+            for name in &self.custom_headers {
+                next.headers_mut().remove(name);
+            }
+        }
         Ok(Some(next))
     }
 }
@@ -331,8 +434,8 @@ impl<C> FollowRedirects<C> {
     }
 
     /// The policy in force.
-    pub fn policy(&self) -> RedirectPolicy {
-        self.policy
+    pub fn policy(&self) -> &RedirectPolicy {
+        &self.policy
     }
 }
 
@@ -591,6 +694,55 @@ mod tests {
                 .unwrap_err(),
             RedirectError::TooMany { max: 0 }
         );
+    }
+
+    #[test]
+    fn hosts_and_caller_headers_follow_the_policy() {
+        let mut req = request(Method::PUT, "http://standby:8200/v1/sys/rekey/update");
+        req.headers_mut()
+            .insert("x-proxy-auth", http::HeaderValue::from_static("p"));
+        let to = |location: &str| redirect(307, Some(location));
+        let custom = [HeaderName::from_static("x-proxy-auth")];
+        let any = RedirectPolicy::default().custom_headers(custom.clone());
+        let next = any
+            .next_request(&req, &to("http://active:8200/v1/x"), 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.headers()["X-Vault-Token"], "s.token");
+        assert!(
+            next.headers().get("x-proxy-auth").is_none(),
+            "another origin"
+        );
+        let same = any.next_request(&req, &to("/v1/y"), 0).unwrap().unwrap();
+        assert_eq!(same.headers()["x-proxy-auth"], "p", "the same origin");
+        let keep = any.clone().keep_custom_headers_across_origins(true);
+        let next = keep
+            .next_request(&req, &to("http://active:8200/v1/x"), 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.headers()["x-proxy-auth"], "p");
+
+        let refused = |policy: RedirectPolicy, location: &str| {
+            policy.next_request(&req, &to(location), 0).err()
+        };
+        let same_host = RedirectPolicy::default().hosts(RedirectHosts::SameHost);
+        assert!(refused(same_host.clone(), "http://standby:8300/v1/x").is_none());
+        assert_eq!(
+            refused(same_host, "http://active:8200/v1/x"),
+            Some(RedirectError::HostNotAllowed {
+                host: "active:8200".into()
+            })
+        );
+        let listed = |hosts: &[&str]| {
+            RedirectPolicy::default().hosts(RedirectHosts::Listed(
+                hosts.iter().map(|h| h.to_string()).collect(),
+            ))
+        };
+        assert!(refused(listed(&["Active"]), "http://active:8200/v1/x").is_none());
+        assert!(refused(listed(&["active:8200"]), "http://active:8200/v1/x").is_none());
+        assert!(refused(listed(&["active:8300"]), "http://active:8200/v1/x").is_some());
+        let never = RedirectPolicy::default().hosts(RedirectHosts::Never);
+        assert!(refused(never, "/v1/y").is_some());
     }
 
     #[test]

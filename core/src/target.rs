@@ -110,7 +110,14 @@ impl Target {
         Ok(self)
     }
 
+    /// The names of the headers added with [`with_header`](Self::with_header).
+    pub fn custom_header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.headers.keys()
+    }
+
     /// Adds a header sent on every request (e.g. for a proxy). The value is marked sensitive.
+    /// A redirect to another origin drops it unless the redirect policy keeps it
+    /// ([`RedirectPolicy::keep_custom_headers_across_origins`](crate::redirect::RedirectPolicy::keep_custom_headers_across_origins)).
     /// The headers the target sets itself (token, namespace, `X-Vault-Request`,
     /// `Content-Type`) are refused here: use [`with_token`](Self::with_token) and
     /// [`with_namespace`](Self::with_namespace).

@@ -13,7 +13,7 @@ use vault_key_core::client_config::ClientBuilder;
 use vault_key_core::ops::rekey::{KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyUpdate};
 use vault_key_core::ops::rekey_verify::CancelRekeyVerify;
 use vault_key_core::ops::seal::{ReadSealStatus, SealStatus};
-use vault_key_core::redirect::RedirectError;
+use vault_key_core::redirect::{RedirectError, RedirectHosts};
 use vault_key_core::{Error as CoreError, ExecuteError, KeyShare, Operation, TransportErrorKind};
 use vault_key_tests::faults::{Fault, FaultServer};
 
@@ -50,6 +50,8 @@ struct Settings {
     timeout: Option<Duration>,
     max_response_bytes: Option<usize>,
     max_redirects: Option<u32>,
+    redirect_hosts: Option<RedirectHosts>,
+    keep_custom_headers: bool,
 }
 
 impl Settings {
@@ -64,7 +66,12 @@ impl Settings {
         if let Some(max) = self.max_redirects {
             builder = builder.max_redirects(max);
         }
+        if let Some(hosts) = &self.redirect_hosts {
+            builder = builder.redirect_hosts(hosts.clone());
+        }
         builder
+            .header(PROXY_HEADER, "proxy-secret")
+            .keep_custom_headers_across_origins(self.keep_custom_headers)
     }
 }
 
@@ -211,8 +218,8 @@ fn redirect_loop_is_bounded() {
                 &ReadSealStatus,
             ),
         );
-        assert_eq!(err, RedirectError::TooMany { max: 5 }, "{via:?}");
-        assert_eq!(server.requests().len(), 6, "{via:?}");
+        assert_eq!(err, RedirectError::TooMany { max: 2 }, "{via:?}");
+        assert_eq!(server.requests().len(), 3, "{via:?}");
 
         let server = FaultServer::start(vec![Fault::Redirect {
             status: 307,
@@ -228,6 +235,81 @@ fn redirect_loop_is_bounded() {
         );
         assert_eq!(err, RedirectError::TooMany { max: 1 }, "{via:?}");
         assert_eq!(server.requests().len(), 2, "{via:?}");
+    }
+}
+
+/// A header the caller adds (for a proxy in front of the server).
+const PROXY_HEADER: &str = "X-Proxy-Auth";
+
+#[test]
+fn redirects_follow_the_host_policy_and_keep_caller_headers_on_their_origin() {
+    for via in VIAS {
+        // The standby at 127.0.0.1 redirects to the active node, named `localhost` (another
+        // host) or at another port of the same host.
+        let run = |hosts: Option<RedirectHosts>, keep: bool, other_host: bool| {
+            let active = FaultServer::start(vec![Fault::json(200, SEAL_STATUS)]);
+            let port = active.local_addr().port();
+            let host = if other_host { "localhost" } else { "127.0.0.1" };
+            let standby = FaultServer::start(vec![Fault::Redirect {
+                status: 307,
+                location: format!("http://{host}:{port}/v1/sys/seal-status"),
+            }]);
+            let settings = Settings {
+                redirect_hosts: hosts,
+                keep_custom_headers: keep,
+                ..Settings::default()
+            };
+            let outcome = exec(via, &standby.address(), &settings, &ReadSealStatus);
+            assert_eq!(
+                standby.requests()[0].header(PROXY_HEADER),
+                Some("proxy-secret")
+            );
+            (outcome, active.requests())
+        };
+        let host_refused = |outcome: Result<SealStatus, Error>| match redirect_error(via, outcome) {
+            RedirectError::HostNotAllowed { host } => host,
+            other => panic!("{via:?}: {other:?}"),
+        };
+
+        // Any host (the default): followed with the token; the caller's header stays behind.
+        let (outcome, seen) = run(None, false, true);
+        assert!(outcome.is_ok(), "{via:?}: {outcome:?}");
+        assert_eq!(seen[0].header("x-vault-token"), Some(TOKEN), "{via:?}");
+        assert_eq!(
+            seen[0].header(PROXY_HEADER),
+            None,
+            "{via:?}: dropped across origins"
+        );
+        // ...unless the caller keeps it.
+        let (_, seen) = run(None, true, true);
+        assert_eq!(
+            seen[0].header(PROXY_HEADER),
+            Some("proxy-secret"),
+            "{via:?}"
+        );
+        // Same host: another port is fine (and another origin, so the header is dropped),
+        // another host is refused before anything is sent there.
+        let (outcome, seen) = run(Some(RedirectHosts::SameHost), false, false);
+        assert!(outcome.is_ok(), "{via:?}: {outcome:?}");
+        assert_eq!(seen[0].header(PROXY_HEADER), None, "{via:?}");
+        let (outcome, seen) = run(Some(RedirectHosts::SameHost), false, true);
+        assert!(host_refused(outcome).starts_with("localhost:"), "{via:?}");
+        assert!(seen.is_empty(), "{via:?}");
+        // Listed hosts.
+        let listed = RedirectHosts::Listed(vec!["LOCALHOST".into()]);
+        let (outcome, _) = run(Some(listed), false, true);
+        assert!(outcome.is_ok(), "{via:?}: {outcome:?}");
+        let (outcome, seen) = run(
+            Some(RedirectHosts::Listed(vec!["vault-2".into()])),
+            false,
+            true,
+        );
+        host_refused(outcome);
+        assert!(seen.is_empty(), "{via:?}");
+        // None at all.
+        let (outcome, seen) = run(Some(RedirectHosts::Never), false, false);
+        host_refused(outcome);
+        assert!(seen.is_empty(), "{via:?}");
     }
 }
 
