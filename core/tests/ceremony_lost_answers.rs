@@ -383,6 +383,76 @@ fn a_lost_start_is_read_before_another_is_sent() {
 }
 
 #[test]
+fn a_cancel_asked_for_while_the_outcome_is_unknown_still_goes_out() {
+    let mut rekey = one_share_counted(true);
+    poll(&mut rekey);
+    rekey.request_failed(Delivery::Unknown);
+    rekey.cancel().expect("cancel while the outcome is unknown");
+    assert_eq!(poll(&mut rekey).0, Method::GET, "the read comes first");
+    let pending = status(
+        0,
+        r#","verification_nonce":"v-1","verification_required":true"#,
+    );
+    assert!(
+        answer(&mut rekey, 200, &pending).is_err(),
+        "the answer was lost"
+    );
+    let (method, _) = poll(&mut rekey);
+    assert_eq!(
+        method,
+        Method::DELETE,
+        "and the cancel follows, without asking again"
+    );
+    answer(&mut rekey, 204, "").unwrap();
+    assert_eq!(rekey.phase(), RekeyPhase::Cancelled);
+}
+
+#[test]
+fn a_lost_last_verification_share_is_judged_against_the_new_threshold() {
+    // Old threshold 3, new threshold 2: one new share counted, the second lost.
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    rekey
+        .submit_shares(["aa", "bb", "cc"].map(KeyShare::new))
+        .unwrap();
+    let old = |progress: u32| {
+        format!(
+            r#"{{"data":{{"n":3,"nonce":"{NONCE}","progress":{progress},"required":3,"started":true,"t":2,"verification_required":true}}}}"#
+        )
+    };
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &old(0)).unwrap();
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &old(1)).unwrap();
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &old(2)).unwrap();
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &completion(true)).unwrap();
+    rekey
+        .submit_verification_shares(["4738112d", "204ebce3"].map(KeyShare::new))
+        .unwrap();
+    poll(&mut rekey);
+    answer(
+        &mut rekey,
+        200,
+        r#"{"data":{"n":3,"nonce":"v-1","progress":1,"started":true,"t":2}}"#,
+    )
+    .unwrap();
+    poll(&mut rekey);
+    rekey.request_failed(Delivery::Unknown);
+    poll(&mut rekey);
+    let gone = answer(
+        &mut rekey,
+        400,
+        r#"{"errors":["no rekey configuration found"]}"#,
+    );
+    assert_eq!(
+        ceremony_error(&gone.unwrap_err()),
+        CeremonyError::VerificationUnconfirmed,
+        "1 + 1 reaches the new threshold 2 (not the old 3)"
+    );
+}
+
+#[test]
 fn a_lost_cancel_is_confirmed_by_the_read() {
     let mut rekey = one_share_counted(true);
     rekey.cancel().unwrap();

@@ -838,6 +838,9 @@ impl RekeyCeremony {
     /// What the verification progress read says about a verification share whose answer was
     /// lost (`None`: no verification in progress).
     fn resolve_verify(&mut self, answer: Option<VerifyStatus>) -> Result<RekeyEvent, Error> {
+        // The new threshold, read while the ceremony still knows the share was a
+        // verification share.
+        let required = self.required();
         let Some(Unknown {
             lost: Lost::VerifyShare(share),
             progress,
@@ -846,7 +849,6 @@ impl RekeyCeremony {
         else {
             return Err(CeremonyError::NothingOutstanding.into());
         };
-        let required = self.required();
         match answer {
             Some(answer) if answer.started && answer.nonce.is_some() => {
                 self.phase = RekeyPhase::Verifying;
@@ -1130,8 +1132,11 @@ impl RekeyCeremony {
     /// Aborts, leaving [`cancel`](Self::cancel) possible: a rekey this ceremony may own still
     /// runs on the server.
     fn abort_cancellable(&mut self) {
+        // A cancel asked for before the outcome was known still goes out.
+        let cancel = self.cancel;
         self.abort();
         self.cancellable = true;
+        self.cancel = cancel;
     }
 
     fn wrong_phase(&self, action: &'static str, phase: RekeyPhase) -> Error {

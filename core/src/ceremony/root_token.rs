@@ -685,8 +685,11 @@ impl RootTokenCeremony {
                 }
                 let found = status.nonce.clone();
                 self.status = Some(status);
+                // A cancel asked for before the outcome was known still goes out.
+                let cancel = self.cancel;
                 self.abort();
                 self.cancellable = true;
+                self.cancel = cancel;
                 Err(CeremonyError::StartUnconfirmed {
                     ceremony: "root-token generation",
                     found,
