@@ -502,11 +502,7 @@ impl RekeyCeremony {
                         if acted_on_unseen(&err) {
                             // The server may have started a rekey: learn which before
                             // starting another.
-                            self.undecoded.keep(body);
-                            if status.is_success() {
-                                self.salvage_nonce(body);
-                            }
-                            self.lose(InFlight::Start);
+                            self.unseen(InFlight::Start, status, body);
                         }
                         Err(err)
                     }
@@ -545,7 +541,7 @@ impl RekeyCeremony {
                 let answer = RekeyVerify::new(KeyShare::new(""), "")
                     .keys(kind)
                     .parse(status, body);
-                self.on_verify_answer(answer, share, body)
+                self.on_verify_answer(answer, share, status, body)
             }
             InFlight::Cancel => match CancelRekey::new(kind).parse(status, body) {
                 Ok(()) => {
@@ -614,9 +610,6 @@ impl RekeyCeremony {
         let Some(in_flight) = self.in_flight.take() else {
             return;
         };
-        if let Delivery::Cut(partial) = delivery {
-            self.undecoded.keep(partial.body().expose());
-        }
         match (in_flight, delivery) {
             (InFlight::Read, _) => {
                 if self.phase != RekeyPhase::Starting {
@@ -632,19 +625,26 @@ impl RekeyCeremony {
             // A start, cancel or cancel-verification that never left is built again from the
             // phase and flags, which are unchanged.
             (_, Delivery::NotSent) => {}
-            (in_flight, delivery) => {
-                if let Delivery::Cut(partial) = delivery {
-                    if partial.status().is_success() {
-                        match in_flight {
-                            InFlight::Share(_) => self.salvage_result(partial.body().expose()),
-                            InFlight::Start => self.salvage_nonce(partial.body().expose()),
-                            _ => {}
-                        }
-                    }
-                }
-                self.lose(in_flight);
+            (in_flight, Delivery::Cut(partial)) => {
+                self.unseen(in_flight, partial.status(), partial.body().expose())
+            }
+            (in_flight, _) => self.lose(in_flight),
+        }
+    }
+
+    /// A request the server may have acted on whose answer arrived cut or could not be read:
+    /// keeps what came, recovers what is whole in a success body (new shares, a start's
+    /// nonce), and reads the progress before anything else.
+    fn unseen(&mut self, in_flight: InFlight, status: StatusCode, body: &[u8]) {
+        self.undecoded.keep(body);
+        if status.is_success() {
+            match in_flight {
+                InFlight::Share(_) => self.salvage_result(body),
+                InFlight::Start => self.salvage_nonce(body),
+                _ => {}
             }
         }
+        self.lose(in_flight);
     }
 
     /// Enters [`RekeyPhase::OutcomeUnknown`] for a request the server may have acted on.
@@ -972,8 +972,7 @@ impl RekeyCeremony {
                     "the rekey completed but the answer carries no keys",
                     body,
                 );
-                self.undecoded.keep(body);
-                self.lose(InFlight::Share(share));
+                self.unseen(InFlight::Share(share), status, body);
                 Err(err.into())
             }
             Ok(RekeyUpdate::Complete(result)) => {
@@ -982,7 +981,13 @@ impl RekeyCeremony {
                 let conflict = nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref());
                 let verification_required = result.verification_required && !result.keys.is_empty();
                 self.verification_nonce = result.verification_nonce.clone();
-                self.result = Some(result);
+                if self.result.is_some() {
+                    // Shares recovered earlier from a cut answer stay the result; this answer
+                    // is kept beside them, so neither set is lost.
+                    self.undecoded.keep(body);
+                } else {
+                    self.result = Some(result);
+                }
                 self.shares.clear();
                 if let Some(err) = conflict {
                     self.abort();
@@ -1003,14 +1008,8 @@ impl RekeyCeremony {
             }
             Err(err) => {
                 if acted_on_unseen(&err) {
-                    // The server may have counted the share, or even completed the rekey:
-                    // keep what came, recover the new shares if they are in it, and read
-                    // the progress before anything else.
-                    self.undecoded.keep(body);
-                    if status.is_success() {
-                        self.salvage_result(body);
-                    }
-                    self.lose(InFlight::Share(share));
+                    // The server may have counted the share, or even completed the rekey.
+                    self.unseen(InFlight::Share(share), status, body);
                     return Err(err);
                 }
                 if let Error::Server(server) = &err {
@@ -1048,6 +1047,7 @@ impl RekeyCeremony {
         &mut self,
         answer: Result<VerifyUpdate, Error>,
         share: KeyShare,
+        status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
         match answer {
@@ -1066,8 +1066,7 @@ impl RekeyCeremony {
             }
             Err(err) => {
                 if acted_on_unseen(&err) {
-                    self.undecoded.keep(body);
-                    self.lose(InFlight::VerifyShare(share));
+                    self.unseen(InFlight::VerifyShare(share), status, body);
                     return Err(err);
                 }
                 if let Error::Server(server) = &err {

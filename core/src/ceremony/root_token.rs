@@ -494,11 +494,7 @@ impl RootTokenCeremony {
                         if acted_on_unseen(&err) {
                             // The server may have started a generation (and sent its only
                             // copy of the OTP): keep the answer, and learn which.
-                            self.undecoded.keep(body);
-                            if status.is_success() {
-                                self.salvage_start(body);
-                            }
-                            self.lose(InFlight::Start);
+                            self.unseen(InFlight::Start, status, body);
                         }
                         Err(err)
                     }
@@ -567,9 +563,6 @@ impl RootTokenCeremony {
         let Some(in_flight) = self.in_flight.take() else {
             return;
         };
-        if let Delivery::Cut(partial) = delivery {
-            self.undecoded.keep(partial.body().expose());
-        }
         match (in_flight, delivery) {
             (InFlight::Read, _) => {
                 if self.phase != RootTokenPhase::Starting {
@@ -579,19 +572,26 @@ impl RootTokenCeremony {
             (InFlight::Status | InFlight::Resolve, _) => {}
             (InFlight::Share(share), Delivery::NotSent) => self.shares.push_front(share),
             (_, Delivery::NotSent) => {}
-            (in_flight, delivery) => {
-                if let Delivery::Cut(partial) = delivery {
-                    if partial.status().is_success() {
-                        match in_flight {
-                            InFlight::Share(_) => self.salvage_token(partial.body().expose()),
-                            InFlight::Start => self.salvage_start(partial.body().expose()),
-                            _ => {}
-                        }
-                    }
-                }
-                self.lose(in_flight);
+            (in_flight, Delivery::Cut(partial)) => {
+                self.unseen(in_flight, partial.status(), partial.body().expose())
+            }
+            (in_flight, _) => self.lose(in_flight),
+        }
+    }
+
+    /// A request the server may have acted on whose answer arrived cut or could not be read:
+    /// keeps what came, recovers what is whole in a success body (the token, a start's nonce
+    /// and OTP), and reads the progress before anything else.
+    fn unseen(&mut self, in_flight: InFlight, status: StatusCode, body: &[u8]) {
+        self.undecoded.keep(body);
+        if status.is_success() {
+            match in_flight {
+                InFlight::Share(_) => self.salvage_token(body),
+                InFlight::Start => self.salvage_start(body),
+                _ => {}
             }
         }
+        self.lose(in_flight);
     }
 
     /// Enters [`RootTokenPhase::OutcomeUnknown`] for a request the server may have acted on.
@@ -845,11 +845,17 @@ impl RootTokenCeremony {
                 if status.pgp_fingerprint.is_some() {
                     self.pgp_fingerprint = status.pgp_fingerprint.clone();
                 }
-                self.result = Some(GeneratedToken {
-                    encoded,
-                    pgp_fingerprint: self.pgp_fingerprint.clone(),
-                    nonce: status.nonce.clone().or_else(|| self.nonce.clone()),
-                });
+                if self.result.is_some() {
+                    // A token recovered earlier from a cut answer stays the result; this
+                    // answer is kept beside it, so neither is lost.
+                    self.undecoded.keep(body);
+                } else {
+                    self.result = Some(GeneratedToken {
+                        encoded,
+                        pgp_fingerprint: self.pgp_fingerprint.clone(),
+                        nonce: status.nonce.clone().or_else(|| self.nonce.clone()),
+                    });
+                }
                 self.status = Some(status);
                 self.shares.clear();
                 if let Some(err) = conflict {
@@ -869,11 +875,7 @@ impl RootTokenCeremony {
             }
             Err(err) => {
                 if acted_on_unseen(&err) {
-                    self.undecoded.keep(body);
-                    if code.is_success() {
-                        self.salvage_token(body);
-                    }
-                    self.lose(InFlight::Share(share));
+                    self.unseen(InFlight::Share(share), code, body);
                     return Err(err);
                 }
                 if let Error::Server(server) = &err {
