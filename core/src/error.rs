@@ -60,14 +60,38 @@ pub enum Refusal {
     NotInitialized,
     /// The server is already initialised (a second `sys/init`).
     AlreadyInitialized,
-    /// The node is a standby, or the server is rate limiting (429, or 503 standby).
-    RateLimitedOrStandby,
+    /// The node is a standby and does not serve this request (`Vault is in standby mode`, or a
+    /// 429 that says standby). Retry on the active node, or later.
+    Standby,
+    /// A rate-limit quota refused the request (429 without a standby message). Retryable.
+    RateLimited,
+    /// The cluster has no active node right now (503 `no active Vault instance found`, or
+    /// 500 `local node not active but active cluster node not found`, seen during a leader
+    /// election or right after an unseal). Retryable once a leader is elected.
+    NoActiveNode,
+    /// This node is not the active one and cannot forward (503 `node is not active`).
+    /// Retryable, on the active node.
+    NodeNotActive,
+    /// The server sheds load (503 `overloaded, try again later`). Retryable, after a pause.
+    Overloaded,
+    /// An administrator locked API access to the namespace (Vault Enterprise, 503 `API
+    /// access to this namespace has been locked by an administrator`). Not retryable until
+    /// it is unlocked.
+    NamespaceLocked,
     /// The path does not exist on this server (404).
     NotFound,
+    /// A 404 with Go's plain-text `404 page not found` rather than a JSON error: the server
+    /// runs in recovery mode (`-recovery`), where only `sys/raw` and
+    /// `sys/generate-recovery-token/*` are served (or what answers is not Vault's API).
+    RecoveryMode,
     /// The endpoint exists but is disabled: OpenBao answers its classic unauthenticated
     /// rekey and generate-root paths with 405 `unsupported operation` unless the listener
     /// enables them. Use [`Dialect::OpenBao`] there.
     EndpointDisabled,
+    /// 405 without a message: the path's handler does not serve this method (Vault's and
+    /// OpenBao's classic handlers answer so). On Vault a 405 always means this, never a
+    /// disabled endpoint.
+    MethodNotAllowed,
     /// The nonce sent is not the ceremony's; the server names the one in progress.
     WrongNonce {
         /// The nonce of the operation in progress, as the server names it.
@@ -97,6 +121,27 @@ pub enum Refusal {
     Other,
 }
 
+impl Refusal {
+    /// Whether the same request may succeed later, or on another node of the cluster, without
+    /// anything else changing: a standby, no active node yet, overload or a rate limit.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Standby
+                | Refusal::RateLimited
+                | Refusal::NoActiveNode
+                | Refusal::NodeNotActive
+                | Refusal::Overloaded
+        )
+    }
+
+    /// Whether the server does not serve the path at all (404, or recovery mode's plain 404):
+    /// the operation does not exist on this server or in its current mode.
+    pub fn is_path_not_served(&self) -> bool {
+        matches!(self, Refusal::NotFound | Refusal::RecoveryMode)
+    }
+}
+
 /// An error status from the server, with its messages and their classification.
 ///
 /// Only the server's `errors` strings are shown. The whole body is kept, unprinted, in
@@ -119,6 +164,11 @@ impl fmt::Display for ServerError {
         write!(f, "server refused ({}, {:?})", self.status, self.refusal)?;
         if !self.errors.is_empty() {
             write!(f, ": {}", self.errors.join("; "))?;
+        } else if self.refusal == Refusal::RecoveryMode {
+            write!(
+                f,
+                ": the path is not served; the server looks to be in recovery mode, where only sys/raw and sys/generate-recovery-token/* are"
+            )?;
         } else if !self.body.is_empty() {
             write!(
                 f,
@@ -234,8 +284,9 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         if m.contains("already in progress") {
             return Refusal::AlreadyInProgress;
         }
-        if m.starts_with("no ")
-            && (m.ends_with("in progress") || m.ends_with("configuration found"))
+        if (m.starts_with("no ")
+            && (m.ends_with("in progress") || m.ends_with("configuration found")))
+            || m.contains("operation not in progress")
         {
             return Refusal::NotInProgress;
         }
@@ -263,8 +314,29 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         if m.contains("not initialized") || m.contains("not yet initialized") {
             return Refusal::NotInitialized;
         }
-        if m.contains("standby") || m.contains("no active vault instance") {
-            return Refusal::RateLimitedOrStandby;
+        if m.contains("no active vault instance")
+            || m.contains("active cluster node not found")
+            || m.contains("no active openbao instance")
+        {
+            return Refusal::NoActiveNode;
+        }
+        if m.contains("node is not active") {
+            return Refusal::NodeNotActive;
+        }
+        if m.contains("overloaded, try again later") {
+            return Refusal::Overloaded;
+        }
+        if m.contains("namespace has been locked") {
+            return Refusal::NamespaceLocked;
+        }
+        if m.contains("standby") {
+            return Refusal::Standby;
+        }
+        if m.contains("rate limit quota exceeded") {
+            return Refusal::RateLimited;
+        }
+        if status == 404 && m == "404 page not found" {
+            return Refusal::RecoveryMode;
         }
         if m.contains("permission denied") {
             return Refusal::PermissionDenied;
@@ -276,8 +348,9 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
     match status {
         403 | 401 => Refusal::PermissionDenied,
         404 => Refusal::NotFound,
+        405 if errors.iter().all(|m| m.trim().is_empty()) => Refusal::MethodNotAllowed,
         405 => Refusal::EndpointDisabled,
-        429 => Refusal::RateLimitedOrStandby,
+        429 => Refusal::RateLimited,
         503 => Refusal::Sealed,
         400..=499 => Refusal::InvalidRequest,
         500..=599 => Refusal::ServerFailure,
@@ -385,6 +458,10 @@ pub enum InvalidInput {
         /// Shares asked for.
         shares: u32,
     },
+    /// Settings for one kind of seal given with the other's (`sys/init` takes unseal shares
+    /// for a Shamir seal, recovery shares for an auto-unseal seal, never both).
+    #[error("{0}")]
+    SealMismatch(&'static str),
     /// A backup of the new keys needs PGP keys to encrypt them with.
     #[error("a backup of the new keys needs PGP keys to encrypt them")]
     BackupWithoutPgpKeys,
@@ -614,7 +691,12 @@ mod tests {
             refusal(400, "rotation already in progress"),
             Refusal::AlreadyInProgress
         );
-        assert_eq!(refusal(429, ""), Refusal::RateLimitedOrStandby);
+        assert_eq!(refusal(429, ""), Refusal::RateLimited);
+        assert_eq!(refusal(405, ""), Refusal::MethodNotAllowed);
+        assert_eq!(
+            refusal(400, "rekey operation not in progress"),
+            Refusal::NotInProgress
+        );
         assert_eq!(refusal(418, "teapot"), Refusal::InvalidRequest);
     }
 

@@ -209,6 +209,20 @@ pub fn decode_token(encoded: &EncodedToken, otp: &Otp, otp_length: u32) -> Resul
     }
 }
 
+/// Decodes without the server's `otp_length`, the scheme told by the lengths: under the
+/// current scheme the encoded token decodes to as many bytes as the OTP has characters;
+/// under the legacy one both are base64 of 16 bytes (24 characters). For a caller that kept
+/// the OTP but not the status, and for servers that do not serve `sys/decode-token`.
+pub fn decode_token_any_scheme(encoded: &EncodedToken, otp: &Otp) -> Result<Token, Error> {
+    let bytes = decode_base64(encoded.expose())?;
+    let otp_length = if bytes.len() == otp.len() {
+        u32::try_from(otp.len()).map_err(|_| InvalidInput::TokenDecode("the OTP is too long"))?
+    } else {
+        0
+    };
+    decode_token(encoded, otp, otp_length)
+}
+
 /// The reverse of [`decode_token`]: what the server hands out for `token` under `otp`. For
 /// tests, and for callers who want to check a decoding.
 ///

@@ -265,7 +265,7 @@ mod tests {
         let plain = json::<Term>(StatusCode::NOT_FOUND, b"404 page not found").unwrap_err();
         assert!(matches!(plain, Error::Server(ref e) if e.errors.is_empty()
             && e.body.expose() == b"404 page not found"
-            && e.refusal == crate::Refusal::NotFound));
+            && e.refusal == crate::Refusal::RecoveryMode));
         let page = b"<html>bad gateway: {\"keys\":[\"4738112d\"]}</html>";
         let gateway = json::<Term>(StatusCode::BAD_GATEWAY, page).unwrap_err();
         let shown = format!("{gateway} {gateway:?}");

@@ -13,9 +13,13 @@ fn expected(row: &ErrorRow) -> Refusal {
         "Sealed" => Refusal::Sealed,
         "NotInitialized" => Refusal::NotInitialized,
         "AlreadyInitialized" => Refusal::AlreadyInitialized,
-        "RateLimitedOrStandby" => Refusal::RateLimitedOrStandby,
+        "Standby" => Refusal::Standby,
+        "RateLimited" => Refusal::RateLimited,
+        "NoActiveNode" => Refusal::NoActiveNode,
         "NotFound" => Refusal::NotFound,
+        "RecoveryMode" => Refusal::RecoveryMode,
         "EndpointDisabled" => Refusal::EndpointDisabled,
+        "MethodNotAllowed" => Refusal::MethodNotAllowed,
         "WrongNonce" => Refusal::WrongNonce {
             expected: row.nonce.clone(),
         },
@@ -256,12 +260,12 @@ fn documented_messages_of_the_api_notes() {
     let cases: Vec<(u16, &str, Refusal)> = vec![
         (503, "Vault is sealed", Refusal::Sealed),
         (503, "namespace is sealed", Refusal::Sealed),
-        (503, "Vault is in standby mode", Refusal::RateLimitedOrStandby),
-        (503, "no active Vault instance found", Refusal::RateLimitedOrStandby),
+        (503, "Vault is in standby mode", Refusal::Standby),
+        (503, "no active Vault instance found", Refusal::NoActiveNode),
         (503, "Vault is not initialized", Refusal::NotInitialized),
         (400, "Vault is not initialized", Refusal::NotInitialized),
         (503, "server is not yet initialized", Refusal::NotInitialized),
-        (429, "", Refusal::RateLimitedOrStandby),
+        (429, "", Refusal::RateLimited),
         (
             400,
             "rootter key verification failed: bad shares",
@@ -302,8 +306,10 @@ fn error_bodies_of_every_shape() {
     let e = server_error(parse(StatusCode::NOT_FOUND, b"404 page not found\n"));
     assert!(e.errors.is_empty());
     assert_eq!(e.body.expose(), b"404 page not found\n");
-    assert_eq!(e.refusal, Refusal::NotFound);
+    // Go's plain 404 from a server whose API answers JSON: recovery mode.
+    assert_eq!(e.refusal, Refusal::RecoveryMode);
     assert!(!e.to_string().contains("page not found"), "{e}");
+    assert!(e.to_string().contains("recovery mode"), "{e}");
 
     let e = server_error(parse(StatusCode::SERVICE_UNAVAILABLE, b""));
     assert!(e.errors.is_empty());

@@ -20,6 +20,9 @@ fn family(dialect: Dialect, kind: TokenKind) -> &'static str {
         (Dialect::Vault, TokenKind::Root) => "sys/generate-root",
         (Dialect::OpenBao, TokenKind::Root) => "sys/generate-root-token",
         (_, TokenKind::Recovery) => "sys/generate-recovery-token",
+        // Vault's http/handler.go routes these to the generate-root handlers; no dialect has
+        // another path for them.
+        (_, TokenKind::DrOperation) => "sys/replication/dr/secondary/generate-operation-token",
         _ => unreachable!(),
     }
 }
@@ -60,7 +63,7 @@ fn paths_match_the_capture() {
 #[test]
 fn requests_for_every_dialect_and_kind() {
     for target in all_targets() {
-        for kind in [TokenKind::Root, TokenKind::Recovery] {
+        for kind in [TokenKind::Root, TokenKind::Recovery, TokenKind::DrOperation] {
             let family = family(target.dialect(), kind);
             let attempt = format!("{family}/attempt");
             let update = format!("{family}/update");

@@ -35,8 +35,6 @@ fn initialize_request_bodies() {
         );
         let full = Initialize::new(2, 2)
             .pgp_keys(vec!["cGsx".into(), "cGsy".into()])
-            .recovery(3, 2)
-            .recovery_pgp_keys(vec!["cjE=".into(), "cjI=".into(), "cjM=".into()])
             .root_token_pgp_key("cm9vdA==");
         let request = full.request(&target).unwrap();
         assert_request(
@@ -48,6 +46,24 @@ fn initialize_request_bodies() {
                 "secret_shares": 2,
                 "secret_threshold": 2,
                 "pgp_keys": ["cGsx", "cGsy"],
+                "root_token_pgp_key": "cm9vdA==",
+            })),
+        );
+        // An auto-unseal seal refuses secret_shares and secret_threshold, even as 0
+        // (validateInitParameters in Vault's http/sys_init.go): none are sent.
+        let request = Initialize::auto_unseal().request(&target).unwrap();
+        assert_request(&request, &target, Method::PUT, "sys/init", Some(json!({})));
+        let full = Initialize::auto_unseal()
+            .recovery(3, 2)
+            .recovery_pgp_keys(vec!["cjE=".into(), "cjI=".into(), "cjM=".into()])
+            .root_token_pgp_key("cm9vdA==");
+        let request = full.request(&target).unwrap();
+        assert_request(
+            &request,
+            &target,
+            Method::PUT,
+            "sys/init",
+            Some(json!({
                 "recovery_shares": 3,
                 "recovery_threshold": 2,
                 "recovery_pgp_keys": ["cjE=", "cjI=", "cjM="],
@@ -110,7 +126,7 @@ fn initialize_rejects_invalid_configurations() {
             shares: 5
         })
     ));
-    let err = Initialize::new(1, 1)
+    let err = Initialize::auto_unseal()
         .recovery(3, 4)
         .request(&target)
         .unwrap_err();
@@ -122,7 +138,7 @@ fn initialize_rejects_invalid_configurations() {
             ..
         })
     ));
-    let err = Initialize::new(1, 1)
+    let err = Initialize::auto_unseal()
         .recovery(3, 2)
         .recovery_pgp_keys(vec!["cjE=".into()])
         .request(&target)
@@ -135,6 +151,18 @@ fn initialize_rejects_invalid_configurations() {
         })
     ));
     assert!(Initialize::new(1, 1).request(&target).is_ok());
+    // One seal's settings with the other's: the server would refuse, so nothing is sent.
+    for mixed in [
+        Initialize::new(3, 2).recovery(3, 2),
+        Initialize::new(3, 2).recovery_pgp_keys(vec!["cjE=".into()]),
+        Initialize::auto_unseal().pgp_keys(vec!["cGsx".into()]),
+    ] {
+        let err = mixed.request(&target).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput(InvalidInput::SealMismatch(_))),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -34,7 +34,11 @@ fn key_kind() -> impl Strategy<Value = KeyKind> {
 }
 
 fn token_kind() -> impl Strategy<Value = TokenKind> {
-    prop_oneof![Just(TokenKind::Root), Just(TokenKind::Recovery)]
+    prop_oneof![
+        Just(TokenKind::Root),
+        Just(TokenKind::Recovery),
+        Just(TokenKind::DrOperation)
+    ]
 }
 
 fn address() -> impl Strategy<Value = String> {
@@ -180,6 +184,7 @@ fn pgp_keys(n: u32) -> Vec<String> {
 fn generation_family(dialect: Dialect, kind: TokenKind) -> &'static str {
     match (kind, dialect) {
         (TokenKind::Recovery, _) => "sys/generate-recovery-token",
+        (TokenKind::DrOperation, _) => "sys/replication/dr/secondary/generate-operation-token",
         (TokenKind::Root, Dialect::Vault) => "sys/generate-root",
         (TokenKind::Root, _) => "sys/generate-root-token",
     }
@@ -332,7 +337,11 @@ fn build(
                 cancel.request(target),
                 Method::DELETE,
                 rekey_path(d, k, "init"),
-                nonce.map(|n| json!({"nonce": n})),
+                // Always a JSON body (Vault 1.20+ refuses an empty one).
+                Some(match nonce.filter(|n| !n.is_empty()) {
+                    Some(n) => json!({"nonce": n}),
+                    None => json!({}),
+                }),
             )
         }
         Op::ReadVerify(k) => (

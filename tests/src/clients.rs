@@ -372,6 +372,7 @@ impl KeyClient for UreqClient {
         match kind {
             TokenKind::Root => self.client.read_root_generation_progress(),
             TokenKind::Recovery => self.client.read_recovery_token_generation_progress(),
+            TokenKind::DrOperation => self.client.read_dr_operation_token_generation_progress(),
         }
     }
 
@@ -385,6 +386,7 @@ impl KeyClient for UreqClient {
         match kind {
             TokenKind::Root => self.client.start_root_token_generation(start),
             TokenKind::Recovery => self.client.start_recovery_token_generation(start),
+            TokenKind::DrOperation => self.client.start_dr_operation_token_generation(start),
         }
     }
 
@@ -397,6 +399,7 @@ impl KeyClient for UreqClient {
         match kind {
             TokenKind::Root => self.client.generate_root(key.clone(), nonce),
             TokenKind::Recovery => self.client.generate_recovery_token(key.clone(), nonce),
+            TokenKind::DrOperation => self.client.generate_dr_operation_token(key.clone(), nonce),
         }
     }
 
@@ -404,6 +407,7 @@ impl KeyClient for UreqClient {
         match kind {
             TokenKind::Root => self.client.cancel_root_generation(),
             TokenKind::Recovery => self.client.cancel_recovery_token_generation(),
+            TokenKind::DrOperation => self.client.cancel_dr_operation_token_generation(),
         }
     }
 
@@ -575,6 +579,9 @@ impl KeyClient for HyperClient {
             TokenKind::Recovery => {
                 self.block_on(self.client.read_recovery_token_generation_progress())
             }
+            TokenKind::DrOperation => {
+                self.block_on(self.client.read_dr_operation_token_generation_progress())
+            }
         }
     }
 
@@ -590,6 +597,9 @@ impl KeyClient for HyperClient {
             TokenKind::Recovery => {
                 self.block_on(self.client.start_recovery_token_generation(start))
             }
+            TokenKind::DrOperation => {
+                self.block_on(self.client.start_dr_operation_token_generation(start))
+            }
         }
     }
 
@@ -604,6 +614,9 @@ impl KeyClient for HyperClient {
             TokenKind::Recovery => {
                 self.block_on(self.client.generate_recovery_token(key.clone(), nonce))
             }
+            TokenKind::DrOperation => {
+                self.block_on(self.client.generate_dr_operation_token(key.clone(), nonce))
+            }
         }
     }
 
@@ -611,6 +624,9 @@ impl KeyClient for HyperClient {
         match kind {
             TokenKind::Root => self.block_on(self.client.cancel_root_generation()),
             TokenKind::Recovery => self.block_on(self.client.cancel_recovery_token_generation()),
+            TokenKind::DrOperation => {
+                self.block_on(self.client.cancel_dr_operation_token_generation())
+            }
         }
     }
 

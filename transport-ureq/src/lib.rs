@@ -128,8 +128,8 @@ use vault_key_core::ops::seal::{
 use vault_key_core::redirect::FollowRedirects;
 use vault_key_core::submit::submit_shares;
 use vault_key_core::{
-    execute, Dialect, EncodedToken, ExecuteError, HttpClient, KeyShare, Operation, Otp, Target,
-    Token,
+    execute, otp, Dialect, EncodedToken, ExecuteError, HttpClient, KeyShare, Operation, Otp,
+    Refusal, Target, Token,
 };
 
 pub use vault_key_core::{TransportError, TransportErrorKind};
@@ -328,10 +328,49 @@ impl Client {
         self.execute(&CancelRootGeneration::for_token(TokenKind::Recovery))
     }
 
-    /// `PUT sys/decode-token`: lets the server decode an encoded token with its OTP. The core
-    /// decodes locally too, without a request: [`vault_key_core::otp`].
+    /// `GET sys/replication/dr/secondary/generate-operation-token/attempt`: the DR operation
+    /// token generation in progress (Vault Enterprise, on a DR secondary).
+    pub fn read_dr_operation_token_generation_progress(
+        &self,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&ReadRootGenerationProgress::for_token(
+            TokenKind::DrOperation,
+        ))
+    }
+
+    /// `PUT sys/replication/dr/secondary/generate-operation-token/attempt`: starts a DR
+    /// operation token generation, from the primary's shares.
+    pub fn start_dr_operation_token_generation(
+        &self,
+        start: StartRootTokenGeneration,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&start.for_token(TokenKind::DrOperation))
+    }
+
+    /// `PUT sys/replication/dr/secondary/generate-operation-token/update`: submits one share.
+    pub fn generate_dr_operation_token(
+        &self,
+        key: KeyShare,
+        nonce: impl Into<String>,
+    ) -> Result<RootGenerationStatus, Error> {
+        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::DrOperation))
+    }
+
+    /// `DELETE sys/replication/dr/secondary/generate-operation-token/attempt`: cancels it.
+    pub fn cancel_dr_operation_token_generation(&self) -> Result<(), Error> {
+        self.execute(&CancelRootGeneration::for_token(TokenKind::DrOperation))
+    }
+
+    /// `PUT sys/decode-token`: lets the server decode an encoded token with its OTP. A server
+    /// that does not serve the path (Vault before 1.13.3, any server in recovery mode) gets
+    /// the token decoded locally instead ([`otp::decode_token_any_scheme`]).
     pub fn decode_token(&self, encoded_token: EncodedToken, otp: Otp) -> Result<Token, Error> {
-        self.execute(&DecodeToken::new(encoded_token, otp))
+        match self.execute(&DecodeToken::new(encoded_token.clone(), otp.clone())) {
+            Err(e) if e.refusal().is_some_and(Refusal::is_path_not_served) => {
+                Ok(otp::decode_token_any_scheme(&encoded_token, &otp)?)
+            }
+            answer => answer,
+        }
     }
 
     // Encryption key.
@@ -373,9 +412,14 @@ impl Client {
         self.execute(&start)
     }
 
-    /// `DELETE sys/rekey/init`: cancels the rekey; give its nonce when known (recent Vault
-    /// releases require it for a rekey started in the last ten minutes).
+    /// `DELETE sys/rekey/init`: cancels the rekey. Vault 1.20+ wants its nonce for a rekey
+    /// started in the last ten minutes, so without one the progress is read first and the
+    /// nonce in progress is sent.
     pub fn cancel_rekey(&self, kind: KeyKind, nonce: Option<&str>) -> Result<(), Error> {
+        let nonce = match nonce {
+            Some(nonce) => Some(nonce.to_owned()),
+            None => self.read_rekey_progress(kind)?.nonce,
+        };
         self.execute(&CancelRekey::new(kind).nonce(nonce.unwrap_or_default()))
     }
 

@@ -2,7 +2,10 @@
 //!
 //! Classic paths `sys/generate-root/{attempt,update}`; OpenBao's authenticated
 //! `sys/generate-root-token/{attempt,update}` (one shared state with the classic ones);
-//! recovery tokens `sys/generate-recovery-token/{attempt,update}` (recovery mode only).
+//! recovery tokens `sys/generate-recovery-token/{attempt,update}` (recovery mode only); Vault
+//! Enterprise DR operation tokens `sys/replication/dr/secondary/generate-operation-token/*`
+//! (on a DR secondary, served by the same handlers as `sys/generate-root/*`, so with the
+//! same shapes).
 
 use crate::error::{Error, InvalidInput};
 use crate::ops::operation;
@@ -20,10 +23,16 @@ pub enum TokenKind {
     Root,
     /// A recovery token, on a server started in recovery mode.
     Recovery,
+    /// A DR operation token, on a Vault Enterprise disaster-recovery secondary: it authorises
+    /// promoting the secondary or changing its primary, and is generated from the primary's
+    /// unseal (or recovery) shares. It decodes with the OTP like a root token; revoke it
+    /// after use (`sys/replication/dr/secondary/operation-token/delete`).
+    DrOperation,
 }
 
 fn path(target: &Target, kind: TokenKind, leaf: &str) -> String {
     let family = match (kind, target.dialect()) {
+        (TokenKind::DrOperation, _) => "replication/dr/secondary/generate-operation-token",
         (TokenKind::Recovery, _) => "generate-recovery-token",
         (TokenKind::Root, Dialect::Vault) => "generate-root",
         (TokenKind::Root, Dialect::OpenBao) => "generate-root-token",

@@ -337,8 +337,10 @@ operation!(Rekey => RekeyUpdate, |self, target| {
     target.request(Method::PUT, &path(target, self.kind, "update"), wire::body(&body))
 }, parse_update);
 
-/// `DELETE .../init`: hvac's `cancel_rekey`. Sends the nonce when known: recent Vault
-/// releases require it for a rekey started less than ten minutes ago.
+/// `DELETE .../init`: hvac's `cancel_rekey`. Always sends a JSON body, with the nonce when
+/// known: from Vault 1.20 `handleSysRekeyInitDelete` parses the body (an empty one is refused
+/// with 400 `EOF`) and `RekeyCancel` wants the nonce for a rekey started less than ten
+/// minutes ago. OpenBao ignores the body.
 #[derive(Debug, Clone, Default)]
 pub struct CancelRekey {
     kind: KeyKind,
@@ -360,10 +362,11 @@ impl CancelRekey {
 
 #[derive(Serialize)]
 struct NonceBody<'a> {
-    nonce: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 operation!(CancelRekey => (), |self, target| {
-    let body = self.nonce.as_deref().and_then(|nonce| wire::body(&NonceBody { nonce }));
+    let body = wire::body(&NonceBody { nonce: self.nonce.as_deref() });
     target.request(Method::DELETE, &path(target, self.kind, "init"), body)
 }, wire::empty);

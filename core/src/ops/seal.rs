@@ -25,10 +25,17 @@ fn parse_init_status(status: http::StatusCode, body: &[u8]) -> Result<bool, Erro
 operation!(ReadInitStatus => bool, |self, target| target.request(Method::GET, "sys/init", None), parse_init_status);
 
 /// `PUT sys/init`: initialise a new server and receive its first shares and root token.
+///
+/// A server with a Shamir seal takes unseal shares ([`new`](Self::new)); one with an
+/// auto-unseal seal (cloud KMS, HSM, transit) refuses them (Vault's and OpenBao's
+/// `validateInitParameters`: `parameters secret_shares,secret_threshold not applicable to seal
+/// type ...`) and takes only recovery settings ([`auto_unseal`](Self::auto_unseal)).
 #[derive(Debug, Clone, Serialize)]
 pub struct Initialize {
-    secret_shares: u32,
-    secret_threshold: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_shares: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_threshold: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pgp_keys: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,16 +49,27 @@ pub struct Initialize {
 }
 
 impl Initialize {
-    /// `shares` unseal key shares of which `threshold` unseal.
+    /// For a Shamir seal: `shares` unseal key shares of which `threshold` unseal.
     pub fn new(shares: u32, threshold: u32) -> Self {
         Self {
-            secret_shares: shares,
-            secret_threshold: threshold,
+            secret_shares: Some(shares),
+            secret_threshold: Some(threshold),
             pgp_keys: Vec::new(),
             recovery_shares: None,
             recovery_threshold: None,
             recovery_pgp_keys: Vec::new(),
             root_token_pgp_key: None,
+        }
+    }
+
+    /// For an auto-unseal seal: no unseal shares are sent (the seal holds the root key).
+    /// Add [`recovery`](Self::recovery) to choose the recovery shares; without it the server
+    /// applies its own rule for recovery keys.
+    pub fn auto_unseal() -> Self {
+        Self {
+            secret_shares: None,
+            secret_threshold: None,
+            ..Self::new(0, 0)
         }
     }
 
@@ -61,7 +79,8 @@ impl Initialize {
         self
     }
 
-    /// Recovery shares and threshold, for servers with an auto-unseal seal.
+    /// Recovery shares and threshold. Only for an auto-unseal seal
+    /// ([`auto_unseal`](Self::auto_unseal)): a Shamir seal refuses them.
     pub fn recovery(mut self, shares: u32, threshold: u32) -> Self {
         self.recovery_shares = Some(shares);
         self.recovery_threshold = Some(threshold);
@@ -81,8 +100,23 @@ impl Initialize {
     }
 
     fn validate(&self) -> Result<(), InvalidInput> {
-        validate_shares(self.secret_shares, self.secret_threshold)?;
-        validate_pgp_count(&self.pgp_keys, self.secret_shares)?;
+        match (self.secret_shares, self.secret_threshold) {
+            (Some(shares), Some(threshold)) => {
+                validate_shares(shares, threshold)?;
+                validate_pgp_count(&self.pgp_keys, shares)?;
+                if self.recovery_shares.is_some() || !self.recovery_pgp_keys.is_empty() {
+                    return Err(InvalidInput::SealMismatch(
+                        "recovery shares apply only to an auto-unseal seal, which takes no unseal shares: use Initialize::auto_unseal()",
+                    ));
+                }
+            }
+            _ if !self.pgp_keys.is_empty() => {
+                return Err(InvalidInput::SealMismatch(
+                    "an auto-unseal seal hands out no unseal shares to encrypt: give PGP keys with recovery_pgp_keys",
+                ));
+            }
+            _ => {}
+        }
         if let (Some(shares), Some(threshold)) = (self.recovery_shares, self.recovery_threshold) {
             validate_shares(shares, threshold)?;
             validate_pgp_count(&self.recovery_pgp_keys, shares)?;
@@ -279,17 +313,33 @@ fn parse_semver(version: &str) -> Option<(u32, u32, u32)> {
 #[derive(Debug, Clone)]
 pub struct Unseal {
     key: Option<KeyShare>,
+    migrate: bool,
 }
 
 impl Unseal {
     /// Submit one share (hex or base64).
     pub fn new(key: KeyShare) -> Self {
-        Self { key: Some(key) }
+        Self {
+            key: Some(key),
+            migrate: false,
+        }
     }
 
     /// Discard the shares submitted so far.
     pub fn reset() -> Self {
-        Self { key: None }
+        Self {
+            key: None,
+            migrate: false,
+        }
+    }
+
+    /// Unseal while migrating the seal (Shamir to auto-unseal or back, after the server was
+    /// restarted with the new seal and the old one marked `disabled`): the shares are the old
+    /// seal's, and every share of the migration must be sent with this flag (Vault's
+    /// `handleSysUnseal` calls `UnsealMigrate` for them).
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
     }
 }
 
@@ -299,16 +349,61 @@ struct UnsealBody<'a> {
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reset: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    migrate: bool,
 }
 
 operation!(Unseal => SealStatus, |self, target| {
     let body = match &self.key {
         Some(key) if key.expose().trim().is_empty() => return Err(InvalidInput::Empty("key share").into()),
-        Some(key) => UnsealBody { key: Some(key.expose()), reset: false },
-        None => UnsealBody { key: None, reset: true },
+        Some(key) => UnsealBody { key: Some(key.expose()), reset: false, migrate: self.migrate },
+        None => UnsealBody { key: None, reset: true, migrate: self.migrate },
     };
     target.request(Method::PUT, "sys/unseal", wire::body(&body))
 }, wire::json);
+
+/// `GET sys/seal-backend-status`: the health of each seal backend (Vault 1.16+, where a
+/// server may have several seals; unauthenticated). OpenBao does not serve it (404).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadSealBackendStatus;
+
+/// What `sys/seal-backend-status` answers (Vault's `SealBackendStatusResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct SealBackendStatus {
+    /// Whether every backend is healthy.
+    pub healthy: bool,
+    /// When the seal became unhealthy (RFC 3339), while it is.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub unhealthy_since: Option<String>,
+    /// Whether every stored value is wrapped by every backend (Vault 1.17+).
+    #[serde(default)]
+    pub fully_wrapped: Option<bool>,
+    /// Each backend, in configuration order.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub backends: Vec<SealBackend>,
+}
+
+/// One seal backend in [`SealBackendStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct SealBackend {
+    /// The seal's name in the configuration.
+    pub name: String,
+    /// Whether it is healthy.
+    pub healthy: bool,
+    /// When it became unhealthy (RFC 3339), while it is.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub unhealthy_since: Option<String>,
+    /// Whether it was set up successfully (newer Vault releases).
+    #[serde(default)]
+    pub configured: Option<bool>,
+    /// Whether it is disabled, as the old seal of a migration is (newer Vault releases).
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+operation!(ReadSealBackendStatus => SealBackendStatus, |self, target| target.request(Method::GET, "sys/seal-backend-status", None), wire::json);
 
 /// `PUT sys/seal`: seal the server (needs a token with sudo).
 #[derive(Debug, Clone, Copy, Default)]
