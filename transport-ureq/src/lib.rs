@@ -123,7 +123,8 @@ use vault_key_core::ops::rekey_verify::{
     CancelRekeyVerify, ReadRekeyVerifyProgress, RekeyVerify, VerifyStatus, VerifyUpdate,
 };
 use vault_key_core::ops::seal::{
-    InitResult, Initialize, ReadInitStatus, ReadSealStatus, Seal, SealStatus, ServerInfo, Unseal,
+    InitResult, Initialize, ReadInitStatus, ReadSealBackendStatus, ReadSealStatus, Seal,
+    SealBackendStatus, SealStatus, ServerInfo, Unseal,
 };
 use vault_key_core::redirect::FollowRedirects;
 use vault_key_core::submit::submit_shares;
@@ -517,6 +518,12 @@ impl Client {
     /// ([`ServerInfo::dialect`]).
     pub fn with_detected_dialect(&self) -> Result<Self, Error> {
         Ok(self.with_dialect(self.detect_server()?.dialect()))
+    }
+
+    /// `GET sys/seal-backend-status`: the health of each seal backend (Vault 1.16+; OpenBao
+    /// does not serve it).
+    pub fn read_seal_backend_status(&self) -> Result<SealBackendStatus, Error> {
+        self.execute(&ReadSealBackendStatus)
     }
 
     /// `PUT sys/unseal`: submits one unseal share.
