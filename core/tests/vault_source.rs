@@ -320,3 +320,49 @@ fn every_classic_path_request_carries_the_token() {
         );
     }
 }
+
+/// A DR operation token generation is a root-token ceremony with another kind: the same
+/// state machine, on the DR paths, decoded with the server's OTP.
+#[test]
+fn dr_operation_token_ceremony() {
+    use std::cell::RefCell;
+    use vault_key_core::ceremony::{drive, RootTokenCeremony, RootTokenPhase, TokenProtection};
+    let started = fixture("dr_operation_token_attempt_started");
+    let done = fixture("dr_operation_token_update_complete");
+    let progress = |n: u32| {
+        let mut body = started.value["body"].clone();
+        body["otp"] = json!("");
+        body["progress"] = json!(n);
+        serde_json::to_vec(&body).unwrap()
+    };
+    let script = RefCell::new(vec![
+        ("PUT", "attempt", started.body.clone()),
+        ("PUT", "update", progress(1)),
+        ("PUT", "update", progress(2)),
+        ("PUT", "update", done.body.clone()),
+    ]);
+    let server = |request: http::Request<Bytes>| {
+        let (method, leaf, body) = script.borrow_mut().remove(0);
+        assert_eq!(request.method().as_str(), method);
+        assert_eq!(
+            request.uri().path(),
+            format!("/v1/sys/replication/dr/secondary/generate-operation-token/{leaf}")
+        );
+        http::Response::builder()
+            .status(200)
+            .body(Bytes::from(body))
+    };
+    let mut generation =
+        RootTokenCeremony::start(TokenKind::DrOperation, TokenProtection::ServerOtp);
+    generation
+        .submit_shares(["a1", "b2", "c3"].map(KeyShare::new))
+        .unwrap();
+    assert_eq!(
+        drive(&server, &vault(), &mut generation).unwrap(),
+        RootTokenPhase::Done
+    );
+    assert!(script.borrow().is_empty());
+    assert_eq!(generation.token_kind(), TokenKind::DrOperation);
+    let token = generation.decode_token().unwrap();
+    assert_eq!(token.expose(), done.value["decodes_to"].as_str().unwrap());
+}
