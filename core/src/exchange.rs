@@ -23,8 +23,8 @@ pub trait HttpClient {
     /// How far a request that failed with `error` got. The ceremonies decide from it whether
     /// the server may have acted on it and keep the part of an answer that broke off. A
     /// closure answers [`Delivery::Unknown`], which is always safe; wrap it in
-    /// [`FollowRedirects`](crate::redirect::FollowRedirects) to have its
-    /// [`TransportError`](crate::TransportError)s tell.
+    /// [`FollowRedirects`](crate::transport::redirect::FollowRedirects) to have its
+    /// [`TransportError`](crate::transport::TransportError)s tell.
     fn delivery<'e>(&self, error: &'e Self::Error) -> Delivery<'e> {
         let _ = error;
         Delivery::Unknown

@@ -46,14 +46,11 @@
 #![deny(missing_docs)]
 
 pub mod ceremony;
-pub mod client_config;
 mod error;
 mod exchange;
 pub mod ops;
 pub mod otp;
-pub mod redirect;
 mod secret;
-pub mod submit;
 mod target;
 pub mod transport;
 mod wire;
@@ -63,6 +60,4 @@ pub use exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpCl
 pub use ops::Operation;
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 pub use target::{Dialect, Target};
-pub use transport::{
-    BodyCollector, Delivery, PartialResponse, TransportError, TransportErrorKind, TransportFailure,
-};
+pub use transport::{Delivery, PartialResponse};

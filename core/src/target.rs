@@ -117,7 +117,7 @@ impl Target {
 
     /// Adds a header sent on every request (e.g. for a proxy). The value is marked sensitive.
     /// A redirect to another origin drops it unless the redirect policy keeps it
-    /// ([`RedirectPolicy::keep_custom_headers_across_origins`](crate::redirect::RedirectPolicy::keep_custom_headers_across_origins)).
+    /// ([`RedirectPolicy::keep_custom_headers_across_origins`](crate::transport::redirect::RedirectPolicy::keep_custom_headers_across_origins)).
     /// The headers the target sets itself (token, namespace, `X-Vault-Request`,
     /// `Content-Type`) are refused here: use [`with_token`](Self::with_token) and
     /// [`with_namespace`](Self::with_namespace).

@@ -10,10 +10,11 @@ use vault_key_core::ceremony::{
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
-use vault_key_core::redirect::{FollowRedirects, RedirectPolicy};
+use vault_key_core::transport::redirect::{FollowRedirects, RedirectPolicy};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
 use vault_key_core::{
     CeremonyError, Delivery, Dialect, Error, KeyShare, PartialResponse, Recovery, Refusal,
-    SecretBytes, Target, Token, TransportError, TransportErrorKind,
+    SecretBytes, Target, Token,
 };
 
 const NONCE: &str = "e3598a44-5a49-d5ab-c27e-e871724e4507";
@@ -487,7 +488,7 @@ fn an_auto_unseal_root_key_rotation_completes_without_shares() {
     assert!(rekey.result().unwrap().keys.is_empty());
 
     // Recovery shares are always handed out: without them the answer is broken, and kept.
-    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).keys(KeyKind::Recovery));
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).kind(KeyKind::Recovery));
     rekey
         .submit_shares([KeyShare::new("aa"), KeyShare::new("bb")])
         .unwrap();

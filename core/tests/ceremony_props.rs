@@ -358,7 +358,7 @@ fn run_rekey(setup: RekeySetup, dialect: bool, recovery: bool, actions: Vec<Acti
         RekeySetup::Start { verify } => RekeyCeremony::start(
             StartRekey::new(3, 2)
                 .require_verification(verify)
-                .keys(kind),
+                .kind(kind),
         ),
         RekeySetup::Resume { .. } => {
             let ceremony = RekeyCeremony::resume(kind);

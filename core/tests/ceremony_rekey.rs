@@ -14,10 +14,10 @@ use vault_key_core::ceremony::{
     drive, drive_async, RekeyCeremony, RekeyEvent, RekeyPhase, Verification,
 };
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
-use vault_key_core::redirect::{FollowRedirects, RedirectPolicy};
+use vault_key_core::transport::redirect::{FollowRedirects, RedirectPolicy};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
 use vault_key_core::{
     execute, CeremonyError, Dialect, Error, ExecuteError, KeyShare, Refusal, Target,
-    TransportError, TransportErrorKind,
 };
 
 /// The captures of one flow, on the paths of `kind`.
@@ -99,11 +99,16 @@ fn plain_rekey(flow: &Flow, kind: KeyKind) {
     script.extend(flow.updates);
     let server = Server::new(rows(&capture, kind, &script));
     let mut rekey =
-        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).keys(kind));
+        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).kind(kind));
     rekey
         .submit_shares(shares(&capture, &flow.updates))
         .unwrap();
     assert_eq!(rekey.queued_shares(), 3);
+    assert_eq!(
+        rekey.verification(),
+        Verification::Unknown,
+        "no new shares yet"
+    );
 
     let phase = drive(&server.client(), &target(flow.dialect), &mut rekey).unwrap();
     server.finished();
@@ -161,7 +166,7 @@ fn refusals_then_cancel(dialect: Dialect, kind: KeyKind, script: [usize; 7]) {
     let client = server.client();
     let target = target(dialect);
     let mut rekey =
-        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).keys(kind));
+        RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false).kind(kind));
     rekey
         .submit_shares(shares(&capture, &[first, again, second, wrong]))
         .unwrap();
@@ -277,7 +282,7 @@ fn rekey_with_verification(flow: &VerifyFlow, kind: KeyKind) {
     let client = server.client();
 
     let mut rekey =
-        RekeyCeremony::start(StartRekey::new(5, 3).require_verification(true).keys(kind));
+        RekeyCeremony::start(StartRekey::new(5, 3).require_verification(true).kind(kind));
     rekey
         .submit_shares(shares(&capture, &[first, last]))
         .unwrap();

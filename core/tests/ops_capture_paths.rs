@@ -34,26 +34,22 @@ fn build(
         "ReadSealStatus" => ReadSealStatus.request(target),
         "Unseal" => Unseal::new(share()).request(target),
         "Seal" => Seal.request(target),
-        "ReadRootGenerationProgress" => {
-            ReadRootGenerationProgress::for_token(token).request(target)
-        }
-        "StartRootTokenGeneration" => StartRootTokenGeneration::new()
-            .for_token(token)
+        "ReadRootGenerationProgress" => ReadRootGenerationProgress::new()
+            .kind(token)
             .request(target),
-        "GenerateRoot" => GenerateRoot::new(share(), "n")
-            .for_token(token)
-            .request(target),
-        "CancelRootGeneration" => CancelRootGeneration::for_token(token).request(target),
+        "StartRootTokenGeneration" => StartRootTokenGeneration::new().kind(token).request(target),
+        "GenerateRoot" => GenerateRoot::new(share(), "n").kind(token).request(target),
+        "CancelRootGeneration" => CancelRootGeneration::new().kind(token).request(target),
         "DecodeToken" => DecodeToken::new(EncodedToken::new("e"), Otp::new("o")).request(target),
-        "ReadRekeyProgress" => ReadRekeyProgress::new(keys).request(target),
-        "StartRekey" => StartRekey::new(5, 3).keys(keys).request(target),
-        "Rekey" => Rekey::new(share(), "n").keys(keys).request(target),
-        "CancelRekey" => CancelRekey::new(keys).request(target),
-        "ReadRekeyVerifyProgress" => ReadRekeyVerifyProgress::new(keys).request(target),
-        "RekeyVerify" => RekeyVerify::new(share(), "n").keys(keys).request(target),
-        "CancelRekeyVerify" => CancelRekeyVerify::new(keys).request(target),
-        "ReadBackupKeys" => ReadBackupKeys::new(keys).request(target),
-        "DeleteBackupKeys" => DeleteBackupKeys::new(keys).request(target),
+        "ReadRekeyProgress" => ReadRekeyProgress::new().kind(keys).request(target),
+        "StartRekey" => StartRekey::new(5, 3).kind(keys).request(target),
+        "Rekey" => Rekey::new(share(), "n").kind(keys).request(target),
+        "CancelRekey" => CancelRekey::new().kind(keys).request(target),
+        "ReadRekeyVerifyProgress" => ReadRekeyVerifyProgress::new().kind(keys).request(target),
+        "RekeyVerify" => RekeyVerify::new(share(), "n").kind(keys).request(target),
+        "CancelRekeyVerify" => CancelRekeyVerify::new().kind(keys).request(target),
+        "ReadBackupKeys" => ReadBackupKeys::new().kind(keys).request(target),
+        "DeleteBackupKeys" => DeleteBackupKeys::new().kind(keys).request(target),
         "GetEncryptionKeyStatus" => GetEncryptionKeyStatus.request(target),
         "RotateEncryptionKey" => RotateEncryptionKey.request(target),
         "RotateRootKey" => RotateRootKey.request(target),

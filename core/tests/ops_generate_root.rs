@@ -53,7 +53,8 @@ fn paths_match_the_capture() {
     ];
     for (dialect, kind, name) in cases {
         let f = fixture(name);
-        let request = ReadRootGenerationProgress::for_token(kind)
+        let request = ReadRootGenerationProgress::new()
+            .kind(kind)
             .request(&target(dialect))
             .unwrap();
         assert_eq!(request.uri().path(), f.path, "{dialect:?} {kind:?}");
@@ -68,19 +69,20 @@ fn requests_for_every_dialect_and_kind() {
             let attempt = format!("{family}/attempt");
             let update = format!("{family}/update");
 
-            let request = ReadRootGenerationProgress::for_token(kind)
+            let request = ReadRootGenerationProgress::new()
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(&request, &target, Method::GET, &attempt, None);
 
             let request = StartRootTokenGeneration::new()
-                .for_token(kind)
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(&request, &target, Method::PUT, &attempt, Some(json!({})));
 
             let request = StartRootTokenGeneration::new()
-                .for_token(kind)
+                .kind(kind)
                 .otp(Otp::new("abcdefghijklmnopqrstuvwxyz"))
                 .request(&target)
                 .unwrap();
@@ -93,7 +95,7 @@ fn requests_for_every_dialect_and_kind() {
             );
 
             let request = StartRootTokenGeneration::new()
-                .for_token(kind)
+                .kind(kind)
                 .pgp_key("bW9jayBwZ3Aga2V5")
                 .request(&target)
                 .unwrap();
@@ -106,7 +108,7 @@ fn requests_for_every_dialect_and_kind() {
             );
 
             let request = GenerateRoot::new(KeyShare::new(SHARE), NONCE)
-                .for_token(kind)
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(
@@ -117,7 +119,8 @@ fn requests_for_every_dialect_and_kind() {
                 Some(json!({"key": SHARE, "nonce": NONCE})),
             );
 
-            let request = CancelRootGeneration::for_token(kind)
+            let request = CancelRootGeneration::new()
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(&request, &target, Method::DELETE, &attempt, None);

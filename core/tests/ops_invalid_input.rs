@@ -66,7 +66,7 @@ fn every_operation_checks_its_input() {
             (
                 "backup without PGP keys",
                 StartRekey::new(3, 2)
-                    .keys(KeyKind::Recovery)
+                    .kind(KeyKind::Recovery)
                     .backup(true)
                     .request(&t),
             ),
@@ -81,7 +81,7 @@ fn every_operation_checks_its_input() {
             (
                 "empty OTP",
                 StartRootTokenGeneration::new()
-                    .for_token(TokenKind::Recovery)
+                    .kind(TokenKind::Recovery)
                     .otp(Otp::new(""))
                     .request(&t),
             ),
@@ -94,7 +94,7 @@ fn every_operation_checks_its_input() {
             (
                 "empty verify nonce",
                 RekeyVerify::new(share(), "")
-                    .keys(KeyKind::Recovery)
+                    .kind(KeyKind::Recovery)
                     .request(&t),
             ),
             (

@@ -38,11 +38,14 @@ fn requests_for_every_dialect_and_kind() {
             let init = format!("{family}/init");
             let update = format!("{family}/update");
 
-            let request = ReadRekeyProgress::new(kind).request(&target).unwrap();
+            let request = ReadRekeyProgress::new()
+                .kind(kind)
+                .request(&target)
+                .unwrap();
             assert_request(&request, &target, Method::GET, &init, None);
 
             // Verification is on unless turned off.
-            let request = StartRekey::new(5, 3).keys(kind).request(&target).unwrap();
+            let request = StartRekey::new(5, 3).kind(kind).request(&target).unwrap();
             assert_request(
                 &request,
                 &target,
@@ -56,7 +59,7 @@ fn requests_for_every_dialect_and_kind() {
                 })),
             );
             let request = StartRekey::new(5, 3)
-                .keys(kind)
+                .kind(kind)
                 .require_verification(false)
                 .request(&target)
                 .unwrap();
@@ -67,7 +70,7 @@ fn requests_for_every_dialect_and_kind() {
             );
 
             let request = StartRekey::new(3, 2)
-                .keys(kind)
+                .kind(kind)
                 .pgp_keys(vec![
                     "cHViMQ==".into(),
                     "cHViMg==".into(),
@@ -92,7 +95,7 @@ fn requests_for_every_dialect_and_kind() {
             );
 
             let request = Rekey::new(KeyShare::new(SHARE), NONCE)
-                .keys(kind)
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(
@@ -105,10 +108,11 @@ fn requests_for_every_dialect_and_kind() {
 
             // Always a JSON body: Vault 1.20+ refuses an empty one with 400 `EOF`
             // (handleSysRekeyInitDelete parses it).
-            let request = CancelRekey::new(kind).request(&target).unwrap();
+            let request = CancelRekey::new().kind(kind).request(&target).unwrap();
             assert_request(&request, &target, Method::DELETE, &init, Some(json!({})));
 
-            let request = CancelRekey::new(kind)
+            let request = CancelRekey::new()
+                .kind(kind)
                 .nonce(NONCE)
                 .request(&target)
                 .unwrap();
@@ -120,7 +124,11 @@ fn requests_for_every_dialect_and_kind() {
                 Some(json!({"nonce": NONCE})),
             );
 
-            let request = CancelRekey::new(kind).nonce("").request(&target).unwrap();
+            let request = CancelRekey::new()
+                .kind(kind)
+                .nonce("")
+                .request(&target)
+                .unwrap();
             assert_request(&request, &target, Method::DELETE, &init, Some(json!({})));
         }
     }
@@ -133,7 +141,8 @@ fn paths_match_the_capture() {
         (Dialect::OpenBao, "openbao_rotate_root_init_idle"),
     ];
     for (dialect, name) in cases {
-        let request = ReadRekeyProgress::new(KeyKind::Unseal)
+        let request = ReadRekeyProgress::new()
+            .kind(KeyKind::Unseal)
             .request(&target(dialect))
             .unwrap();
         assert_eq!(request.uri().path(), fixture(name).path);
@@ -145,7 +154,8 @@ fn paths_match_the_capture() {
         request.uri().path(),
         fixture("openbao_rotate_root_update_progress").path
     );
-    let request = CancelRekey::new(KeyKind::Recovery)
+    let request = CancelRekey::new()
+        .kind(KeyKind::Recovery)
         .request(&target(Dialect::OpenBao))
         .unwrap();
     assert_eq!(
@@ -229,7 +239,8 @@ fn start_rejects_invalid_input() {
 
 fn status(name: &str) -> RekeyStatus {
     let f = fixture(name);
-    ReadRekeyProgress::new(KeyKind::Unseal)
+    ReadRekeyProgress::new()
+        .kind(KeyKind::Unseal)
         .parse(f.status, &f.body)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -465,7 +476,8 @@ fn cancel_answers_204() {
     ] {
         let f = fixture(name);
         assert_eq!(f.status, StatusCode::NO_CONTENT);
-        CancelRekey::new(KeyKind::Unseal)
+        CancelRekey::new()
+            .kind(KeyKind::Unseal)
             .parse(f.status, &f.body)
             .unwrap();
     }

@@ -24,9 +24,9 @@ fn requests_for_every_dialect_and_kind() {
     for target in all_targets() {
         for kind in KEY_KINDS {
             let path = backup_path(target.dialect(), kind);
-            let request = ReadBackupKeys::new(kind).request(&target).unwrap();
+            let request = ReadBackupKeys::new().kind(kind).request(&target).unwrap();
             assert_request(&request, &target, Method::GET, path, None);
-            let request = DeleteBackupKeys::new(kind).request(&target).unwrap();
+            let request = DeleteBackupKeys::new().kind(kind).request(&target).unwrap();
             assert_request(&request, &target, Method::DELETE, path, None);
         }
     }
@@ -56,7 +56,8 @@ fn paths_match_the_capture() {
             "openbao_rotate_recovery_backup_delete",
         ),
     ] {
-        let request = DeleteBackupKeys::new(kind)
+        let request = DeleteBackupKeys::new()
+            .kind(kind)
             .request(&target(dialect))
             .unwrap();
         assert_eq!(
@@ -69,7 +70,8 @@ fn paths_match_the_capture() {
 
 fn read(name: &str) -> BackupKeys {
     let f = fixture(name);
-    ReadBackupKeys::new(KeyKind::Unseal)
+    ReadBackupKeys::new()
+        .kind(KeyKind::Unseal)
         .parse(f.status, &f.body)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -150,7 +152,8 @@ fn backups_by_fingerprint() {
 #[test]
 fn no_backup_is_its_own_refusal() {
     let body = br#"{"errors":["no backed-up keys found"]}"#;
-    let err = ReadBackupKeys::new(KeyKind::Recovery)
+    let err = ReadBackupKeys::new()
+        .kind(KeyKind::Recovery)
         .parse(StatusCode::BAD_REQUEST, body)
         .unwrap_err();
     assert_eq!(err.refusal(), Some(&Refusal::NoBackup));
@@ -167,7 +170,8 @@ fn delete_answers_204() {
         let f = fixture(name);
         assert_eq!(f.status, StatusCode::NO_CONTENT);
         assert!(f.body.is_empty());
-        DeleteBackupKeys::new(KeyKind::Unseal)
+        DeleteBackupKeys::new()
+            .kind(KeyKind::Unseal)
             .parse(f.status, &f.body)
             .unwrap();
     }

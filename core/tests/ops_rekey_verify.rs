@@ -29,11 +29,14 @@ fn requests_for_every_dialect_and_kind() {
     for target in all_targets() {
         for kind in KEY_KINDS {
             let path = verify_path(target.dialect(), kind);
-            let request = ReadRekeyVerifyProgress::new(kind).request(&target).unwrap();
+            let request = ReadRekeyVerifyProgress::new()
+                .kind(kind)
+                .request(&target)
+                .unwrap();
             assert_request(&request, &target, Method::GET, path, None);
 
             let request = RekeyVerify::new(KeyShare::new(SHARE), NONCE)
-                .keys(kind)
+                .kind(kind)
                 .request(&target)
                 .unwrap();
             assert_request(
@@ -44,7 +47,10 @@ fn requests_for_every_dialect_and_kind() {
                 Some(json!({"key": SHARE, "nonce": NONCE})),
             );
 
-            let request = CancelRekeyVerify::new(kind).request(&target).unwrap();
+            let request = CancelRekeyVerify::new()
+                .kind(kind)
+                .request(&target)
+                .unwrap();
             assert_request(&request, &target, Method::DELETE, path, None);
         }
     }
@@ -68,7 +74,7 @@ fn requests_for_every_dialect_and_kind() {
 fn empty_share_or_nonce_is_refused() {
     for (key, nonce) in [("", NONCE), ("  ", NONCE), (SHARE, ""), (SHARE, " ")] {
         let err = RekeyVerify::new(KeyShare::new(key), nonce)
-            .keys(KeyKind::Recovery)
+            .kind(KeyKind::Recovery)
             .request(&target(Dialect::OpenBao))
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(InvalidInput::Empty(_))));
@@ -78,7 +84,8 @@ fn empty_share_or_nonce_is_refused() {
 
 fn read(name: &str) -> VerifyStatus {
     let f = fixture(name);
-    ReadRekeyVerifyProgress::new(KeyKind::Unseal)
+    ReadRekeyVerifyProgress::new()
+        .kind(KeyKind::Unseal)
         .parse(f.status, &f.body)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -179,7 +186,8 @@ fn cancel_restarts_with_a_new_nonce_and_a_body() {
     ] {
         let f = fixture(name);
         assert_eq!(f.status, StatusCode::OK, "DELETE answers 200 with a body");
-        let s = CancelRekeyVerify::new(KeyKind::Unseal)
+        let s = CancelRekeyVerify::new()
+            .kind(KeyKind::Unseal)
             .parse(f.status, &f.body)
             .unwrap();
         assert_eq!(s.nonce.as_deref(), Some(nonce), "{name}");

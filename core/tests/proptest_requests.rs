@@ -248,13 +248,13 @@ fn build(
         ),
         Op::Seal => (Seal.request(target), Method::PUT, "sys/seal".into(), None),
         Op::ReadGeneration(k) => (
-            ReadRootGenerationProgress::for_token(k).request(target),
+            ReadRootGenerationProgress::new().kind(k).request(target),
             Method::GET,
             format!("{}/attempt", generation_family(d, k)),
             None,
         ),
         Op::StartGeneration(k, otp, pgp) => {
-            let mut start = StartRootTokenGeneration::new().for_token(k);
+            let mut start = StartRootTokenGeneration::new().kind(k);
             let mut body = json!({});
             if let Some(otp) = &otp {
                 start = start.otp(Otp::new(otp.as_str()));
@@ -273,14 +273,14 @@ fn build(
         }
         Op::Generate(k, key, nonce) => (
             GenerateRoot::new(KeyShare::new(key.as_str()), nonce.as_str())
-                .for_token(k)
+                .kind(k)
                 .request(target),
             Method::PUT,
             format!("{}/update", generation_family(d, k)),
             Some(json!({"key": key, "nonce": nonce})),
         ),
         Op::CancelGeneration(k) => (
-            CancelRootGeneration::for_token(k).request(target),
+            CancelRootGeneration::new().kind(k).request(target),
             Method::DELETE,
             format!("{}/attempt", generation_family(d, k)),
             None,
@@ -293,14 +293,14 @@ fn build(
             Some(json!({"encoded_token": encoded, "otp": otp})),
         ),
         Op::ReadRekey(k) => (
-            ReadRekeyProgress::new(k).request(target),
+            ReadRekeyProgress::new().kind(k).request(target),
             Method::GET,
             rekey_path(d, k, "init"),
             None,
         ),
         Op::StartRekey(k, s, t, pgp, backup, verify) => {
             let mut start = StartRekey::new(s, t)
-                .keys(k)
+                .kind(k)
                 .backup(backup)
                 .require_verification(verify);
             let mut body = json!({
@@ -322,14 +322,14 @@ fn build(
         }
         Op::Rekey(k, key, nonce) => (
             Rekey::new(KeyShare::new(key.as_str()), nonce.as_str())
-                .keys(k)
+                .kind(k)
                 .request(target),
             Method::PUT,
             rekey_path(d, k, "update"),
             Some(json!({"key": key, "nonce": nonce})),
         ),
         Op::CancelRekey(k, nonce) => {
-            let mut cancel = CancelRekey::new(k);
+            let mut cancel = CancelRekey::new().kind(k);
             if let Some(nonce) = &nonce {
                 cancel = cancel.nonce(nonce.as_str());
             }
@@ -345,33 +345,33 @@ fn build(
             )
         }
         Op::ReadVerify(k) => (
-            ReadRekeyVerifyProgress::new(k).request(target),
+            ReadRekeyVerifyProgress::new().kind(k).request(target),
             Method::GET,
             rekey_path(d, k, "verify"),
             None,
         ),
         Op::Verify(k, key, nonce) => (
             RekeyVerify::new(KeyShare::new(key.as_str()), nonce.as_str())
-                .keys(k)
+                .kind(k)
                 .request(target),
             Method::PUT,
             rekey_path(d, k, "verify"),
             Some(json!({"key": key, "nonce": nonce})),
         ),
         Op::CancelVerify(k) => (
-            CancelRekeyVerify::new(k).request(target),
+            CancelRekeyVerify::new().kind(k).request(target),
             Method::DELETE,
             rekey_path(d, k, "verify"),
             None,
         ),
         Op::ReadBackup(k) => (
-            ReadBackupKeys::new(k).request(target),
+            ReadBackupKeys::new().kind(k).request(target),
             Method::GET,
             rekey_path(d, k, "backup"),
             None,
         ),
         Op::DeleteBackup(k) => (
-            DeleteBackupKeys::new(k).request(target),
+            DeleteBackupKeys::new().kind(k).request(target),
             Method::DELETE,
             rekey_path(d, k, "backup"),
             None,
@@ -481,7 +481,7 @@ proptest! {
         let valid = (1..=255).contains(&shares)
             && (1..=shares).contains(&threshold)
             && (shares == 1 || threshold >= 2);
-        let result = StartRekey::new(shares, threshold).keys(kind).request(&target);
+        let result = StartRekey::new(shares, threshold).kind(kind).request(&target);
         prop_assert_eq!(result.is_ok(), valid, "{}/{}: {:?}", shares, threshold, result.err());
         let result = Initialize::new(shares, threshold).request(&target);
         prop_assert_eq!(result.is_ok(), valid);

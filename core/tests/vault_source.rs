@@ -129,12 +129,12 @@ fn cancelling_a_rekey() {
     // What an empty body gets from Vault 1.20+: the client never sends one.
     let f = fixture("rekey_cancel_empty_body");
     assert_eq!(
-        refusal(parse(&f, &CancelRekey::new(KeyKind::Unseal))),
+        refusal(parse(&f, &CancelRekey::new().kind(KeyKind::Unseal))),
         Refusal::InvalidRequest
     );
     for cancel in [
-        CancelRekey::new(KeyKind::Unseal),
-        CancelRekey::new(KeyKind::Unseal).nonce("n-1"),
+        CancelRekey::new().kind(KeyKind::Unseal),
+        CancelRekey::new().kind(KeyKind::Unseal).nonce("n-1"),
     ] {
         let request = cancel.request(&vault()).unwrap();
         assert_eq!(request.method(), Method::DELETE);
@@ -147,7 +147,9 @@ fn cancelling_a_rekey() {
         Refusal::NotInProgress
     );
     let f = fixture("wrong_method");
-    let status = ReadRekeyProgress::new(KeyKind::Unseal).parse(f.status, &f.body);
+    let status = ReadRekeyProgress::new()
+        .kind(KeyKind::Unseal)
+        .parse(f.status, &f.body);
     assert_eq!(refusal(status), Refusal::MethodNotAllowed, "{}", f.source);
 }
 
@@ -164,9 +166,11 @@ fn cluster_and_load_refusals() {
         let f = fixture(name);
         let got = match f.path.as_str() {
             "/v1/sys/rekey/init" if f.method == "DELETE" => {
-                refusal(parse(&f, &CancelRekey::new(KeyKind::Unseal)))
+                refusal(parse(&f, &CancelRekey::new().kind(KeyKind::Unseal)))
             }
-            "/v1/sys/rekey/init" => refusal(parse(&f, &ReadRekeyProgress::new(KeyKind::Unseal))),
+            "/v1/sys/rekey/init" => {
+                refusal(parse(&f, &ReadRekeyProgress::new().kind(KeyKind::Unseal)))
+            }
             "/v1/sys/rotate" => refusal(parse(&f, &RotateEncryptionKey)),
             _ => refusal(parse(&f, &GetEncryptionKeyStatus)),
         };
@@ -226,7 +230,7 @@ fn dr_operation_token_generation() {
     let f = fixture("dr_operation_token_attempt_started");
     let started = parse(
         &f,
-        &StartRootTokenGeneration::new().for_token(TokenKind::DrOperation),
+        &StartRootTokenGeneration::new().kind(TokenKind::DrOperation),
     )
     .unwrap();
     assert!(started.started && !started.complete);
@@ -237,7 +241,7 @@ fn dr_operation_token_generation() {
     let f = fixture("dr_operation_token_update_complete");
     let done = parse(
         &f,
-        &GenerateRoot::new(KeyShare::new("abcd"), nonce).for_token(TokenKind::DrOperation),
+        &GenerateRoot::new(KeyShare::new("abcd"), nonce).kind(TokenKind::DrOperation),
     )
     .unwrap();
     assert!(done.complete);
@@ -248,12 +252,16 @@ fn dr_operation_token_generation() {
     let base = "/v1/sys/replication/dr/secondary/generate-operation-token";
     for (request, method, path) in [
         (
-            ReadRootGenerationProgress::for_token(TokenKind::DrOperation).request(&vault()),
+            ReadRootGenerationProgress::new()
+                .kind(TokenKind::DrOperation)
+                .request(&vault()),
             Method::GET,
             format!("{base}/attempt"),
         ),
         (
-            CancelRootGeneration::for_token(TokenKind::DrOperation).request(&vault()),
+            CancelRootGeneration::new()
+                .kind(TokenKind::DrOperation)
+                .request(&vault()),
             Method::DELETE,
             format!("{base}/attempt"),
         ),
@@ -266,7 +274,8 @@ fn dr_operation_token_generation() {
     }
     // One path on both dialects: OpenBao has no DR replication to name it otherwise.
     let openbao = vault().with_dialect(Dialect::OpenBao);
-    let request = ReadRootGenerationProgress::for_token(TokenKind::DrOperation)
+    let request = ReadRootGenerationProgress::new()
+        .kind(TokenKind::DrOperation)
         .request(&openbao)
         .unwrap();
     assert_eq!(request.uri().path(), format!("{base}/attempt"));
@@ -294,12 +303,18 @@ fn every_classic_path_request_carries_the_token() {
     let target = vault();
     let share = || KeyShare::new("abcd");
     let requests: Vec<http::Request<Bytes>> = vec![
-        ReadRekeyProgress::new(KeyKind::Unseal).request(&target),
+        ReadRekeyProgress::new()
+            .kind(KeyKind::Unseal)
+            .request(&target),
         StartRekey::new(3, 2).request(&target),
         Rekey::new(share(), "n").request(&target),
-        CancelRekey::new(KeyKind::Unseal).request(&target),
-        ReadRekeyVerifyProgress::new(KeyKind::Unseal).request(&target),
-        ReadBackupKeys::new(KeyKind::Recovery).request(&target),
+        CancelRekey::new().kind(KeyKind::Unseal).request(&target),
+        ReadRekeyVerifyProgress::new()
+            .kind(KeyKind::Unseal)
+            .request(&target),
+        ReadBackupKeys::new()
+            .kind(KeyKind::Recovery)
+            .request(&target),
         ReadRootGenerationProgress::new().request(&target),
         StartRootTokenGeneration::new().request(&target),
         GenerateRoot::new(share(), "n").request(&target),

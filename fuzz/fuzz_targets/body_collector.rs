@@ -9,7 +9,7 @@
 use arbitrary::Unstructured;
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::BodyCollector;
+use vault_key_core::transport::BodyCollector;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

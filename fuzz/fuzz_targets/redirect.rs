@@ -10,7 +10,7 @@ use arbitrary::Unstructured;
 use bytes::Bytes;
 use http::{HeaderName, Request, Response, Uri};
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::redirect::{resolve_location, RedirectHosts, RedirectPolicy};
+use vault_key_core::transport::redirect::{resolve_location, RedirectHosts, RedirectPolicy};
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

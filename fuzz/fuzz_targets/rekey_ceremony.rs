@@ -26,7 +26,7 @@ fn run(u: &mut Input<'_>) -> Option<()> {
         1 => RekeyCeremony::resume(kind).require_nonce("8d4bd8f4"),
         _ => RekeyCeremony::start(
             StartRekey::new(u32::from(u.below(7)?), u32::from(u.below(7)?))
-                .keys(kind)
+                .kind(kind)
                 .backup(u.flag()?)
                 .require_verification(u.flag()?),
         ),

@@ -20,9 +20,8 @@ use vault_key_core::ops::rekey::{KeyKind, RekeyStatus, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_backup::BackupKeys;
 use vault_key_core::ops::rekey_verify::{VerifyStatus, VerifyUpdate};
 use vault_key_core::ops::seal::{InitResult, Initialize, SealStatus, ServerInfo};
-use vault_key_core::{
-    Dialect, EncodedToken, ExecuteError, KeyShare, Otp, Token, TransportError, TransportErrorKind,
-};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
+use vault_key_core::{Dialect, EncodedToken, ExecuteError, KeyShare, Otp, Token};
 
 /// What a client call returns on failure: the transport's error or the core's.
 pub type CallError = ExecuteError<TransportError>;
@@ -237,8 +236,11 @@ impl ClientFactory {
         self.keys
     }
 
-    fn builder<C>(&self, token: Option<&str>) -> vault_key_core::client_config::ClientBuilder<C> {
-        let mut builder = vault_key_core::client_config::ClientBuilder::<C>::new()
+    fn builder<C>(
+        &self,
+        token: Option<&str>,
+    ) -> vault_key_core::transport::config::ClientBuilder<C> {
+        let mut builder = vault_key_core::transport::config::ClientBuilder::<C>::new()
             .address(self.address.clone())
             .dialect(self.dialect);
         if let Some(token) = token {

@@ -15,9 +15,8 @@ use vault_key_core::ceremony::{
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
-use vault_key_core::{
-    CeremonyError, Dialect, Error, KeyShare, Recovery, Refusal, TransportErrorKind,
-};
+use vault_key_core::transport::TransportErrorKind;
+use vault_key_core::{CeremonyError, Dialect, Error, KeyShare, Recovery, Refusal};
 use vault_key_tests::clients::{CallError, ClientFactory, KeyClient, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::proxy::{Damage, FaultProxy};
@@ -782,7 +781,7 @@ fn root_token_with(rig: &Rig, keys: &[KeyShare]) -> Result<(), Refusal> {
 /// On an auto-unseal server a rekey's shares are the recovery shares, proven by generating a root token.
 fn recovery_faults(transport: Transport, dialect: Dialect) {
     let mut rig = Rig::on(transport, dialect, KeyKind::Recovery);
-    let recovery = || StartRekey::new(3, 2).keys(KeyKind::Recovery);
+    let recovery = || StartRekey::new(3, 2).kind(KeyKind::Recovery);
 
     // (a) The completion cut in its body, with verification: salvaged, verified, in effect.
     let threshold = rig.threshold();

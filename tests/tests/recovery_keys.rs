@@ -155,7 +155,7 @@ fn rekey_with_ceremony(
 
     let mut ceremony = RekeyCeremony::start(
         StartRekey::new(3, 2)
-            .keys(KeyKind::Recovery)
+            .kind(KeyKind::Recovery)
             .require_verification(false),
     );
     assert_eq!(ceremony.key_kind(), KeyKind::Recovery);
@@ -173,7 +173,7 @@ fn rekey_with_ceremony(
     );
     assert_eq!(
         refusal(
-            client.start_rekey(&StartRekey::new(3, 2).keys(KeyKind::Recovery)),
+            client.start_rekey(&StartRekey::new(3, 2).kind(KeyKind::Recovery)),
             "start while one is in progress"
         ),
         Refusal::AlreadyInProgress
@@ -244,7 +244,7 @@ fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
     let started = client
         .start_rekey(
             &StartRekey::new(3, 2)
-                .keys(KeyKind::Recovery)
+                .kind(KeyKind::Recovery)
                 .require_verification(false),
         )
         .expect("start a recovery rekey for the replaced shares");
@@ -285,7 +285,7 @@ fn rekey_with_verification(
     let started = client
         .start_rekey(
             &StartRekey::new(5, 3)
-                .keys(KeyKind::Recovery)
+                .kind(KeyKind::Recovery)
                 .require_verification(true),
         )
         .expect("start a recovery rekey with verification");
@@ -413,7 +413,7 @@ fn rekey_with_pgp_and_backup(
     let started = client
         .start_rekey(
             &StartRekey::new(3, 2)
-                .keys(KeyKind::Recovery)
+                .kind(KeyKind::Recovery)
                 .pgp_keys(public)
                 .backup(true)
                 .require_verification(false),

@@ -211,7 +211,7 @@ fn recovery_calls(
             server.legacy_endpoints()
         )
     };
-    let start = StartRekey::new(5, 3).keys(KeyKind::Recovery);
+    let start = StartRekey::new(5, 3).kind(KeyKind::Recovery);
 
     assert_answer(
         client.read_rekey_progress(),

@@ -8,7 +8,8 @@ use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtectio
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::ops::seal::{Initialize, Product};
-use vault_key_core::{Dialect, Error, InvalidInput, Refusal, TransportErrorKind};
+use vault_key_core::transport::TransportErrorKind;
+use vault_key_core::{Dialect, Error, InvalidInput, Refusal};
 use vault_key_tests::clients::{ClientFactory, Transport};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{

@@ -9,15 +9,16 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vault_key_core::client_config::ClientBuilder;
 use vault_key_core::ops::rekey::{KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyUpdate};
 use vault_key_core::ops::rekey_verify::CancelRekeyVerify;
 use vault_key_core::ops::seal::{ReadSealStatus, SealStatus};
-use vault_key_core::redirect::{RedirectError, RedirectHosts};
-use vault_key_core::{Error as CoreError, ExecuteError, KeyShare, Operation, TransportErrorKind};
+use vault_key_core::transport::config::ClientBuilder;
+use vault_key_core::transport::redirect::{RedirectError, RedirectHosts};
+use vault_key_core::transport::TransportErrorKind;
+use vault_key_core::{Error as CoreError, ExecuteError, KeyShare, Operation};
 use vault_key_tests::faults::{Fault, FaultServer};
 
-type Error = ExecuteError<vault_key_core::TransportError>;
+type Error = ExecuteError<vault_key_core::transport::TransportError>;
 
 const TOKEN: &str = "s.fault-token";
 
@@ -479,7 +480,7 @@ fn what_arrived_of_a_cut_answer_is_kept() {
                 via,
                 &server.address(),
                 &settings,
-                &ReadRekeyProgress::new(KeyKind::Unseal),
+                &ReadRekeyProgress::new().kind(KeyKind::Unseal),
             );
             let Err(ExecuteError::Transport(error)) = result else {
                 panic!("{via:?} {fault:?}: expected a transport error, got {result:?}");
@@ -841,7 +842,10 @@ fn put_and_delete_on_a_pooled_connection_closed_by_the_server_are_not_retried() 
         let server = reused_then(Fault::Close);
         let client = Pooled::new(via, &server.address());
         client.warm_up(via);
-        let kind = transport_kind(via, client.run(&CancelRekeyVerify::new(KeyKind::Unseal)));
+        let kind = transport_kind(
+            via,
+            client.run(&CancelRekeyVerify::new().kind(KeyKind::Unseal)),
+        );
         assert_eq!(kind, TransportErrorKind::Protocol, "{via:?}");
         let sent: Vec<_> = server
             .requests()

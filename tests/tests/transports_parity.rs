@@ -9,9 +9,8 @@ use vault_key_core::ops::encryption_key::ConfigureRotation;
 use vault_key_core::ops::generate_root::StartRootTokenGeneration;
 use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
 use vault_key_core::ops::seal::{Initialize, ReadSealStatus};
-use vault_key_core::{
-    EncodedToken, ExecuteError, KeyShare, Otp, TransportError, TransportErrorKind,
-};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
+use vault_key_core::{EncodedToken, ExecuteError, KeyShare, Otp};
 use vault_key_tests::faults::{Fault, FaultServer, RecordedRequest};
 
 type Error = ExecuteError<TransportError>;

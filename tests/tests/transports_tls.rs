@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use vault_key_core::client_config::{ClientBuilder, FromClientConfig};
 use vault_key_core::ops::encryption_key::{GetEncryptionKeyStatus, KeyStatus};
-use vault_key_core::{ExecuteError, TransportError, TransportErrorKind};
+use vault_key_core::transport::config::{ClientBuilder, FromClientConfig};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
+use vault_key_core::ExecuteError;
 use vault_key_tests::server::Server;
 
 type Error = ExecuteError<TransportError>;

@@ -45,7 +45,7 @@
 //! # Settings
 //!
 //! Explicit settings win over the environment, whatever the order they are given in; see
-//! [`vault_key_core::client_config`] for the variables and defaults.
+//! [`vault_key_core::transport::config`] for the variables and defaults.
 //!
 //! ```
 //! use std::time::Duration;
@@ -110,7 +110,6 @@ use std::sync::Arc;
 use vault_key_core::ceremony::{
     self, Ceremony, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
 };
-use vault_key_core::client_config::{ClientBuilder, ClientConfig, FromClientConfig};
 use vault_key_core::ops::decode::DecodeToken;
 use vault_key_core::ops::encryption_key::{
     ConfigureRotation, GetEncryptionKeyStatus, KeyStatus, ReadRotateConfig, RotateConfig,
@@ -131,14 +130,18 @@ use vault_key_core::ops::seal::{
     InitResult, Initialize, ReadInitStatus, ReadSealBackendStatus, ReadSealStatus, Seal,
     SealBackendStatus, SealStatus, ServerInfo, Unseal,
 };
-use vault_key_core::redirect::FollowRedirects;
-use vault_key_core::submit::submit_shares_async;
+use vault_key_core::transport::config::{ClientConfig, FromClientConfig};
+use vault_key_core::transport::redirect::FollowRedirects;
+use vault_key_core::transport::submit::send_shares_async;
 use vault_key_core::{
     execute_async, otp, AsyncHttpClient, Dialect, EncodedToken, ExecuteError, KeyShare, Operation,
     Otp, Refusal, Target, Token,
 };
 
-pub use vault_key_core::{TransportError, TransportErrorKind};
+// The settings and errors of this crate's client, documented here.
+pub use vault_key_core::transport::config::{CaCertificate, ClientBuilder};
+pub use vault_key_core::transport::redirect::RedirectHosts;
+pub use vault_key_core::transport::{TransportError, TransportErrorKind};
 
 /// What a call can fail with: [`ExecuteError::Core`] (the server refused, the answer could not
 /// be decoded, the input was invalid) or [`ExecuteError::Transport`] (connect, timeout, TLS,
@@ -190,7 +193,7 @@ impl Client {
 
     /// A client configured from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`,
     /// `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT` (or their `BAO_` forms); see
-    /// [`vault_key_core::client_config`].
+    /// [`vault_key_core::transport::config`].
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().env(|name| std::env::var(name).ok()).build()
     }
@@ -310,7 +313,7 @@ impl Client {
     pub async fn read_recovery_token_generation_progress(
         &self,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&ReadRootGenerationProgress::for_token(TokenKind::Recovery))
+        self.execute(&ReadRootGenerationProgress::new().kind(TokenKind::Recovery))
             .await
     }
 
@@ -320,7 +323,7 @@ impl Client {
         &self,
         start: StartRootTokenGeneration,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&start.for_token(TokenKind::Recovery)).await
+        self.execute(&start.kind(TokenKind::Recovery)).await
     }
 
     /// `PUT sys/generate-recovery-token/update`: submits one share.
@@ -329,13 +332,13 @@ impl Client {
         key: KeyShare,
         nonce: impl Into<String>,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::Recovery))
+        self.execute(&GenerateRoot::new(key, nonce).kind(TokenKind::Recovery))
             .await
     }
 
     /// `DELETE sys/generate-recovery-token/attempt`: cancels the recovery-token generation.
     pub async fn cancel_recovery_token_generation(&self) -> Result<(), Error> {
-        self.execute(&CancelRootGeneration::for_token(TokenKind::Recovery))
+        self.execute(&CancelRootGeneration::new().kind(TokenKind::Recovery))
             .await
     }
 
@@ -344,10 +347,8 @@ impl Client {
     pub async fn read_dr_operation_token_generation_progress(
         &self,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&ReadRootGenerationProgress::for_token(
-            TokenKind::DrOperation,
-        ))
-        .await
+        self.execute(&ReadRootGenerationProgress::new().kind(TokenKind::DrOperation))
+            .await
     }
 
     /// `PUT sys/replication/dr/secondary/generate-operation-token/attempt`: starts a DR
@@ -356,7 +357,7 @@ impl Client {
         &self,
         start: StartRootTokenGeneration,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&start.for_token(TokenKind::DrOperation)).await
+        self.execute(&start.kind(TokenKind::DrOperation)).await
     }
 
     /// `PUT sys/replication/dr/secondary/generate-operation-token/update`: submits one share.
@@ -365,13 +366,13 @@ impl Client {
         key: KeyShare,
         nonce: impl Into<String>,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::DrOperation))
+        self.execute(&GenerateRoot::new(key, nonce).kind(TokenKind::DrOperation))
             .await
     }
 
     /// `DELETE sys/replication/dr/secondary/generate-operation-token/attempt`: cancels it.
     pub async fn cancel_dr_operation_token_generation(&self) -> Result<(), Error> {
-        self.execute(&CancelRootGeneration::for_token(TokenKind::DrOperation))
+        self.execute(&CancelRootGeneration::new().kind(TokenKind::DrOperation))
             .await
     }
 
@@ -425,7 +426,7 @@ impl Client {
 
     /// `GET sys/rekey/init`: the rekey in progress, if any.
     pub async fn read_rekey_progress(&self, kind: KeyKind) -> Result<RekeyStatus, Error> {
-        self.execute(&ReadRekeyProgress::new(kind)).await
+        self.execute(&ReadRekeyProgress::new().kind(kind)).await
     }
 
     /// `PUT sys/rekey/init`: starts a rekey.
@@ -441,8 +442,12 @@ impl Client {
             Some(nonce) => Some(nonce.to_owned()),
             None => self.read_rekey_progress(kind).await?.nonce,
         };
-        self.execute(&CancelRekey::new(kind).nonce(nonce.unwrap_or_default()))
-            .await
+        self.execute(
+            &CancelRekey::new()
+                .kind(kind)
+                .nonce(nonce.unwrap_or_default()),
+        )
+        .await
     }
 
     /// `PUT sys/rekey/update`: submits one current share.
@@ -452,7 +457,7 @@ impl Client {
         nonce: impl Into<String>,
         kind: KeyKind,
     ) -> Result<RekeyUpdate, Error> {
-        self.execute(&Rekey::new(key, nonce).keys(kind)).await
+        self.execute(&Rekey::new(key, nonce).kind(kind)).await
     }
 
     /// Submits current shares in turn until the rekey completes; the answer is the new
@@ -464,25 +469,26 @@ impl Client {
         kind: KeyKind,
     ) -> Result<RekeyUpdate, Error> {
         let target = self.target();
-        submit_shares_async(&self.inner.http, target, keys, |key| {
-            Rekey::new(key, nonce).keys(kind)
+        send_shares_async(&self.inner.http, target, keys, |key| {
+            Rekey::new(key, nonce).kind(kind)
         })
         .await
     }
 
     /// `GET sys/rekey/backup`: the PGP-encrypted backup of the new shares.
     pub async fn read_backup_keys(&self, kind: KeyKind) -> Result<BackupKeys, Error> {
-        self.execute(&ReadBackupKeys::new(kind)).await
+        self.execute(&ReadBackupKeys::new().kind(kind)).await
     }
 
     /// `DELETE sys/rekey/backup`: deletes the backup of the new shares.
     pub async fn delete_backup_keys(&self, kind: KeyKind) -> Result<(), Error> {
-        self.execute(&DeleteBackupKeys::new(kind)).await
+        self.execute(&DeleteBackupKeys::new().kind(kind)).await
     }
 
     /// `GET sys/rekey/verify`: the verification of new shares in progress.
     pub async fn read_rekey_verify_progress(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
-        self.execute(&ReadRekeyVerifyProgress::new(kind)).await
+        self.execute(&ReadRekeyVerifyProgress::new().kind(kind))
+            .await
     }
 
     /// `PUT sys/rekey/verify`: submits one new share for verification.
@@ -492,7 +498,7 @@ impl Client {
         nonce: impl Into<String>,
         kind: KeyKind,
     ) -> Result<VerifyUpdate, Error> {
-        self.execute(&RekeyVerify::new(key, nonce).keys(kind)).await
+        self.execute(&RekeyVerify::new(key, nonce).kind(kind)).await
     }
 
     /// Submits new shares in turn until verification completes.
@@ -503,15 +509,15 @@ impl Client {
         kind: KeyKind,
     ) -> Result<VerifyUpdate, Error> {
         let target = self.target();
-        submit_shares_async(&self.inner.http, target, keys, |key| {
-            RekeyVerify::new(key, nonce).keys(kind)
+        send_shares_async(&self.inner.http, target, keys, |key| {
+            RekeyVerify::new(key, nonce).kind(kind)
         })
         .await
     }
 
     /// `DELETE sys/rekey/verify`: restarts verification with a fresh nonce.
     pub async fn cancel_rekey_verify(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
-        self.execute(&CancelRekeyVerify::new(kind)).await
+        self.execute(&CancelRekeyVerify::new().kind(kind)).await
     }
 
     // Setup and seal.
@@ -559,7 +565,7 @@ impl Client {
         &self,
         keys: impl IntoIterator<Item = KeyShare>,
     ) -> Result<SealStatus, Error> {
-        submit_shares_async(&self.inner.http, self.target(), keys, Unseal::new).await
+        send_shares_async(&self.inner.http, self.target(), keys, Unseal::new).await
     }
 
     /// `PUT sys/unseal` with `reset`: discards the shares submitted so far.

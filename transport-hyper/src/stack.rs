@@ -16,9 +16,10 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
-use vault_key_core::client_config::{self, ClientConfig};
+use vault_key_core::transport::config::{self, ClientConfig};
 use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
-use vault_key_core::{AsyncHttpClient, BodyCollector, TransportError, TransportErrorKind};
+use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
+use vault_key_core::AsyncHttpClient;
 
 use crate::tracking::{Tracking, Usage};
 
@@ -77,7 +78,7 @@ impl Stack {
         request
             .headers_mut()
             .entry(USER_AGENT)
-            .or_insert(HeaderValue::from_static(client_config::USER_AGENT));
+            .or_insert(HeaderValue::from_static(config::USER_AGENT));
         pool.request(request).await.map_err(|e| {
             let usage = e.connect_info().and_then(Usage::of);
             let error = map_error(e);

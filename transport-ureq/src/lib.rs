@@ -41,7 +41,7 @@
 //! # Settings
 //!
 //! Explicit settings win over the environment, whatever the order they are given in; see
-//! [`vault_key_core::client_config`] for the variables and defaults.
+//! [`vault_key_core::transport::config`] for the variables and defaults.
 //!
 //! ```
 //! use std::time::Duration;
@@ -105,7 +105,6 @@ use std::sync::Arc;
 use vault_key_core::ceremony::{
     self, Ceremony, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
 };
-use vault_key_core::client_config::{ClientBuilder, ClientConfig, FromClientConfig};
 use vault_key_core::ops::decode::DecodeToken;
 use vault_key_core::ops::encryption_key::{
     ConfigureRotation, GetEncryptionKeyStatus, KeyStatus, ReadRotateConfig, RotateConfig,
@@ -126,14 +125,18 @@ use vault_key_core::ops::seal::{
     InitResult, Initialize, ReadInitStatus, ReadSealBackendStatus, ReadSealStatus, Seal,
     SealBackendStatus, SealStatus, ServerInfo, Unseal,
 };
-use vault_key_core::redirect::FollowRedirects;
-use vault_key_core::submit::submit_shares;
+use vault_key_core::transport::config::{ClientConfig, FromClientConfig};
+use vault_key_core::transport::redirect::FollowRedirects;
+use vault_key_core::transport::submit::send_shares;
 use vault_key_core::{
     execute, otp, Dialect, EncodedToken, ExecuteError, HttpClient, KeyShare, Operation, Otp,
     Refusal, Target, Token,
 };
 
-pub use vault_key_core::{TransportError, TransportErrorKind};
+// The settings and errors of this crate's client, documented here.
+pub use vault_key_core::transport::config::{CaCertificate, ClientBuilder};
+pub use vault_key_core::transport::redirect::RedirectHosts;
+pub use vault_key_core::transport::{TransportError, TransportErrorKind};
 
 /// What a call can fail with: [`ExecuteError::Core`] (the server refused, the answer could not
 /// be decoded, the input was invalid) or [`ExecuteError::Transport`] (connect, timeout, TLS,
@@ -185,7 +188,7 @@ impl Client {
 
     /// A client configured from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`,
     /// `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT` (or their `BAO_` forms); see
-    /// [`vault_key_core::client_config`].
+    /// [`vault_key_core::transport::config`].
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().env(|name| std::env::var(name).ok()).build()
     }
@@ -303,7 +306,7 @@ impl Client {
 
     /// `GET sys/generate-recovery-token/attempt`: the recovery-token generation in progress.
     pub fn read_recovery_token_generation_progress(&self) -> Result<RootGenerationStatus, Error> {
-        self.execute(&ReadRootGenerationProgress::for_token(TokenKind::Recovery))
+        self.execute(&ReadRootGenerationProgress::new().kind(TokenKind::Recovery))
     }
 
     /// `PUT sys/generate-recovery-token/attempt`: starts a recovery-token generation (server in
@@ -312,7 +315,7 @@ impl Client {
         &self,
         start: StartRootTokenGeneration,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&start.for_token(TokenKind::Recovery))
+        self.execute(&start.kind(TokenKind::Recovery))
     }
 
     /// `PUT sys/generate-recovery-token/update`: submits one share.
@@ -321,12 +324,12 @@ impl Client {
         key: KeyShare,
         nonce: impl Into<String>,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::Recovery))
+        self.execute(&GenerateRoot::new(key, nonce).kind(TokenKind::Recovery))
     }
 
     /// `DELETE sys/generate-recovery-token/attempt`: cancels the recovery-token generation.
     pub fn cancel_recovery_token_generation(&self) -> Result<(), Error> {
-        self.execute(&CancelRootGeneration::for_token(TokenKind::Recovery))
+        self.execute(&CancelRootGeneration::new().kind(TokenKind::Recovery))
     }
 
     /// `GET sys/replication/dr/secondary/generate-operation-token/attempt`: the DR operation
@@ -334,9 +337,7 @@ impl Client {
     pub fn read_dr_operation_token_generation_progress(
         &self,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&ReadRootGenerationProgress::for_token(
-            TokenKind::DrOperation,
-        ))
+        self.execute(&ReadRootGenerationProgress::new().kind(TokenKind::DrOperation))
     }
 
     /// `PUT sys/replication/dr/secondary/generate-operation-token/attempt`: starts a DR
@@ -345,7 +346,7 @@ impl Client {
         &self,
         start: StartRootTokenGeneration,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&start.for_token(TokenKind::DrOperation))
+        self.execute(&start.kind(TokenKind::DrOperation))
     }
 
     /// `PUT sys/replication/dr/secondary/generate-operation-token/update`: submits one share.
@@ -354,12 +355,12 @@ impl Client {
         key: KeyShare,
         nonce: impl Into<String>,
     ) -> Result<RootGenerationStatus, Error> {
-        self.execute(&GenerateRoot::new(key, nonce).for_token(TokenKind::DrOperation))
+        self.execute(&GenerateRoot::new(key, nonce).kind(TokenKind::DrOperation))
     }
 
     /// `DELETE sys/replication/dr/secondary/generate-operation-token/attempt`: cancels it.
     pub fn cancel_dr_operation_token_generation(&self) -> Result<(), Error> {
-        self.execute(&CancelRootGeneration::for_token(TokenKind::DrOperation))
+        self.execute(&CancelRootGeneration::new().kind(TokenKind::DrOperation))
     }
 
     /// `PUT sys/decode-token`: lets the server decode an encoded token with its OTP. A server
@@ -405,7 +406,7 @@ impl Client {
 
     /// `GET sys/rekey/init`: the rekey in progress, if any.
     pub fn read_rekey_progress(&self, kind: KeyKind) -> Result<RekeyStatus, Error> {
-        self.execute(&ReadRekeyProgress::new(kind))
+        self.execute(&ReadRekeyProgress::new().kind(kind))
     }
 
     /// `PUT sys/rekey/init`: starts a rekey.
@@ -421,7 +422,11 @@ impl Client {
             Some(nonce) => Some(nonce.to_owned()),
             None => self.read_rekey_progress(kind)?.nonce,
         };
-        self.execute(&CancelRekey::new(kind).nonce(nonce.unwrap_or_default()))
+        self.execute(
+            &CancelRekey::new()
+                .kind(kind)
+                .nonce(nonce.unwrap_or_default()),
+        )
     }
 
     /// `PUT sys/rekey/update`: submits one current share.
@@ -431,7 +436,7 @@ impl Client {
         nonce: impl Into<String>,
         kind: KeyKind,
     ) -> Result<RekeyUpdate, Error> {
-        self.execute(&Rekey::new(key, nonce).keys(kind))
+        self.execute(&Rekey::new(key, nonce).kind(kind))
     }
 
     /// Submits current shares in turn until the rekey completes; the answer is the new
@@ -443,24 +448,24 @@ impl Client {
         kind: KeyKind,
     ) -> Result<RekeyUpdate, Error> {
         let target = self.target();
-        submit_shares(&self.inner.http, target, keys, |key| {
-            Rekey::new(key, nonce).keys(kind)
+        send_shares(&self.inner.http, target, keys, |key| {
+            Rekey::new(key, nonce).kind(kind)
         })
     }
 
     /// `GET sys/rekey/backup`: the PGP-encrypted backup of the new shares.
     pub fn read_backup_keys(&self, kind: KeyKind) -> Result<BackupKeys, Error> {
-        self.execute(&ReadBackupKeys::new(kind))
+        self.execute(&ReadBackupKeys::new().kind(kind))
     }
 
     /// `DELETE sys/rekey/backup`: deletes the backup of the new shares.
     pub fn delete_backup_keys(&self, kind: KeyKind) -> Result<(), Error> {
-        self.execute(&DeleteBackupKeys::new(kind))
+        self.execute(&DeleteBackupKeys::new().kind(kind))
     }
 
     /// `GET sys/rekey/verify`: the verification of new shares in progress.
     pub fn read_rekey_verify_progress(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
-        self.execute(&ReadRekeyVerifyProgress::new(kind))
+        self.execute(&ReadRekeyVerifyProgress::new().kind(kind))
     }
 
     /// `PUT sys/rekey/verify`: submits one new share for verification.
@@ -470,7 +475,7 @@ impl Client {
         nonce: impl Into<String>,
         kind: KeyKind,
     ) -> Result<VerifyUpdate, Error> {
-        self.execute(&RekeyVerify::new(key, nonce).keys(kind))
+        self.execute(&RekeyVerify::new(key, nonce).kind(kind))
     }
 
     /// Submits new shares in turn until verification completes.
@@ -481,14 +486,14 @@ impl Client {
         kind: KeyKind,
     ) -> Result<VerifyUpdate, Error> {
         let target = self.target();
-        submit_shares(&self.inner.http, target, keys, |key| {
-            RekeyVerify::new(key, nonce).keys(kind)
+        send_shares(&self.inner.http, target, keys, |key| {
+            RekeyVerify::new(key, nonce).kind(kind)
         })
     }
 
     /// `DELETE sys/rekey/verify`: restarts verification with a fresh nonce.
     pub fn cancel_rekey_verify(&self, kind: KeyKind) -> Result<VerifyStatus, Error> {
-        self.execute(&CancelRekeyVerify::new(kind))
+        self.execute(&CancelRekeyVerify::new().kind(kind))
     }
 
     // Setup and seal.
@@ -536,7 +541,7 @@ impl Client {
         &self,
         keys: impl IntoIterator<Item = KeyShare>,
     ) -> Result<SealStatus, Error> {
-        submit_shares(&self.inner.http, self.target(), keys, Unseal::new)
+        send_shares(&self.inner.http, self.target(), keys, Unseal::new)
     }
 
     /// `PUT sys/unseal` with `reset`: discards the shares submitted so far.

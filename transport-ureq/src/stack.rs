@@ -11,9 +11,10 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 use ureq::AsSendBody;
-use vault_key_core::client_config::{ClientConfig, USER_AGENT};
+use vault_key_core::transport::config::{ClientConfig, USER_AGENT};
 use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
-use vault_key_core::{BodyCollector, HttpClient, TransportError, TransportErrorKind};
+use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
+use vault_key_core::HttpClient;
 use zeroize::Zeroize;
 
 use crate::resolve::QuickResolver;

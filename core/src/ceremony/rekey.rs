@@ -13,7 +13,8 @@
 //! happened, and new shares complete in a cut answer are recovered from it.
 
 use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers};
-use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
+use crate::error::{CeremonyError, DecodeError, Error, Recovery, Refusal};
+use crate::ops::fields::checked_shares as checked;
 use crate::ops::rekey::{
     CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus, RekeyUpdate,
     StartRekey,
@@ -79,7 +80,9 @@ impl RekeyPhase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Verification {
-    /// Not known yet (the rekey has not completed), or not asked for.
+    /// Not known yet: no new shares have been issued.
+    Unknown,
+    /// The new shares were issued without verification and are in effect.
     NotRequired,
     /// The new shares were issued but are not in effect until verified; the old ones still
     /// unseal.
@@ -225,7 +228,7 @@ impl RekeyCeremony {
             status: None,
             verify_status: None,
             verification_nonce: None,
-            verification: Verification::NotRequired,
+            verification: Verification::Unknown,
             shares: VecDeque::new(),
             verification_shares: VecDeque::new(),
             in_flight: None,
@@ -384,12 +387,12 @@ impl RekeyCeremony {
                 })
             ) {
                 (
-                    ReadRekeyVerifyProgress::new(kind).request(target)?,
+                    ReadRekeyVerifyProgress::new().kind(kind).request(target)?,
                     InFlight::ResolveVerify,
                 )
             } else {
                 (
-                    ReadRekeyProgress::new(kind).request(target)?,
+                    ReadRekeyProgress::new().kind(kind).request(target)?,
                     InFlight::Resolve,
                 )
             }
@@ -403,7 +406,7 @@ impl RekeyCeremony {
                 return Ok(None);
             };
             (
-                CancelRekey::new(kind).nonce(nonce).request(target)?,
+                CancelRekey::new().kind(kind).nonce(nonce).request(target)?,
                 InFlight::Cancel,
             )
         } else if self.phase == RekeyPhase::Starting {
@@ -415,7 +418,7 @@ impl RekeyCeremony {
             match &self.mode {
                 Mode::Start(config) => (config.request(target)?, InFlight::Start),
                 Mode::Resume => (
-                    ReadRekeyProgress::new(kind).request(target)?,
+                    ReadRekeyProgress::new().kind(kind).request(target)?,
                     InFlight::Read,
                 ),
             }
@@ -425,7 +428,7 @@ impl RekeyCeremony {
             };
             if self.cancel {
                 (
-                    CancelRekey::new(kind).nonce(nonce).request(target)?,
+                    CancelRekey::new().kind(kind).nonce(nonce).request(target)?,
                     InFlight::Cancel,
                 )
             } else if self.refresh
@@ -434,12 +437,12 @@ impl RekeyCeremony {
                     && !self.cancel_verification)
             {
                 (
-                    ReadRekeyProgress::new(kind).request(target)?,
+                    ReadRekeyProgress::new().kind(kind).request(target)?,
                     InFlight::Read,
                 )
             } else if self.phase == RekeyPhase::Verifying && self.cancel_verification {
                 (
-                    CancelRekeyVerify::new(kind).request(target)?,
+                    CancelRekeyVerify::new().kind(kind).request(target)?,
                     InFlight::CancelVerification,
                 )
             } else if self.phase == RekeyPhase::Verifying {
@@ -450,7 +453,7 @@ impl RekeyCeremony {
                     return Ok(None);
                 };
                 let request = RekeyVerify::new(share.clone(), verification_nonce)
-                    .keys(kind)
+                    .kind(kind)
                     .request(target)?;
                 (request, InFlight::VerifyShare(share))
             } else {
@@ -458,7 +461,7 @@ impl RekeyCeremony {
                     return Ok(None);
                 };
                 let request = Rekey::new(share.clone(), nonce)
-                    .keys(kind)
+                    .kind(kind)
                     .request(target)?;
                 (request, InFlight::Share(share))
             }
@@ -494,7 +497,7 @@ impl RekeyCeremony {
             InFlight::Start => {
                 let answer = match &self.mode {
                     Mode::Start(config) => config.parse(status, body),
-                    Mode::Resume => ReadRekeyProgress::new(kind).parse(status, body),
+                    Mode::Resume => ReadRekeyProgress::new().kind(kind).parse(status, body),
                 };
                 match answer {
                     Ok(answer) => self.on_started(answer),
@@ -509,12 +512,15 @@ impl RekeyCeremony {
                 }
             }
             // A refused read leaves the outcome unknown: it is read again.
-            InFlight::Resolve => match ReadRekeyProgress::new(kind).parse(status, body) {
+            InFlight::Resolve => match ReadRekeyProgress::new().kind(kind).parse(status, body) {
                 Ok(answer) => self.resolve(answer),
                 Err(err) => Err(err),
             },
             InFlight::ResolveVerify => {
-                match ReadRekeyVerifyProgress::new(kind).parse(status, body) {
+                match ReadRekeyVerifyProgress::new()
+                    .kind(kind)
+                    .parse(status, body)
+                {
                     Ok(answer) => self.resolve_verify(Some(answer)),
                     Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
                         self.resolve_verify(None)
@@ -522,7 +528,7 @@ impl RekeyCeremony {
                     Err(err) => Err(err),
                 }
             }
-            InFlight::Read => match ReadRekeyProgress::new(kind).parse(status, body) {
+            InFlight::Read => match ReadRekeyProgress::new().kind(kind).parse(status, body) {
                 Ok(answer) => self.on_read(answer),
                 Err(err) => {
                     if self.phase != RekeyPhase::Starting {
@@ -533,17 +539,17 @@ impl RekeyCeremony {
             },
             InFlight::Share(share) => {
                 let answer = Rekey::new(KeyShare::new(""), "")
-                    .keys(kind)
+                    .kind(kind)
                     .parse(status, body);
                 self.on_share_answer(answer, share, status, body)
             }
             InFlight::VerifyShare(share) => {
                 let answer = RekeyVerify::new(KeyShare::new(""), "")
-                    .keys(kind)
+                    .kind(kind)
                     .parse(status, body);
                 self.on_verify_answer(answer, share, status, body)
             }
-            InFlight::Cancel => match CancelRekey::new(kind).parse(status, body) {
+            InFlight::Cancel => match CancelRekey::new().kind(kind).parse(status, body) {
                 Ok(()) => {
                     self.finish_cancel();
                     Ok(RekeyEvent::Cancelled)
@@ -563,7 +569,7 @@ impl RekeyCeremony {
                 }
             },
             InFlight::CancelVerification => {
-                match CancelRekeyVerify::new(kind).parse(status, body) {
+                match CancelRekeyVerify::new().kind(kind).parse(status, body) {
                     Ok(answer) => {
                         self.cancel_verification = false;
                         // The fresh verification nonce is accepted only when read next to
@@ -1260,26 +1266,18 @@ impl RekeyCeremony {
     /// [`is_own_backup`](Self::is_own_backup): the servers keep one backup, whichever rekey
     /// wrote it.
     pub fn read_backup(&self) -> ReadBackupKeys {
-        ReadBackupKeys::new(self.kind)
+        ReadBackupKeys::new().kind(self.kind)
     }
 
     /// The operation that deletes the stored backup.
     pub fn delete_backup(&self) -> DeleteBackupKeys {
-        DeleteBackupKeys::new(self.kind)
+        DeleteBackupKeys::new().kind(self.kind)
     }
 
     /// Whether `backup` was written by this ceremony's rekey.
     pub fn is_own_backup(&self, backup: &BackupKeys) -> bool {
         self.nonce.is_some() && backup.nonce == self.nonce
     }
-}
-
-fn checked<I: IntoIterator<Item = KeyShare>>(shares: I) -> Result<Vec<KeyShare>, Error> {
-    let shares: Vec<KeyShare> = shares.into_iter().collect();
-    if shares.iter().any(|s| s.expose().trim().is_empty()) {
-        return Err(InvalidInput::Empty("key share").into());
-    }
-    Ok(shares)
 }
 
 impl sealed::Sealed for RekeyCeremony {}

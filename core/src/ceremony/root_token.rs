@@ -318,10 +318,7 @@ impl RootTokenCeremony {
         if self.phase.is_terminal() {
             return Err(self.wrong_phase("submitting a share"));
         }
-        let shares: Vec<KeyShare> = shares.into_iter().collect();
-        if shares.iter().any(|s| s.expose().trim().is_empty()) {
-            return Err(InvalidInput::Empty("key share").into());
-        }
+        let shares = crate::ops::fields::checked_shares(shares)?;
         self.shares.extend(shares);
         Ok(())
     }
@@ -381,11 +378,13 @@ impl RootTokenCeremony {
         let kind = self.kind;
         let (request, in_flight) = match self.phase {
             RootTokenPhase::OutcomeUnknown => (
-                ReadRootGenerationProgress::for_token(kind).request(target)?,
+                ReadRootGenerationProgress::new()
+                    .kind(kind)
+                    .request(target)?,
                 InFlight::Resolve,
             ),
             RootTokenPhase::Aborted => (
-                CancelRootGeneration::for_token(kind).request(target)?,
+                CancelRootGeneration::new().kind(kind).request(target)?,
                 InFlight::Cancel,
             ),
             RootTokenPhase::AwaitingOtp => {
@@ -406,11 +405,13 @@ impl RootTokenCeremony {
                     );
                     if needs_status && self.otp_length.is_none() {
                         (
-                            ReadRootGenerationProgress::for_token(kind).request(target)?,
+                            ReadRootGenerationProgress::new()
+                                .kind(kind)
+                                .request(target)?,
                             InFlight::Status,
                         )
                     } else {
-                        let mut start = StartRootTokenGeneration::new().for_token(kind);
+                        let mut start = StartRootTokenGeneration::new().kind(kind);
                         match protection {
                             TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
                             TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
@@ -425,7 +426,9 @@ impl RootTokenCeremony {
                     }
                 }
                 Mode::Resume => (
-                    ReadRootGenerationProgress::for_token(kind).request(target)?,
+                    ReadRootGenerationProgress::new()
+                        .kind(kind)
+                        .request(target)?,
                     InFlight::Read,
                 ),
             },
@@ -435,12 +438,14 @@ impl RootTokenCeremony {
                 };
                 if self.cancel {
                     (
-                        CancelRootGeneration::for_token(kind).request(target)?,
+                        CancelRootGeneration::new().kind(kind).request(target)?,
                         InFlight::Cancel,
                     )
                 } else if self.refresh {
                     (
-                        ReadRootGenerationProgress::for_token(kind).request(target)?,
+                        ReadRootGenerationProgress::new()
+                            .kind(kind)
+                            .request(target)?,
                         InFlight::Read,
                     )
                 } else {
@@ -448,7 +453,7 @@ impl RootTokenCeremony {
                         return Ok(None);
                     };
                     let request = GenerateRoot::new(share.clone(), nonce)
-                        .for_token(kind)
+                        .kind(kind)
                         .request(target)?;
                     (request, InFlight::Share(share))
                 }
@@ -481,12 +486,14 @@ impl RootTokenCeremony {
         let kind = self.kind;
         match in_flight {
             InFlight::Status => {
-                let answer = ReadRootGenerationProgress::for_token(kind).parse(status, body)?;
+                let answer = ReadRootGenerationProgress::new()
+                    .kind(kind)
+                    .parse(status, body)?;
                 self.on_status(answer)
             }
             InFlight::Start => {
                 match StartRootTokenGeneration::new()
-                    .for_token(kind)
+                    .kind(kind)
                     .parse(status, body)
                 {
                     Ok(answer) => self.on_started(answer, status, body),
@@ -502,11 +509,16 @@ impl RootTokenCeremony {
             }
             // A refused read leaves the outcome unknown: it is read again.
             InFlight::Resolve => {
-                let answer = ReadRootGenerationProgress::for_token(kind).parse(status, body)?;
+                let answer = ReadRootGenerationProgress::new()
+                    .kind(kind)
+                    .parse(status, body)?;
                 self.resolve(answer)
             }
             InFlight::Read => {
-                match ReadRootGenerationProgress::for_token(kind).parse(status, body) {
+                match ReadRootGenerationProgress::new()
+                    .kind(kind)
+                    .parse(status, body)
+                {
                     Ok(answer) => self.on_read(answer),
                     Err(err) => {
                         if self.phase != RootTokenPhase::Starting {
@@ -518,11 +530,11 @@ impl RootTokenCeremony {
             }
             InFlight::Share(share) => {
                 let answer = GenerateRoot::new(KeyShare::new(""), "")
-                    .for_token(kind)
+                    .kind(kind)
                     .parse(status, body);
                 self.on_share_answer(answer, share, status, body)
             }
-            InFlight::Cancel => match CancelRootGeneration::for_token(kind).parse(status, body) {
+            InFlight::Cancel => match CancelRootGeneration::new().kind(kind).parse(status, body) {
                 Ok(()) => {
                     self.finish_cancel();
                     Ok(RootTokenEvent::Cancelled)

@@ -8,6 +8,7 @@
 //! same shapes).
 
 use crate::error::{Error, InvalidInput};
+use crate::ops::fields::share_body;
 use crate::ops::operation;
 use crate::secret::{EncodedToken, KeyShare, Otp};
 use crate::target::{Dialect, Target};
@@ -98,8 +99,9 @@ impl ReadRootGenerationProgress {
     }
 
     /// For a token of `kind`.
-    pub fn for_token(kind: TokenKind) -> Self {
-        Self { kind }
+    pub fn kind(mut self, kind: TokenKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -121,7 +123,7 @@ impl StartRootTokenGeneration {
     }
 
     /// Generate a token of `kind`.
-    pub fn for_token(mut self, kind: TokenKind) -> Self {
+    pub fn kind(mut self, kind: TokenKind) -> Self {
         self.kind = kind;
         self
     }
@@ -180,31 +182,10 @@ impl GenerateRoot {
     }
 
     /// Submit to a generation of `kind`.
-    pub fn for_token(mut self, kind: TokenKind) -> Self {
+    pub fn kind(mut self, kind: TokenKind) -> Self {
         self.kind = kind;
         self
     }
-}
-
-/// The body of every share submission: `{"key", "nonce"}`.
-#[derive(Serialize)]
-pub(crate) struct ShareBody<'a> {
-    pub(crate) key: &'a str,
-    pub(crate) nonce: &'a str,
-}
-
-/// Checks a share and nonce before they are sent.
-pub(crate) fn share_body<'a>(key: &'a KeyShare, nonce: &'a str) -> Result<ShareBody<'a>, Error> {
-    if key.expose().trim().is_empty() {
-        return Err(InvalidInput::Empty("key share").into());
-    }
-    if nonce.trim().is_empty() {
-        return Err(InvalidInput::Empty("nonce").into());
-    }
-    Ok(ShareBody {
-        key: key.expose(),
-        nonce,
-    })
 }
 
 operation!(GenerateRoot => RootGenerationStatus, |self, target| {
@@ -225,8 +206,9 @@ impl CancelRootGeneration {
     }
 
     /// Cancel a generation of `kind`.
-    pub fn for_token(kind: TokenKind) -> Self {
-        Self { kind }
+    pub fn kind(mut self, kind: TokenKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

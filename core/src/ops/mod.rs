@@ -11,6 +11,7 @@ use http::{Request, Response, StatusCode};
 
 pub mod decode;
 pub mod encryption_key;
+pub(crate) mod fields;
 pub mod generate_root;
 pub mod rekey;
 pub mod rekey_backup;

@@ -5,9 +5,8 @@
 //! apart, so a ceremony stays on one dialect from start to finish.
 
 use crate::error::Error;
-use crate::ops::generate_root::share_body;
+use crate::ops::fields::{share_body, validate_pgp_count, validate_shares};
 use crate::ops::operation;
-use crate::ops::seal::{validate_pgp_count, validate_shares};
 use crate::secret::KeyShare;
 use crate::target::{Dialect, Target};
 use crate::wire;
@@ -195,9 +194,15 @@ pub struct ReadRekeyProgress {
 }
 
 impl ReadRekeyProgress {
-    /// For the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind }
+    /// For the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shares of `kind`.
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -231,7 +236,7 @@ impl StartRekey {
     }
 
     /// Rekey the shares of `kind` instead of the unseal shares.
-    pub fn keys(mut self, kind: KeyKind) -> Self {
+    pub fn kind(mut self, kind: KeyKind) -> Self {
         self.kind = kind;
         self
     }
@@ -326,7 +331,7 @@ impl Rekey {
     }
 
     /// Submit to a rekey of the shares of `kind`.
-    pub fn keys(mut self, kind: KeyKind) -> Self {
+    pub fn kind(mut self, kind: KeyKind) -> Self {
         self.kind = kind;
         self
     }
@@ -348,9 +353,15 @@ pub struct CancelRekey {
 }
 
 impl CancelRekey {
+    /// Cancel a rekey of the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Cancel a rekey of the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind, nonce: None }
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The nonce of the rekey to cancel.

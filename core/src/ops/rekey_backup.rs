@@ -29,9 +29,15 @@ pub struct ReadBackupKeys {
 }
 
 impl ReadBackupKeys {
-    /// The backup of the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind }
+    /// For the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shares of `kind`.
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -44,9 +50,15 @@ pub struct DeleteBackupKeys {
 }
 
 impl DeleteBackupKeys {
-    /// The backup of the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind }
+    /// For the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shares of `kind`.
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

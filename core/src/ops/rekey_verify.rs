@@ -3,7 +3,7 @@
 //! hvac has this for unseal shares only; here every call also works for recovery shares.
 
 use crate::error::Error;
-use crate::ops::generate_root::share_body;
+use crate::ops::fields::share_body;
 use crate::ops::operation;
 use crate::ops::rekey::{path, KeyKind};
 use crate::secret::KeyShare;
@@ -70,9 +70,15 @@ pub struct ReadRekeyVerifyProgress {
 }
 
 impl ReadRekeyVerifyProgress {
-    /// For the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind }
+    /// For the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shares of `kind`.
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -98,7 +104,7 @@ impl RekeyVerify {
     }
 
     /// Verify new shares of `kind`.
-    pub fn keys(mut self, kind: KeyKind) -> Self {
+    pub fn kind(mut self, kind: KeyKind) -> Self {
         self.kind = kind;
         self
     }
@@ -117,9 +123,15 @@ pub struct CancelRekeyVerify {
 }
 
 impl CancelRekeyVerify {
-    /// For the shares of `kind`.
-    pub fn new(kind: KeyKind) -> Self {
-        Self { kind }
+    /// For the unseal shares; [`kind`](Self::kind) chooses the recovery shares.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shares of `kind`.
+    pub fn kind(mut self, kind: KeyKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

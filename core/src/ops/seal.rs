@@ -2,6 +2,7 @@
 //! A key ceremony needs these around it (initialise, unseal with the new shares, seal).
 
 use crate::error::{Error, InvalidInput};
+use crate::ops::fields::{check_share, validate_pgp_count, validate_shares};
 use crate::ops::operation;
 use crate::secret::{KeyShare, Token};
 use crate::target::Dialect;
@@ -148,45 +149,6 @@ operation!(Initialize => InitResult, |self, target| {
     self.validate()?;
     target.request(Method::PUT, "sys/init", wire::body(self))
 }, wire::json);
-
-/// The checks Vault and OpenBao apply to a shares/threshold pair.
-pub(crate) fn validate_shares(shares: u32, threshold: u32) -> Result<(), InvalidInput> {
-    let reason = if shares < 1 {
-        Some("shares must be at least one")
-    } else if threshold < 1 {
-        Some("threshold must be at least one")
-    } else if shares > 255 {
-        Some("shares must be at most 255")
-    } else if threshold > shares {
-        Some("threshold cannot be larger than shares")
-    } else if shares > 1 && threshold == 1 {
-        Some("threshold must be greater than one for multiple shares")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(InvalidInput::SharesConfig {
-            shares,
-            threshold,
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// One PGP key per share, when any are given.
-pub(crate) fn validate_pgp_count(keys: &[String], shares: u32) -> Result<(), InvalidInput> {
-    if keys.iter().any(|k| k.trim().is_empty()) {
-        return Err(InvalidInput::Empty("a PGP key"));
-    }
-    if !keys.is_empty() && keys.len() != shares as usize {
-        return Err(InvalidInput::PgpKeyCount {
-            given: keys.len(),
-            shares,
-        });
-    }
-    Ok(())
-}
 
 /// `GET sys/seal-status`: sealed or not, unseal progress, and what server this is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -355,8 +317,10 @@ struct UnsealBody<'a> {
 
 operation!(Unseal => SealStatus, |self, target| {
     let body = match &self.key {
-        Some(key) if key.expose().trim().is_empty() => return Err(InvalidInput::Empty("key share").into()),
-        Some(key) => UnsealBody { key: Some(key.expose()), reset: false, migrate: self.migrate },
+        Some(key) => {
+            check_share(key)?;
+            UnsealBody { key: Some(key.expose()), reset: false, migrate: self.migrate }
+        }
         None => UnsealBody { key: None, reset: true, migrate: self.migrate },
     };
     target.request(Method::PUT, "sys/unseal", wire::body(&body))
@@ -436,15 +400,5 @@ mod tests {
         assert_eq!(info(Product::OpenBao, "2.4.3").dialect(), Dialect::Vault);
         assert_eq!(info(Product::OpenBao, "dev").dialect(), Dialect::Vault);
         assert_eq!(info(Product::Vault, "2.0.0").dialect(), Dialect::Vault);
-    }
-
-    #[test]
-    fn share_rules() {
-        assert!(validate_shares(5, 3).is_ok());
-        assert!(validate_shares(1, 1).is_ok());
-        assert!(validate_shares(3, 4).is_err());
-        assert!(validate_shares(0, 0).is_err());
-        assert!(validate_shares(3, 1).is_err());
-        assert!(validate_shares(256, 3).is_err());
     }
 }

@@ -260,27 +260,29 @@ pub fn parsers() -> Vec<(&'static str, Parser)> {
             dbg(DecodeToken::new(EncodedToken::new("e"), Otp::new("o")).parse(s, b))
         }),
         ("ReadRekeyProgress", |s, b| {
-            dbg(ReadRekeyProgress::new(KeyKind::Unseal).parse(s, b))
+            dbg(ReadRekeyProgress::new().kind(KeyKind::Unseal).parse(s, b))
         }),
         ("StartRekey", |s, b| dbg(StartRekey::new(3, 2).parse(s, b))),
         ("Rekey", |s, b| dbg(Rekey::new(share(), "n").parse(s, b))),
         ("CancelRekey", |s, b| {
-            dbg(CancelRekey::new(KeyKind::Unseal).parse(s, b))
+            dbg(CancelRekey::new().kind(KeyKind::Unseal).parse(s, b))
         }),
         ("ReadRekeyVerifyProgress", |s, b| {
-            dbg(ReadRekeyVerifyProgress::new(KeyKind::Unseal).parse(s, b))
+            dbg(ReadRekeyVerifyProgress::new()
+                .kind(KeyKind::Unseal)
+                .parse(s, b))
         }),
         ("RekeyVerify", |s, b| {
             dbg(RekeyVerify::new(share(), "n").parse(s, b))
         }),
         ("CancelRekeyVerify", |s, b| {
-            dbg(CancelRekeyVerify::new(KeyKind::Unseal).parse(s, b))
+            dbg(CancelRekeyVerify::new().kind(KeyKind::Unseal).parse(s, b))
         }),
         ("ReadBackupKeys", |s, b| {
-            dbg(ReadBackupKeys::new(KeyKind::Unseal).parse(s, b))
+            dbg(ReadBackupKeys::new().kind(KeyKind::Unseal).parse(s, b))
         }),
         ("DeleteBackupKeys", |s, b| {
-            dbg(DeleteBackupKeys::new(KeyKind::Unseal).parse(s, b))
+            dbg(DeleteBackupKeys::new().kind(KeyKind::Unseal).parse(s, b))
         }),
         ("GetEncryptionKeyStatus", |s, b| {
             dbg(GetEncryptionKeyStatus.parse(s, b))

@@ -56,7 +56,7 @@ const THREADS: usize = 8;
 const PATH: &str = "/v1/sys/key-status";
 /// The raw clients send the same request as ours (the server does measurably more with these
 /// headers), so that the ratios measure the clients alone.
-const USER_AGENT: &str = vault_key_core::client_config::USER_AGENT;
+const USER_AGENT: &str = vault_key_core::transport::config::USER_AGENT;
 
 /// Everything the measurements talk to.
 struct Bench {

@@ -1,14 +1,22 @@
-//! What every transport shares: [`TransportError`], the failures of an HTTP stack (connect,
-//! timeout, TLS, body too large, redirect) without any of the stack's own types,
-//! [`BodyCollector`], the cap on response size, and [`may_retry`], the one case where a
-//! failed request is sent again.
+//! For whoever puts the core on an HTTP stack: what every transport shares, so that each one
+//! behaves the same. A caller of the ceremonies and operations needs none of it beyond
+//! [`Delivery`] (also at the crate root).
+//!
+//! - [`config`]: one builder for every client (address, token, namespace, TLS roots, timeouts,
+//!   size cap, redirect rules, the `VAULT_*` / `BAO_*` environment);
+//! - [`redirect`]: which redirects to follow, with which headers, and a wrapper that follows
+//!   them around any [`HttpClient`](crate::HttpClient);
+//! - [`submit`]: sending shares one after another until the server reports completion;
+//! - here: [`TransportError`], the failures of an HTTP stack (connect, timeout, TLS, body too
+//!   large, redirect) without any of the stack's own types; [`BodyCollector`], the cap on
+//!   response size; [`Delivery`] and [`TransportFailure`], how far a failed request got; and
+//!   [`may_retry`], the one case where a failed request is sent again.
 //!
 //! # Running the core on any HTTP stack
 //!
 //! `vault-key-ureq` and `vault-key-hyper` are two ways to send the core's requests. Any stack
 //! that turns an `http::Request<Bytes>` into an `http::Response<Bytes>` works the same way,
-//! with the same settings ([`client_config`](crate::client_config)), redirect rules
-//! ([`redirect`](crate::redirect)) and size limit. With reqwest's blocking client, for
+//! with the same settings ([`config`]), redirect rules ([`redirect`]) and size limit. With reqwest's blocking client, for
 //! instance (the hidden lines stand in for reqwest, so this compiles without it):
 //!
 //! ```
@@ -59,10 +67,11 @@
 //! # }
 //! use bytes::Bytes;
 //! use std::io::Read;
-//! use vault_key_core::client_config::{ClientBuilder, ClientConfig};
+//! use vault_key_core::transport::config::{ClientBuilder, ClientConfig};
 //! use vault_key_core::ops::seal::ReadSealStatus;
-//! use vault_key_core::redirect::FollowRedirects;
-//! use vault_key_core::{execute, BodyCollector, TransportError, TransportErrorKind};
+//! use vault_key_core::transport::redirect::FollowRedirects;
+//! use vault_key_core::execute;
+//! use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 //!
 //! // Address, token, CA, timeouts and limits, from options (and `.env(...)` if wanted).
 //! let config: ClientConfig = ClientBuilder::new()
@@ -117,10 +126,14 @@
 //! closure and [`execute_async`](crate::execute_async); the ceremonies run over either with
 //! [`drive`](crate::ceremony::drive) and [`drive_async`](crate::ceremony::drive_async).
 
+pub mod config;
+pub mod redirect;
+pub mod submit;
+
 use crate::error::{Error, Refusal};
 use crate::exchange::ExecuteError;
-use crate::redirect::RedirectError;
 use crate::secret::SecretBytes;
+use crate::transport::redirect::RedirectError;
 use http::{Method, StatusCode};
 use std::fmt;
 use std::time::Duration;
@@ -146,7 +159,7 @@ pub enum TransportErrorKind {
     Tls,
     /// The response body is larger than the configured limit; it was not read further.
     BodyTooLarge,
-    /// A redirect that must not be followed; see [`crate::redirect`].
+    /// A redirect that must not be followed; see [`crate::transport::redirect`].
     Redirect,
     /// The connection broke, or the peer does not speak HTTP (truncated or garbled response).
     Protocol,
@@ -224,7 +237,7 @@ pub enum Delivery<'a> {
 
 /// An error of an HTTP stack that can tell how far the failed request got. Implemented by
 /// [`TransportError`]; a stack error of its own implements it to let the ceremonies recover
-/// partial answers through [`FollowRedirects`](crate::redirect::FollowRedirects).
+/// partial answers through [`FollowRedirects`](crate::transport::redirect::FollowRedirects).
 pub trait TransportFailure {
     /// How far the request got; [`Delivery::Unknown`] when the stack cannot tell.
     fn delivery(&self) -> Delivery<'_> {
@@ -420,7 +433,7 @@ impl std::error::Error for TransportError {
 /// ```
 /// use http::Method;
 /// use vault_key_core::transport::{may_retry, ExchangeProgress};
-/// use vault_key_core::{TransportError, TransportErrorKind};
+/// use vault_key_core::transport::{TransportError, TransportErrorKind};
 ///
 /// let stale = ExchangeProgress { reused_connection: true, response_started: false };
 /// let closed = || {
@@ -458,7 +471,7 @@ pub fn may_retry_method(method: &Method) -> bool {
 /// finished `Bytes` wipe it when the last of them drops. It never prints.
 ///
 /// ```
-/// use vault_key_core::{BodyCollector, TransportErrorKind};
+/// use vault_key_core::transport::{BodyCollector, TransportErrorKind};
 ///
 /// let mut body = BodyCollector::new(8, None)?;
 /// body.push(b"{\"a\":")?;
@@ -468,7 +481,7 @@ pub fn may_retry_method(method: &Method) -> bool {
 /// let mut body = BodyCollector::new(8, None)?;
 /// assert_eq!(body.push(b"123456789").unwrap_err().kind(), TransportErrorKind::BodyTooLarge);
 /// assert!(BodyCollector::new(8, Some(100 << 20)).is_err());
-/// # Ok::<(), vault_key_core::TransportError>(())
+/// # Ok::<(), vault_key_core::transport::TransportError>(())
 /// ```
 pub struct BodyCollector {
     limit: usize,

@@ -203,7 +203,7 @@ impl RedirectPolicy {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use vault_key_core::redirect::RedirectPolicy;
+    /// use vault_key_core::transport::redirect::RedirectPolicy;
     ///
     /// let request = http::Request::put("http://standby:8200/v1/sys/rekey/update")
     ///     .header("X-Vault-Token", "s.example")
@@ -396,7 +396,7 @@ fn normalize_path_and_query(path_and_query: &str) -> String {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use vault_key_core::redirect::{FollowRedirects, RedirectError, RedirectPolicy};
+/// use vault_key_core::transport::redirect::{FollowRedirects, RedirectError, RedirectPolicy};
 /// use vault_key_core::HttpClient;
 ///
 /// // A stack where the standby node redirects to the active one.

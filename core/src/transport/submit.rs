@@ -45,7 +45,7 @@ fn no_shares<E>() -> ExecuteError<E> {
 /// ```
 /// use bytes::Bytes;
 /// use vault_key_core::ops::seal::Unseal;
-/// use vault_key_core::submit::submit_shares;
+/// use vault_key_core::transport::submit::send_shares;
 /// use vault_key_core::{KeyShare, Target};
 ///
 /// let target = Target::new("http://127.0.0.1:8200")?;
@@ -57,12 +57,12 @@ fn no_shares<E>() -> ExecuteError<E> {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(Bytes::from(body)))
 /// };
 /// let shares = ["aa", "bb", "cc"].map(KeyShare::new);
-/// let status = submit_shares(&stack, &target, shares, Unseal::new)?;
+/// let status = send_shares(&stack, &target, shares, Unseal::new)?;
 /// assert!(!status.sealed);
 /// assert_eq!(sent.get(), 2); // the third share was not sent
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn submit_shares<C, O>(
+pub fn send_shares<C, O>(
     client: &C,
     target: &Target,
     shares: impl IntoIterator<Item = KeyShare>,
@@ -85,8 +85,8 @@ where
     last.ok_or_else(no_shares)
 }
 
-/// The async form of [`submit_shares`].
-pub async fn submit_shares_async<C, O>(
+/// The async form of [`send_shares`].
+pub async fn send_shares_async<C, O>(
     client: &C,
     target: &Target,
     shares: impl IntoIterator<Item = KeyShare>,

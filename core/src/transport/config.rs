@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vault_key_core::client_config::{ClientBuilder, ClientConfig};
+//! use vault_key_core::transport::config::{ClientBuilder, ClientConfig};
 //!
 //! let env = |name: &str| match name {
 //!     "VAULT_ADDR" => Some("https://vault.example.com:8200".to_string()),
@@ -39,9 +39,9 @@
 
 use crate::error::{Error, InvalidInput};
 use crate::ops::encryption_key::parse_go_duration;
-use crate::redirect::{RedirectHosts, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 use crate::secret::Token;
 use crate::target::{Dialect, Target};
+use crate::transport::redirect::{RedirectHosts, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 use crate::transport::{TransportError, TransportErrorKind};
 use base64::Engine as _;
 use std::fmt;
