@@ -4,9 +4,11 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
+mod ceremony_support;
+use ceremony_support::drive;
 use vault_key_core::ceremony::{
-    drive, RekeyCeremony, RekeyEvent, RekeyPhase, RootTokenCeremony, RootTokenEvent,
-    RootTokenPhase, TokenProtection,
+    Next, RekeyCeremony, RekeyEvent, RekeyPhase, RootTokenCeremony, RootTokenEvent, RootTokenPhase,
+    TokenProtection,
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
@@ -43,7 +45,11 @@ fn completion(verification: bool) -> String {
 
 /// The next request: its method and path.
 fn poll(rekey: &mut RekeyCeremony) -> (Method, String) {
-    let request = rekey.poll_request(&target()).unwrap().expect("a request");
+    let request = rekey
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .expect("a request");
     (request.method().clone(), request.uri().path().to_string())
 }
 
@@ -103,7 +109,11 @@ fn new_shares_in_a_cut_completion_are_recovered_and_confirmed_by_the_read() {
         RekeyEvent::Rekeyed
     );
     assert_eq!(rekey.phase(), RekeyPhase::Done);
-    assert!(rekey.poll_request(&target()).unwrap().is_none());
+    assert!(rekey
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -362,7 +372,11 @@ fn a_lost_start_is_read_before_another_is_sent() {
     ));
     assert_eq!(rekey.nonce(), None, "not pinned");
     rekey.cancel().unwrap();
-    let request = rekey.poll_request(&target()).unwrap().unwrap();
+    let request = rekey
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .unwrap();
     assert_eq!(request.method(), Method::DELETE);
     let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
     assert_eq!(body["nonce"], NONCE);
@@ -595,7 +609,12 @@ fn a_root_token_in_a_cut_answer_is_recovered() {
     generation
         .submit_shares([KeyShare::new("aa"), KeyShare::new("bb")])
         .unwrap();
-    let next = |g: &mut RootTokenCeremony| g.poll_request(&target()).unwrap().expect("a request");
+    let next = |g: &mut RootTokenCeremony| {
+        g.poll(&target())
+            .map(Next::into_request)
+            .unwrap()
+            .expect("a request")
+    };
 
     // The start answer cut after the OTP: nonce and OTP are recovered, and the read confirms the nonce.
     next(&mut generation);
@@ -645,14 +664,26 @@ fn a_lost_root_token_is_reported_gone() {
     let mut generation =
         RootTokenCeremony::start(TokenKind::Root, TokenProtection::PgpKey("a2V5".into()));
     generation.submit_share(KeyShare::new("aa")).unwrap();
-    generation.poll_request(&target()).unwrap().unwrap();
+    generation
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .unwrap();
     let started = r#"{"data":{"complete":false,"nonce":"n-1","otp":"","otp_length":26,"pgp_fingerprint":"ab12","progress":0,"required":1,"started":true}}"#;
     generation
         .handle_response(StatusCode::OK, started.as_bytes())
         .unwrap();
-    generation.poll_request(&target()).unwrap().unwrap();
+    generation
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .unwrap();
     generation.request_failed(Delivery::Unknown);
-    generation.poll_request(&target()).unwrap().unwrap();
+    generation
+        .poll(&target())
+        .map(Next::into_request)
+        .unwrap()
+        .unwrap();
     let idle = r#"{"data":{"complete":false,"otp":"","otp_length":26,"progress":0,"required":1,"started":false}}"#;
     let err = generation
         .handle_response(StatusCode::OK, idle.as_bytes())

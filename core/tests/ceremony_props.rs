@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use std::sync::OnceLock;
 use vault_key_core::ceremony::{
-    RekeyCeremony, RekeyEvent, RekeyPhase, RootTokenCeremony, RootTokenEvent, RootTokenPhase,
+    Next, RekeyCeremony, RekeyEvent, RekeyPhase, RootTokenCeremony, RootTokenEvent, RootTokenPhase,
     TokenProtection, Verification,
 };
 use vault_key_core::ops::generate_root::TokenKind;
@@ -377,7 +377,7 @@ fn run_rekey(setup: RekeySetup, dialect: bool, recovery: bool, actions: Vec<Acti
         if !outstanding {
             let terminal = matches!(rekey.phase(), RekeyPhase::Done | RekeyPhase::Cancelled);
             let aborted = rekey.phase() == RekeyPhase::Aborted;
-            if let Ok(Some(request)) = rekey.poll_request(&target) {
+            if let Ok(Some(request)) = rekey.poll(&target).map(Next::into_request) {
                 assert!(!terminal, "a request after the ceremony ended");
                 if aborted {
                     assert_eq!(
@@ -556,7 +556,7 @@ fn run_root(setup: RootSetup, dialect: bool, recovery: bool, actions: Vec<Action
                 RootTokenPhase::Done | RootTokenPhase::Cancelled
             );
             let aborted = generation.phase() == RootTokenPhase::Aborted;
-            if let Ok(Some(request)) = generation.poll_request(&target) {
+            if let Ok(Some(request)) = generation.poll(&target).map(Next::into_request) {
                 assert!(!terminal, "a request after the ceremony ended");
                 if aborted {
                     assert_eq!(
@@ -701,7 +701,7 @@ fn a_foreign_nonce_anywhere_stops_the_shares() {
             .submit_shares((0..3).map(|i| KeyShare::new(format!("{i:066x}"))))
             .unwrap();
         for (step, &c) in flow.iter().enumerate() {
-            let Some(request) = rekey.poll_request(&target).unwrap() else {
+            let Some(request) = rekey.poll(&target).map(Next::into_request).unwrap() else {
                 assert!(step > at, "stopped early at {step}");
                 break;
             };
@@ -721,6 +721,10 @@ fn a_foreign_nonce_anywhere_stops_the_shares() {
                 assert_eq!(rekey.phase(), RekeyPhase::Aborted);
             }
         }
-        assert!(rekey.poll_request(&target).unwrap().is_none());
+        assert!(rekey
+            .poll(&target)
+            .map(Next::into_request)
+            .unwrap()
+            .is_none());
     }
 }

@@ -5,14 +5,12 @@
 mod ceremony_support;
 
 use bytes::Bytes;
-use ceremony_support::{block_on, target, Capture, Row, Server};
+use ceremony_support::{block_on, drive, drive_async, target, Capture, Row, Server};
 use http::{Request, Response};
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::convert::Infallible;
-use vault_key_core::ceremony::{
-    drive, drive_async, RekeyCeremony, RekeyEvent, RekeyPhase, Verification,
-};
+use vault_key_core::ceremony::{Next, RekeyCeremony, RekeyEvent, RekeyPhase, Verification};
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::transport::redirect::{FollowRedirects, RedirectPolicy};
 use vault_key_core::transport::{TransportError, TransportErrorKind};
@@ -130,7 +128,11 @@ fn plain_rekey(flow: &Flow, kind: KeyKind) {
     assert_eq!(rekey.dialect(), Some(flow.dialect));
     assert_eq!(rekey.key_kind(), kind);
     // Over: nothing more to send, and no share is accepted any more.
-    assert!(rekey.poll_request(&target(flow.dialect)).unwrap().is_none());
+    assert!(rekey
+        .poll(&target(flow.dialect))
+        .map(Next::into_request)
+        .unwrap()
+        .is_none());
     assert!(rekey.submit_share(KeyShare::new("00")).is_err());
 }
 
@@ -542,7 +544,8 @@ fn resume_refuses_a_nonce_other_than_the_required_one() {
         "the shares are dropped, never sent"
     );
     assert!(rekey
-        .poll_request(&target(Dialect::Vault))
+        .poll(&target(Dialect::Vault))
+        .map(Next::into_request)
         .unwrap()
         .is_none());
     assert!(
@@ -686,7 +689,10 @@ fn a_target_of_another_dialect_is_refused() {
     let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(false));
     drive(&server.client(), &target(Dialect::Vault), &mut rekey).unwrap();
     rekey.submit_shares(shares(&capture, &[205])).unwrap();
-    let err = rekey.poll_request(&target(Dialect::OpenBao)).unwrap_err();
+    let err = rekey
+        .poll(&target(Dialect::OpenBao))
+        .map(Next::into_request)
+        .unwrap_err();
     assert!(matches!(
         err,
         Error::Ceremony(CeremonyError::DialectMismatch {
@@ -844,7 +850,11 @@ fn a_dropped_async_drive_gives_the_request_back() {
         "the share may have reached the server"
     );
     assert_eq!(rekey.queued_shares(), 0);
-    let next = rekey.poll_request(&target).unwrap().expect("a request");
+    let next = rekey
+        .poll(&target)
+        .map(Next::into_request)
+        .unwrap()
+        .expect("a request");
     assert_eq!(
         next.method(),
         http::Method::GET,
@@ -862,9 +872,13 @@ fn the_manual_loop_reports_each_event() {
         .submit_shares(shares(&capture, &[205, 206, 207]))
         .unwrap();
     let mut events = Vec::new();
-    while let Some(request) = rekey.poll_request(&target).unwrap() {
+    while let Some(request) = rekey.poll(&target).map(Next::into_request).unwrap() {
         assert!(
-            rekey.poll_request(&target).unwrap().is_none(),
+            rekey
+                .poll(&target)
+                .map(Next::into_request)
+                .unwrap()
+                .is_none(),
             "one request at a time"
         );
         let response = server.answer(request);
@@ -909,7 +923,8 @@ fn cancelling_before_the_start_sends_nothing() {
     rekey.submit_share(KeyShare::new("aa")).unwrap();
     rekey.cancel().unwrap();
     assert!(rekey
-        .poll_request(&target(Dialect::Vault))
+        .poll(&target(Dialect::Vault))
+        .map(Next::into_request)
         .unwrap()
         .is_none());
     assert_eq!(rekey.phase(), RekeyPhase::Cancelled);
@@ -919,7 +934,10 @@ fn cancelling_before_the_start_sends_nothing() {
 #[test]
 fn an_invalid_configuration_is_refused_before_sending() {
     let mut rekey = RekeyCeremony::start(StartRekey::new(3, 5).require_verification(false));
-    let err = rekey.poll_request(&target(Dialect::Vault)).unwrap_err();
+    let err = rekey
+        .poll(&target(Dialect::Vault))
+        .map(Next::into_request)
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     assert_eq!(rekey.phase(), RekeyPhase::Starting);
     assert!(!rekey.awaiting_response());

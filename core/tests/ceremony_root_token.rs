@@ -4,10 +4,10 @@
 
 mod ceremony_support;
 
-use ceremony_support::{target, Capture, Server};
+use ceremony_support::{drive, target, Capture, Server};
 use serde_json::json;
 use vault_key_core::ceremony::{
-    drive, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
+    Next, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::{
@@ -288,7 +288,11 @@ fn a_generated_otp_comes_from_the_callers_source() {
         drive(&client, &target, &mut generation).unwrap(),
         RootTokenPhase::AwaitingOtp
     );
-    assert!(generation.poll_request(&target).unwrap().is_none());
+    assert!(generation
+        .poll(&target)
+        .map(Next::into_request)
+        .unwrap()
+        .is_none());
     let mut counter = 0u8;
     let mut source = |buf: &mut [u8]| {
         for b in buf {
@@ -351,7 +355,8 @@ fn resume_refuses_another_generation() {
     assert_eq!(generation.phase(), RootTokenPhase::Aborted);
     assert_eq!(generation.queued_shares(), 0);
     assert!(generation
-        .poll_request(&target(Dialect::OpenBao))
+        .poll(&target(Dialect::OpenBao))
+        .map(Next::into_request)
         .unwrap()
         .is_none());
 }
@@ -434,7 +439,7 @@ fn the_manual_loop_reports_each_event() {
         TokenProtection::Otp(Otp::new("abcdefghijklmnopqrstuvwxyz")),
     );
     let mut events = Vec::new();
-    while let Some(request) = generation.poll_request(&target).unwrap() {
+    while let Some(request) = generation.poll(&target).map(Next::into_request).unwrap() {
         let response = server.answer(request);
         events.push(generation.handle_http_response(&response).unwrap());
         if events.len() == 2 {

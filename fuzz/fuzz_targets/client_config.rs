@@ -4,8 +4,8 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::transport::config::{pem_certificates, ClientConfig};
 use vault_key_core::ops::encryption_key::parse_go_duration;
+use vault_key_core::transport::config::{pem_certificates, ClientConfig};
 use vault_key_fuzz::{check_differential, replaced};
 
 const NAMES: [&str; 10] = [

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::ceremony::RekeyCeremony;
+use vault_key_core::ceremony::{Next, RekeyCeremony, RekeyPhase};
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::{Delivery, PartialResponse, SecretBytes};
 use vault_key_fuzz::{request_debug, Input, Leaks};
@@ -60,9 +60,17 @@ fn run(u: &mut Input<'_>) -> Option<()> {
             _ => {
                 // Poll, and answer what was asked (or answer unasked, to test the refusal).
                 if u.byte()? < 230 {
-                    match rekey.poll_request(&target) {
-                        Ok(Some(request)) => leaks.check(&request_debug(&request)),
-                        Ok(None) => {}
+                    match rekey.poll(&target) {
+                        Ok(Next::Send(request) | Next::Settle(request)) => {
+                            leaks.check(&request_debug(&request))
+                        }
+                        // What the value says agrees with the state it was read from.
+                        Ok(Next::Finished) => assert!(matches!(
+                            rekey.phase(),
+                            RekeyPhase::Done | RekeyPhase::Cancelled | RekeyPhase::Aborted
+                        )),
+                        Ok(Next::AwaitingAnswer) => assert!(rekey.awaiting_response()),
+                        Ok(next) => leaks.check(&format!("{next:?}")),
                         Err(error) => leaks.check(&format!("{error} {error:?}")),
                     }
                 }

@@ -79,7 +79,12 @@ fuzz_target!(|data: &[u8]| {
         10 => run(StartRekey::new(5, 3).kind(kind), status, body, leaks),
         11 => run(Rekey::new(share(), "n").kind(kind), status, body, leaks),
         12 => run(CancelRekey::new().kind(kind), status, body, leaks),
-        13 => run(ReadRekeyVerifyProgress::new().kind(kind), status, body, leaks),
+        13 => run(
+            ReadRekeyVerifyProgress::new().kind(kind),
+            status,
+            body,
+            leaks,
+        ),
         14 => run(
             RekeyVerify::new(share(), "n").kind(kind),
             status,

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::ceremony::{RootTokenCeremony, TokenProtection};
+use vault_key_core::ceremony::{Next, RootTokenCeremony, RootTokenPhase, TokenProtection};
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::{Delivery, Otp, PartialResponse, SecretBytes};
 use vault_key_fuzz::{request_debug, Input, Leaks, SECRETS};
@@ -72,9 +72,19 @@ fn run(u: &mut Input<'_>) -> Option<()> {
             }
             _ => {
                 if u.byte()? < 230 {
-                    match generation.poll_request(&target) {
-                        Ok(Some(request)) => leaks.check(&request_debug(&request)),
-                        Ok(None) => {}
+                    match generation.poll(&target) {
+                        Ok(Next::Send(request) | Next::Settle(request)) => {
+                            leaks.check(&request_debug(&request))
+                        }
+                        // What the value says agrees with the state it was read from.
+                        Ok(Next::Finished) => assert!(matches!(
+                            generation.phase(),
+                            RootTokenPhase::Done
+                                | RootTokenPhase::Cancelled
+                                | RootTokenPhase::Aborted
+                        )),
+                        Ok(Next::AwaitingAnswer) => assert!(generation.awaiting_response()),
+                        Ok(next) => leaks.check(&format!("{next:?}")),
                         Err(error) => leaks.check(&format!("{error} {error:?}")),
                     }
                 }

@@ -141,7 +141,8 @@ pub trait KeyClient: Send + Sync {
     fn rekey_verify_multi(&self, keys: &[KeyShare], nonce: &str)
         -> Result<VerifyUpdate, CallError>;
 
-    /// Runs a rekey ceremony through the transport's HTTP stack until it needs the caller again.
+    /// Runs a rekey ceremony through the transport's HTTP stack until it needs the caller again;
+    /// the phase it stopped in (what the scenarios compare; the core's tests check the `Next`).
     fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError>;
     /// Runs a root-token ceremony through the transport's HTTP stack until it needs the caller again.
     fn drive_root_token(
@@ -487,14 +488,16 @@ impl KeyClient for UreqClient {
     }
 
     fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
-        drive(self.client.http_client(), self.client.target(), ceremony)
+        let next = drive(self.client.http_client(), self.client.target(), ceremony);
+        next.map(|_| ceremony.phase())
     }
 
     fn drive_root_token(
         &self,
         ceremony: &mut RootTokenCeremony,
     ) -> Result<RootTokenPhase, CallError> {
-        drive(self.client.http_client(), self.client.target(), ceremony)
+        let next = drive(self.client.http_client(), self.client.target(), ceremony);
+        next.map(|_| ceremony.phase())
     }
 }
 
@@ -708,21 +711,23 @@ impl KeyClient for HyperClient {
     }
 
     fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
-        self.block_on(drive_async(
+        let next = self.block_on(drive_async(
             self.client.http_client(),
             self.client.target(),
             ceremony,
-        ))
+        ));
+        next.map(|_| ceremony.phase())
     }
 
     fn drive_root_token(
         &self,
         ceremony: &mut RootTokenCeremony,
     ) -> Result<RootTokenPhase, CallError> {
-        self.block_on(drive_async(
+        let next = self.block_on(drive_async(
             self.client.http_client(),
             self.client.target(),
             ceremony,
-        ))
+        ));
+        next.map(|_| ceremony.phase())
     }
 }

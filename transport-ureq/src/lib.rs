@@ -81,7 +81,9 @@
 //! let client = Client::from_env()?.with_detected_dialect()?;
 //! let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
 //! let shares = ["share-1", "share-2", "share-3"].map(KeyShare::new);
-//! if client.drive_root_token(&mut generation, shares)? == RootTokenPhase::Done {
+//! if client.drive_root_token(&mut generation, shares)?.is_finished()
+//!     && generation.phase() == RootTokenPhase::Done
+//! {
 //!     let root_token = generation.decode_token()?;
 //!     # let _ = root_token;
 //! }
@@ -102,9 +104,7 @@ mod tracking;
 use stack::Stack;
 use std::fmt;
 use std::sync::Arc;
-use vault_key_core::ceremony::{
-    self, Ceremony, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
-};
+use vault_key_core::ceremony::{self, Ceremony, Next, RekeyCeremony, RootTokenCeremony};
 use vault_key_core::ops::decode::DecodeToken;
 use vault_key_core::ops::encryption_key::{
     ConfigureRotation, GetEncryptionKeyStatus, KeyStatus, ReadRotateConfig, RotateConfig,
@@ -233,10 +233,10 @@ impl Client {
     // Ceremonies.
 
     /// Runs `ceremony` until it needs the caller again (more shares, an OTP) or is over, and
-    /// returns the phase it stopped in; see [`vault_key_core::ceremony`]. The ceremony stays
+    /// returns what it needs ([`Next`]); see [`vault_key_core::ceremony`]. The ceremony stays
     /// with the caller: what it produced (new shares, an encoded token, the OTP) remains
     /// reachable from it after any error, and driving it again resumes where it stopped.
-    pub fn drive<K: Ceremony + ?Sized>(&self, ceremony: &mut K) -> Result<K::Phase, Error> {
+    pub fn drive<K: Ceremony + ?Sized>(&self, ceremony: &mut K) -> Result<Next, Error> {
         ceremony::drive(&self.inner.http, &self.inner.target, ceremony)
     }
 
@@ -247,7 +247,7 @@ impl Client {
         &self,
         rekey: &mut RekeyCeremony,
         current_shares: impl IntoIterator<Item = KeyShare>,
-    ) -> Result<RekeyPhase, Error> {
+    ) -> Result<Next, Error> {
         rekey.submit_shares(current_shares)?;
         self.drive(rekey)
     }
@@ -258,18 +258,19 @@ impl Client {
         &self,
         rekey: &mut RekeyCeremony,
         new_shares: impl IntoIterator<Item = KeyShare>,
-    ) -> Result<RekeyPhase, Error> {
+    ) -> Result<Next, Error> {
         rekey.submit_verification_shares(new_shares)?;
         self.drive(rekey)
     }
 
     /// Queues shares on a root-token (or recovery-token) generation and drives it; once it
-    /// is [`RootTokenPhase::Done`], [`RootTokenCeremony::decode_token`] gives the token.
+    /// is finished ([`RootTokenPhase::Done`](vault_key_core::ceremony::RootTokenPhase::Done)), [`RootTokenCeremony::decode_token`] gives the
+    /// token.
     pub fn drive_root_token(
         &self,
         generation: &mut RootTokenCeremony,
         shares: impl IntoIterator<Item = KeyShare>,
-    ) -> Result<RootTokenPhase, Error> {
+    ) -> Result<Next, Error> {
         generation.submit_shares(shares)?;
         self.drive(generation)
     }

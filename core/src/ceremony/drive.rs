@@ -1,14 +1,14 @@
 //! The loop every ceremony runs, written once: ask for the next request, send it through an
 //! HTTP stack, feed the answer back, until the ceremony needs the caller again.
 
-use super::Ceremony;
+use super::{Ceremony, Next};
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::target::Target;
 use crate::transport::Delivery;
 
 /// Runs `ceremony` through a blocking `client` until it has nothing to send: every queued
-/// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns the
-/// phase it stopped in.
+/// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns what
+/// it needs next ([`Next`], never a request).
 ///
 /// Stops at the first error, leaving the ceremony usable and its result (if any) reachable.
 /// On a transport error the ceremony hears how far the request got
@@ -22,12 +22,16 @@ pub fn drive<C, K>(
     client: &C,
     target: &Target,
     ceremony: &mut K,
-) -> Result<K::Phase, ExecuteError<C::Error>>
+) -> Result<Next, ExecuteError<C::Error>>
 where
     C: HttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    while let Some(request) = ceremony.poll_request(target)? {
+    loop {
+        let request = match ceremony.poll(target)? {
+            Next::Send(request) | Next::Settle(request) => request,
+            next => return Ok(next),
+        };
         let mut outstanding = Outstanding::new(ceremony);
         let response = match client.send(request) {
             Ok(response) => response,
@@ -40,7 +44,6 @@ where
             .settle()
             .handle_response(response.status(), response.body())?;
     }
-    Ok(ceremony.phase())
 }
 
 /// The async form of [`drive`](fn@drive), on any runtime. If the returned future is dropped
@@ -50,12 +53,16 @@ pub async fn drive_async<C, K>(
     client: &C,
     target: &Target,
     ceremony: &mut K,
-) -> Result<K::Phase, ExecuteError<C::Error>>
+) -> Result<Next, ExecuteError<C::Error>>
 where
     C: AsyncHttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    while let Some(request) = ceremony.poll_request(target)? {
+    loop {
+        let request = match ceremony.poll(target)? {
+            Next::Send(request) | Next::Settle(request) => request,
+            next => return Ok(next),
+        };
         let mut outstanding = Outstanding::new(ceremony);
         let response = match client.send(request).await {
             Ok(response) => response,
@@ -68,7 +75,6 @@ where
             .settle()
             .handle_response(response.status(), response.body())?;
     }
-    Ok(ceremony.phase())
 }
 
 /// A request handed to the stack: unless its answer (or its failure) is fed back, the ceremony
@@ -126,7 +132,11 @@ mod tests {
         assert!(outcome.is_err());
         assert!(!rekey.awaiting_response());
         assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
-        let next = rekey.poll_request(&target).unwrap().expect("a request");
+        let next = rekey
+            .poll(&target)
+            .unwrap()
+            .into_request()
+            .expect("a request");
         assert_eq!(
             (next.method().as_str(), next.uri().path()),
             ("GET", "/v1/sys/rekey/init"),

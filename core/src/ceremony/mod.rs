@@ -2,7 +2,7 @@
 //! [`RootTokenCeremony`] (a new root or recovery token).
 //!
 //! A ceremony never sends anything itself. The caller asks it what to send
-//! ([`poll_request`](RekeyCeremony::poll_request)), sends that with any HTTP stack, and feeds
+//! ([`poll`](RekeyCeremony::poll)), sends that with any HTTP stack, and feeds
 //! the answer back ([`handle_response`](RekeyCeremony::handle_response)); shares and other
 //! decisions go in through methods. [`drive`](fn@drive) and [`drive_async`](fn@drive_async)
 //! run that loop through an [`HttpClient`](crate::HttpClient) or
@@ -31,7 +31,7 @@
 //! use bytes::Bytes;
 //! use std::cell::RefCell;
 //! use std::collections::VecDeque;
-//! use vault_key_core::ceremony::{drive, RekeyCeremony, RekeyPhase, Verification};
+//! use vault_key_core::ceremony::{drive, Next, RekeyCeremony, RekeyPhase, Verification};
 //! use vault_key_core::ops::rekey::StartRekey;
 //! use vault_key_core::{Dialect, KeyShare, Target, Token};
 //!
@@ -62,14 +62,18 @@
 //!
 //! let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
 //! rekey.submit_shares([KeyShare::new("f50240c8"), KeyShare::new("1875ff65")])?;
-//! assert_eq!(drive(&server, &target, &mut rekey)?, RekeyPhase::Verifying);
+//! // drive says what it needs next: the new shares, to verify them.
+//! let next = drive(&server, &target, &mut rekey)?;
+//! assert!(matches!(next, Next::NeedVerificationShares { progress: 0, required: 2 }));
+//! assert_eq!(rekey.phase(), RekeyPhase::Verifying);
 //! assert_eq!(rekey.nonce(), Some("78eb0f58"));
 //!
 //! // The new shares are issued but not in effect until verified.
 //! let new_shares = rekey.result().expect("the new shares").keys.clone();
 //! assert_eq!(new_shares.len(), 3);
 //! rekey.submit_verification_shares(new_shares.into_iter().take(2))?;
-//! assert_eq!(drive(&server, &target, &mut rekey)?, RekeyPhase::Done);
+//! assert!(drive(&server, &target, &mut rekey)?.is_finished());
+//! assert_eq!(rekey.phase(), RekeyPhase::Done);
 //! assert_eq!(rekey.verification(), Verification::Verified);
 //! assert!(rekey.result().is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -84,7 +88,7 @@
 //! use bytes::Bytes;
 //! use std::cell::RefCell;
 //! use std::collections::VecDeque;
-//! use vault_key_core::ceremony::{drive, RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_core::ceremony::{drive, Next, RootTokenCeremony, RootTokenPhase, TokenProtection};
 //! use vault_key_core::ops::generate_root::TokenKind;
 //! use vault_key_core::{KeyShare, Target};
 //!
@@ -114,7 +118,8 @@
 //!     KeyShare::new("a5gUZy8FTmZqYxUDjaqLc230FG+C8I9Wj9qk1hrDmMZW"),
 //!     KeyShare::new("628eaa0c59f5c41912099773dbb2d2b2807b02e5425f36ad2081b8a0ef103595d8"),
 //! ])?;
-//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::Done);
+//! assert!(drive(&server, &target, &mut generation)?.is_finished());
+//! assert_eq!(generation.phase(), RootTokenPhase::Done);
 //! assert_eq!(generation.decode_token()?.expose(), "s.iBroeC4FnpeZNctkaNsaKICA");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -128,7 +133,7 @@
 //! use bytes::Bytes;
 //! use std::cell::RefCell;
 //! use std::collections::VecDeque;
-//! use vault_key_core::ceremony::{drive, RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_core::ceremony::{drive, Next, RootTokenCeremony, RootTokenPhase, TokenProtection};
 //! use vault_key_core::ops::generate_root::TokenKind;
 //! use vault_key_core::{Dialect, Target, Token};
 //!
@@ -150,17 +155,21 @@
 //!     .with_dialect(Dialect::OpenBao);
 //!
 //! let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::GenerateOtp);
-//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::AwaitingOtp);
+//! let next = drive(&server, &target, &mut generation)?;
+//! assert!(matches!(next, Next::NeedOtp { length: 26 }), "{next:?}");
+//! assert_eq!(generation.phase(), RootTokenPhase::AwaitingOtp);
 //! assert_eq!(generation.otp_length(), Some(26));
 //!
 //! // Use your CSPRNG here (getrandom, rand's OsRng, crypto.getRandomValues, ...).
 //! let mut source = |buf: &mut [u8]| buf.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
 //! generation.generate_otp(&mut source)?;
-//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::CollectingShares);
+//! let next = drive(&server, &target, &mut generation)?;
+//! assert!(matches!(next, Next::NeedShares { .. }), "{next:?}");
 //! assert_eq!(generation.otp().map(|otp| otp.len()), Some(26));
 //!
 //! generation.cancel()?;
-//! assert_eq!(drive(&server, &target, &mut generation)?, RootTokenPhase::Cancelled);
+//! assert!(drive(&server, &target, &mut generation)?.is_finished());
+//! assert_eq!(generation.phase(), RootTokenPhase::Cancelled);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -170,7 +179,7 @@
 //!
 //! ```
 //! # use bytes::Bytes;
-//! use vault_key_core::ceremony::{RekeyCeremony, RekeyEvent, RekeyPhase};
+//! use vault_key_core::ceremony::{Next, RekeyCeremony, RekeyEvent, RekeyPhase};
 //! use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 //! use vault_key_core::{KeyShare, Target};
 //!
@@ -188,11 +197,19 @@
 //! let target = Target::new("http://127.0.0.1:8200")?;
 //! let mut rekey = RekeyCeremony::resume(KeyKind::Unseal).require_nonce("935f8a3b");
 //! rekey.submit_share(KeyShare::new("59fc8632"))?;
-//! while let Some(request) = rekey.poll_request(&target)? {
-//!     let response = send(request);
-//!     match rekey.handle_http_response(&response)? {
-//!         RekeyEvent::Progress => println!("{} of {}", rekey.progress(), rekey.required()),
-//!         _ => {}
+//! loop {
+//!     match rekey.poll(&target)? {
+//!         Next::Send(request) | Next::Settle(request) => {
+//!             let response = send(request);
+//!             if rekey.handle_http_response(&response)? == RekeyEvent::Progress {
+//!                 println!("{} of {}", rekey.progress(), rekey.required());
+//!             }
+//!         }
+//!         Next::NeedShares { progress, required } => {
+//!             assert_eq!((progress, required), (1, 3));
+//!             break; // ask the next holder for a share
+//!         }
+//!         other => panic!("{other:?}"),
 //!     }
 //! }
 //! assert_eq!(rekey.phase(), RekeyPhase::CollectingShares);
@@ -201,10 +218,12 @@
 //! ```
 
 mod drive;
+mod next;
 mod rekey;
 mod root_token;
 
 pub use drive::{drive, drive_async};
+pub use next::Next;
 pub use rekey::{RekeyCeremony, RekeyEvent, RekeyPhase, Verification};
 pub use root_token::{
     GeneratedToken, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
@@ -214,8 +233,7 @@ use crate::error::{CeremonyError, Error};
 use crate::secret::SecretBytes;
 use crate::target::Target;
 use crate::transport::Delivery;
-use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use std::fmt;
 
 mod sealed {
@@ -231,13 +249,13 @@ pub trait Ceremony: sealed::Sealed {
     /// What an answer changed.
     type Event;
 
-    /// The next request to send, or `None` when there is nothing to send now.
-    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error>;
+    /// What the ceremony needs next.
+    fn poll(&mut self, target: &Target) -> Result<Next, Error>;
 
-    /// Feeds the answer to the request last returned by `poll_request`.
+    /// Feeds the answer to the request last returned by `poll`.
     fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<Self::Event, Error>;
 
-    /// The request last returned by `poll_request` got no whole answer; `delivery` says how
+    /// The request last returned by `poll` got no whole answer; `delivery` says how
     /// far it got.
     fn request_failed(&mut self, delivery: Delivery<'_>);
 

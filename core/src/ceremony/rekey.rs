@@ -12,7 +12,7 @@
 //! [`RekeyPhase::OutcomeUnknown`]: nothing is resent until the progress read says what
 //! happened, and new shares complete in a cut answer are recovered from it.
 
-use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers};
+use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers, Next};
 use crate::error::{CeremonyError, DecodeError, Error, Recovery, Refusal};
 use crate::ops::fields::checked_shares as checked;
 use crate::ops::rekey::{
@@ -158,7 +158,7 @@ enum Lost {
 }
 
 /// A rekey of the unseal or recovery shares, driven by the caller: ask
-/// [`poll_request`](Self::poll_request) what to send, send it, feed the answer to
+/// [`poll`](Self::poll) what to send, send it, feed the answer to
 /// [`handle_response`](Self::handle_response), repeat until it returns `None`. The
 /// [`drive`](fn@super::drive) functions run that loop through an HTTP stack.
 ///
@@ -358,12 +358,30 @@ impl RekeyCeremony {
         }
     }
 
-    /// The next request to send, or `None` when there is nothing to send now: a request is
-    /// awaiting its answer, the ceremony waits for shares, or it is over.
+    /// What the ceremony needs next: a request to send, the answer to the one out, current
+    /// or new shares, or nothing more.
     ///
     /// Fails without sending anything if the target's dialect differs from the ceremony's, or
     /// if the request cannot be built (a share that cannot be sent is dropped).
-    pub fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+    pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+        let settling = self.phase == RekeyPhase::OutcomeUnknown;
+        Ok(match self.next_request(target)? {
+            Some(request) if settling => Next::Settle(request),
+            Some(request) => Next::Send(request),
+            None if self.awaiting_response() => Next::AwaitingAnswer,
+            None if self.phase.is_terminal() => Next::Finished,
+            None if self.phase == RekeyPhase::Verifying => Next::NeedVerificationShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+            None => Next::NeedShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+        })
+    }
+
+    fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
         if let Some(dialect) = self.dialect {
             if dialect != target.dialect() {
                 return Err(CeremonyError::DialectMismatch {
@@ -474,7 +492,7 @@ impl RekeyCeremony {
         Ok(Some(request))
     }
 
-    /// Feeds the answer to the request last returned by [`poll_request`](Self::poll_request).
+    /// Feeds the answer to the request last returned by [`poll`](Self::poll).
     ///
     /// An error leaves the ceremony usable unless its phase says otherwise: a refused share is
     /// used up and the next one can be sent; wrong shares that reach the threshold leave the
@@ -603,7 +621,7 @@ impl RekeyCeremony {
         self.handle_response(response.status(), response.body().as_ref())
     }
 
-    /// The request last returned by [`poll_request`](Self::poll_request) got no whole answer;
+    /// The request last returned by [`poll`](Self::poll) got no whole answer;
     /// `delivery` says how far it got.
     ///
     /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
@@ -1286,8 +1304,8 @@ impl Ceremony for RekeyCeremony {
     type Phase = RekeyPhase;
     type Event = RekeyEvent;
 
-    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        RekeyCeremony::poll_request(self, target)
+    fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+        RekeyCeremony::poll(self, target)
     }
 
     fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<RekeyEvent, Error> {
@@ -1316,7 +1334,11 @@ mod tests {
     }
 
     fn poll(rekey: &mut RekeyCeremony) -> (String, String, serde_json::Value) {
-        let request = rekey.poll_request(&target()).unwrap().expect("a request");
+        let request = rekey
+            .poll(&target())
+            .unwrap()
+            .into_request()
+            .expect("a request");
         let body = if request.body().is_empty() {
             serde_json::Value::Null
         } else {

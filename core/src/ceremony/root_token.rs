@@ -6,7 +6,7 @@
 //! generation started (classic update answers report 0, which would select the legacy
 //! scheme).
 
-use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers};
+use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers, Next};
 use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::generate_root::{
     CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
@@ -194,7 +194,7 @@ struct SalvagedToken {
 }
 
 /// A root-token (or recovery-token) generation, driven by the caller like
-/// [`RekeyCeremony`](super::RekeyCeremony): [`poll_request`](Self::poll_request), send,
+/// [`RekeyCeremony`](super::RekeyCeremony): [`poll`](Self::poll), send,
 /// [`handle_response`](Self::handle_response), until it returns `None`.
 ///
 /// See the [module docs](super) for complete examples.
@@ -359,9 +359,29 @@ impl RootTokenCeremony {
         Ok(())
     }
 
-    /// The next request to send, or `None` when there is nothing to send now (an answer is
-    /// awaited, the ceremony waits for shares or an OTP, or it is over).
-    pub fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
+    /// What the ceremony needs next: a request to send, the answer to the one out, shares,
+    /// an OTP, or nothing more.
+    ///
+    /// Fails without sending anything if the target's dialect differs from the ceremony's, or
+    /// if the request cannot be built.
+    pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+        let settling = self.phase == RootTokenPhase::OutcomeUnknown;
+        Ok(match self.next_request(target)? {
+            Some(request) if settling => Next::Settle(request),
+            Some(request) => Next::Send(request),
+            None if self.awaiting_response() => Next::AwaitingAnswer,
+            None if self.phase.is_terminal() => Next::Finished,
+            None if self.phase == RootTokenPhase::AwaitingOtp => Next::NeedOtp {
+                length: self.otp_length.unwrap_or(0),
+            },
+            None => Next::NeedShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+        })
+    }
+
+    fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
         if let Some(dialect) = self.dialect {
             if dialect != target.dialect() {
                 return Err(CeremonyError::DialectMismatch {
@@ -468,7 +488,7 @@ impl RootTokenCeremony {
         Ok(Some(request))
     }
 
-    /// Feeds the answer to the request last returned by [`poll_request`](Self::poll_request).
+    /// Feeds the answer to the request last returned by [`poll`](Self::poll).
     ///
     /// An error leaves the ceremony usable unless its phase says otherwise: a refused share is
     /// used up; wrong shares that reach the threshold leave the generation running with
@@ -561,7 +581,7 @@ impl RootTokenCeremony {
         self.handle_response(response.status(), response.body().as_ref())
     }
 
-    /// The request last returned by [`poll_request`](Self::poll_request) got no whole answer;
+    /// The request last returned by [`poll`](Self::poll) got no whole answer;
     /// `delivery` says how far it got.
     ///
     /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
@@ -1053,8 +1073,8 @@ impl Ceremony for RootTokenCeremony {
     type Phase = RootTokenPhase;
     type Event = RootTokenEvent;
 
-    fn poll_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        RootTokenCeremony::poll_request(self, target)
+    fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+        RootTokenCeremony::poll(self, target)
     }
 
     fn handle_response(
@@ -1084,8 +1104,9 @@ mod tests {
 
     fn poll(generation: &mut RootTokenCeremony) -> (String, serde_json::Value) {
         let request = generation
-            .poll_request(&target())
+            .poll(&target())
             .unwrap()
+            .into_request()
             .expect("a request");
         let body = serde_json::from_slice(request.body()).unwrap_or(serde_json::Value::Null);
         (request.method().to_string(), body)
@@ -1167,10 +1188,13 @@ mod tests {
         poll(&mut generation);
         answer(&mut generation, 200, &STARTED.replace("true", "false")).unwrap();
         assert_eq!(generation.phase(), RootTokenPhase::AwaitingOtp);
-        assert!(generation.poll_request(&target()).unwrap().is_none());
+        assert!(matches!(
+            generation.poll(&target()).unwrap(),
+            Next::NeedOtp { length: 26 }
+        ));
         assert!(generation.refresh().is_err());
         generation.cancel().unwrap();
-        assert!(generation.poll_request(&target()).unwrap().is_none());
+        assert!(generation.poll(&target()).unwrap().is_finished());
         assert_eq!(generation.phase(), RootTokenPhase::Cancelled);
     }
 }

@@ -278,3 +278,33 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         }
     }
 }
+
+/// [`vault_key_core::ceremony::drive`], returning the phase the ceremony stopped in, which is
+/// what most assertions compare (`ceremony_rekey.rs` checks the [`Next`] it returns).
+///
+/// [`Next`]: vault_key_core::ceremony::Next
+pub fn drive<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+) -> Result<K::Phase, vault_key_core::ExecuteError<C::Error>>
+where
+    C: vault_key_core::HttpClient + ?Sized,
+    K: vault_key_core::ceremony::Ceremony + ?Sized,
+{
+    vault_key_core::ceremony::drive(client, target, ceremony).map(|_| ceremony.phase())
+}
+
+/// [`vault_key_core::ceremony::drive_async`], returning the phase the ceremony stopped in.
+pub async fn drive_async<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+) -> Result<K::Phase, vault_key_core::ExecuteError<C::Error>>
+where
+    C: vault_key_core::AsyncHttpClient + ?Sized,
+    K: vault_key_core::ceremony::Ceremony + ?Sized,
+{
+    let next = vault_key_core::ceremony::drive_async(client, target, ceremony).await;
+    next.map(|_| ceremony.phase())
+}

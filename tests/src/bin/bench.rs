@@ -20,7 +20,7 @@ use hyper_util::client::legacy::Client as HyperPool;
 use hyper_util::rt::TokioExecutor;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use vault_key_core::ceremony::{
-    RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection,
+    Next, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection,
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::StartRekey;
@@ -356,12 +356,15 @@ fn ceremonies(server: &Server, client: &vault_key_ureq::Client) {
     let phase = client
         .drive_rekey(&mut rekey, current[..threshold].to_vec())
         .expect("rekey");
-    assert_eq!(phase, RekeyPhase::Verifying);
+    assert!(
+        matches!(phase, Next::NeedVerificationShares { .. }),
+        "{phase:?}"
+    );
     let new = rekey.result().expect("new shares").keys.clone();
     let phase = client
         .drive_rekey_verification(&mut rekey, new[..3].to_vec())
         .expect("verify");
-    assert_eq!(phase, RekeyPhase::Done);
+    assert!(phase.is_finished() && rekey.phase() == RekeyPhase::Done);
     report("5-share rekey with verification", wall, cpu);
 
     let (wall, cpu) = (Instant::now(), thread_cpu_ns());
@@ -369,7 +372,7 @@ fn ceremonies(server: &Server, client: &vault_key_ureq::Client) {
     let phase = client
         .drive_root_token(&mut generation, new[..3].to_vec())
         .expect("root generation");
-    assert_eq!(phase, RootTokenPhase::Done);
+    assert!(phase.is_finished() && generation.phase() == RootTokenPhase::Done);
     generation.decode_token().expect("decode");
     report("root-token generation (3 shares) and decode", wall, cpu);
 }

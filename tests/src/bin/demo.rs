@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::Value;
 use vault_key_core::ceremony::{
-    drive, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection,
+    drive, Next, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection,
     Verification,
 };
 use vault_key_core::ops::generate_root::TokenKind;
@@ -361,8 +361,10 @@ fn run_rekey(
     let http = client.http_client();
     let target = client.target();
     let what = "the rekey";
-    drive(http, target, ceremony).map_err(|e| fail("starting the rekey", e))?;
-    let required = ceremony.required();
+    let next = drive(http, target, ceremony).map_err(|e| fail("starting the rekey", e))?;
+    let Next::NeedShares { required, .. } = next else {
+        return Err(fail(what, format!("the rekey did not start ({next:?})")));
+    };
     println!(
         "  started: {shares} new shares, threshold {threshold}, verification required (nonce {})",
         ceremony.nonce().map(mask).unwrap_or_default()
@@ -380,9 +382,10 @@ fn run_rekey(
         ceremony
             .submit_share(share.clone())
             .map_err(|e| fail(what, e))?;
-        let phase = drive(http, target, ceremony).map_err(|e| fail(what, e))?;
+        let next = drive(http, target, ceremony).map_err(|e| fail(what, e))?;
         println!("  rekey: {}/{required} shares", i + 1);
-        if phase == RekeyPhase::Verifying {
+        if let Next::NeedVerificationShares { required, .. } = next {
+            println!("  verification needs {required} of the new shares");
             break;
         }
     }
@@ -406,8 +409,11 @@ fn run_rekey(
         ceremony
             .submit_verification_share(share.clone())
             .map_err(|e| fail("the verification", e))?;
-        drive(http, target, ceremony).map_err(|e| fail("the verification", e))?;
+        let next = drive(http, target, ceremony).map_err(|e| fail("the verification", e))?;
         println!("  verify: {}/{verify_required} new shares", i + 1);
+        if next.is_finished() {
+            break;
+        }
     }
     if ceremony.verification() != Verification::Verified {
         return Err(fail(
@@ -447,8 +453,14 @@ fn run_root_token(
     let http = client.http_client();
     let target = client.target();
     let what = "the root-token generation";
-    drive(http, target, ceremony).map_err(|e| fail("starting the root-token generation", e))?;
-    let required = ceremony.required();
+    let next =
+        drive(http, target, ceremony).map_err(|e| fail("starting the root-token generation", e))?;
+    let Next::NeedShares { required, .. } = next else {
+        return Err(fail(
+            what,
+            format!("the generation did not start ({next:?})"),
+        ));
+    };
     println!(
         "  started; the server's one-time password ({} characters): {}",
         ceremony.otp_length().unwrap_or_default(),
@@ -458,8 +470,11 @@ fn run_root_token(
         ceremony
             .submit_share(share.clone())
             .map_err(|e| fail(what, e))?;
-        drive(http, target, ceremony).map_err(|e| fail(what, e))?;
+        let next = drive(http, target, ceremony).map_err(|e| fail(what, e))?;
         println!("  root token: {}/{required} shares", i + 1);
+        if next.is_finished() {
+            break;
+        }
     }
     if ceremony.phase() != RootTokenPhase::Done {
         return Err(fail(
