@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod ceremony;
+mod client_methods;
 mod error;
 mod exchange;
 pub mod ops;

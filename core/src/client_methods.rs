@@ -1,0 +1,475 @@
+//! The clients' method list, written once: `vault-key-ureq` expands it blocking and
+//! `vault-key-hyper` async, so an endpoint is added (and documented) in one place.
+//!
+//! The expanding type needs `execute`, `stack` (its HTTP stack by its own type, so that the
+//! async futures stay `Send`), `target` and `with_dialect` methods and
+//! an `Error` type in scope; the macros are hidden from the docs, the methods they make are
+//! documented on each client.
+
+/// `$e`, awaited in the async form.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_wait {
+    (blocking, $e:expr) => {
+        $e
+    };
+    (async, $e:expr) => {
+        $e.await
+    };
+}
+
+/// One method, `fn` or `async fn`, returning `Result<$out, Error>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_fn {
+    (blocking, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> $out:ty $body:block) => {
+        $(#[$m])*
+        pub fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<$out, Error> $body
+    };
+    (async, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> $out:ty $body:block) => {
+        $(#[$m])*
+        pub async fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<$out, Error> $body
+    };
+}
+
+/// Runs a ceremony through the client's stack.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_drive {
+    (blocking, $($arg:expr),*) => {
+        $crate::ceremony::drive($($arg),*)
+    };
+    (async, $($arg:expr),*) => {
+        $crate::ceremony::drive_async($($arg),*).await
+    };
+}
+
+/// Sends shares in turn through the client's stack.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_send_shares {
+    (blocking, $($arg:expr),*) => {
+        $crate::transport::submit::send_shares($($arg),*)
+    };
+    (async, $($arg:expr),*) => {
+        $crate::transport::submit::send_shares_async($($arg),*).await
+    };
+}
+
+/// Every method the clients share, in the form `blocking` or `async`; expanded inside the
+/// client's `impl` block.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! client_methods {
+    ($mode:ident) => {
+        // Ceremonies.
+        $crate::__client_fn! { $mode,
+        /// Runs `ceremony` until it needs the caller again (more shares, an OTP) or is over, and
+        /// returns what it needs ([`Next`](vault_key_core::ceremony::Next)); see [`vault_key_core::ceremony`]. The ceremony stays
+        /// with the caller: what it produced (new shares, an encoded token, the OTP) remains
+        /// reachable from it after any error, and driving it again resumes where it stopped.
+        fn drive(&self, ceremony: &mut (impl $crate::ceremony::Ceremony + ?Sized)) -> $crate::ceremony::Next {
+            $crate::__client_drive!($mode, self.stack(), self.target(), ceremony)
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Queues current shares on a rekey and drives it: starts (or resumes) it, submits the
+        /// shares, and stops once the new shares are issued, verification waits for new shares,
+        /// or more current shares are needed.
+        fn drive_rekey(
+            &self,
+            rekey: &mut $crate::ceremony::RekeyCeremony,
+            current_shares: impl IntoIterator<Item = $crate::KeyShare>,
+        ) -> $crate::ceremony::Next {
+            rekey.submit_shares(current_shares)?;
+            $crate::__client_wait!($mode, self.drive(rekey))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Queues new shares for verification on a rekey and drives it until they are verified
+        /// or more are needed.
+        fn drive_rekey_verification(
+            &self,
+            rekey: &mut $crate::ceremony::RekeyCeremony,
+            new_shares: impl IntoIterator<Item = $crate::KeyShare>,
+        ) -> $crate::ceremony::Next {
+            rekey.submit_verification_shares(new_shares)?;
+            $crate::__client_wait!($mode, self.drive(rekey))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Queues shares on a root-token (or recovery-token) generation and drives it; once it
+        /// is finished ([`RootTokenPhase::Done`](vault_key_core::ceremony::RootTokenPhase::Done)), [`RootTokenCeremony::decode_token`](vault_key_core::ceremony::RootTokenCeremony::decode_token) gives the
+        /// token.
+        fn drive_root_token(
+            &self,
+            generation: &mut $crate::ceremony::RootTokenCeremony,
+            shares: impl IntoIterator<Item = $crate::KeyShare>,
+        ) -> $crate::ceremony::Next {
+            generation.submit_shares(shares)?;
+            $crate::__client_wait!($mode, self.drive(generation))
+        }
+        }
+
+        // Root-token generation.
+        $crate::__client_fn! { $mode,
+        /// `GET sys/generate-root/attempt`: the root-token generation in progress, if any.
+        fn read_root_generation_progress(&self) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::ReadRootGenerationProgress::new()))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/generate-root/attempt`: starts a root-token generation. Without an OTP or PGP
+        /// key the server generates the OTP and returns it in the answer, once.
+        fn start_root_token_generation(
+            &self,
+            start: $crate::ops::generate_root::StartRootTokenGeneration,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&start))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/generate-root/update`: submits one unseal (or recovery) share.
+        fn generate_root(
+            &self,
+            key: $crate::KeyShare,
+            nonce: impl Into<String>,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::GenerateRoot::new(key, nonce)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/generate-root/attempt`: cancels the root-token generation.
+        fn cancel_root_generation(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::CancelRootGeneration::new()))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/generate-recovery-token/attempt`: the recovery-token generation in progress.
+        fn read_recovery_token_generation_progress(&self) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::ReadRootGenerationProgress::new().kind($crate::ops::generate_root::TokenKind::Recovery)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/generate-recovery-token/attempt`: starts a recovery-token generation (server in
+        /// recovery mode).
+        fn start_recovery_token_generation(
+            &self,
+            start: $crate::ops::generate_root::StartRootTokenGeneration,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&start.kind($crate::ops::generate_root::TokenKind::Recovery)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/generate-recovery-token/update`: submits one share.
+        fn generate_recovery_token(
+            &self,
+            key: $crate::KeyShare,
+            nonce: impl Into<String>,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::GenerateRoot::new(key, nonce).kind($crate::ops::generate_root::TokenKind::Recovery)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/generate-recovery-token/attempt`: cancels the recovery-token generation.
+        fn cancel_recovery_token_generation(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::CancelRootGeneration::new().kind($crate::ops::generate_root::TokenKind::Recovery)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/replication/dr/secondary/generate-operation-token/attempt`: the DR operation
+        /// token generation in progress (Vault Enterprise, on a DR secondary).
+        fn read_dr_operation_token_generation_progress(
+            &self,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::ReadRootGenerationProgress::new().kind($crate::ops::generate_root::TokenKind::DrOperation)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/replication/dr/secondary/generate-operation-token/attempt`: starts a DR
+        /// operation token generation, from the primary's shares.
+        fn start_dr_operation_token_generation(
+            &self,
+            start: $crate::ops::generate_root::StartRootTokenGeneration,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&start.kind($crate::ops::generate_root::TokenKind::DrOperation)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/replication/dr/secondary/generate-operation-token/update`: submits one share.
+        fn generate_dr_operation_token(
+            &self,
+            key: $crate::KeyShare,
+            nonce: impl Into<String>,
+        ) -> $crate::ops::generate_root::RootGenerationStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::GenerateRoot::new(key, nonce).kind($crate::ops::generate_root::TokenKind::DrOperation)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/replication/dr/secondary/generate-operation-token/attempt`: cancels it.
+        fn cancel_dr_operation_token_generation(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::generate_root::CancelRootGeneration::new().kind($crate::ops::generate_root::TokenKind::DrOperation)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/decode-token`: lets the server decode an encoded token with its OTP. A server
+        /// that does not serve the path (Vault before 1.13.3, any server in recovery mode) gets
+        /// the token decoded locally instead ([`otp::decode_token_any_scheme`](vault_key_core::otp::decode_token_any_scheme)).
+        fn decode_token(&self, encoded_token: $crate::EncodedToken, otp: $crate::Otp) -> $crate::Token {
+            match $crate::__client_wait!($mode, self.execute(&$crate::ops::decode::DecodeToken::new(encoded_token.clone(), otp.clone()))) {
+                Err(e) if e.refusal().is_some_and($crate::Refusal::is_path_not_served) => {
+                    Ok($crate::otp::decode_token_any_scheme(&encoded_token, &otp)?)
+                }
+                answer => answer,
+            }
+        }
+        }
+
+        // Encryption key.
+        $crate::__client_fn! { $mode,
+        /// `GET sys/key-status`: the active encryption key's term and install time.
+        fn get_encryption_key_status(&self) -> $crate::ops::encryption_key::KeyStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::encryption_key::GetEncryptionKeyStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rotate`: installs a new encryption key (needs sudo).
+        fn rotate_encryption_key(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::encryption_key::RotateEncryptionKey))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/rotate/config`: the automatic-rotation settings.
+        fn read_rotate_config(&self) -> $crate::ops::encryption_key::RotateConfig {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::encryption_key::ReadRotateConfig))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rotate/config`: changes the automatic-rotation settings.
+        fn configure_rotation(&self, settings: $crate::ops::encryption_key::ConfigureRotation) -> () {
+            $crate::__client_wait!($mode, self.execute(&settings))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rotate/root` (OpenBao): rotates the root key without key shares.
+        fn rotate_root_key(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::encryption_key::RotateRootKey))
+        }
+        }
+
+        // Rekey.
+        $crate::__client_fn! { $mode,
+        /// `GET sys/rekey/init`: the rekey in progress, if any.
+        fn read_rekey_progress(&self, kind: $crate::ops::rekey::KeyKind) -> $crate::ops::rekey::RekeyStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey::ReadRekeyProgress::new().kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rekey/init`: starts a rekey.
+        fn start_rekey(&self, start: $crate::ops::rekey::StartRekey) -> $crate::ops::rekey::RekeyStatus {
+            $crate::__client_wait!($mode, self.execute(&start))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/rekey/init`: cancels the rekey. Vault 1.20+ wants its nonce for a rekey
+        /// started in the last ten minutes, so without one the progress is read first and the
+        /// nonce in progress is sent (if the read fails, the cancel is sent without a nonce).
+        fn cancel_rekey(&self, kind: $crate::ops::rekey::KeyKind, nonce: Option<&str>) -> () {
+            let nonce = match nonce {
+                Some(nonce) => Some(nonce.to_owned()),
+                // The read only looks for a nonce: if it fails, the cancel still goes out
+                // and the server's answer to it is the one that counts.
+                None => $crate::__client_wait!($mode, self.read_rekey_progress(kind))
+                    .ok()
+                    .and_then(|status| status.nonce),
+            };
+            $crate::__client_wait!($mode, self.execute(
+                &$crate::ops::rekey::CancelRekey::new()
+                    .kind(kind)
+                    .nonce(nonce.unwrap_or_default()),
+            ))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rekey/update`: submits one current share.
+        fn rekey(
+            &self,
+            key: $crate::KeyShare,
+            nonce: impl Into<String>,
+            kind: $crate::ops::rekey::KeyKind,
+        ) -> $crate::ops::rekey::RekeyUpdate {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey::Rekey::new(key, nonce).kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Submits current shares in turn until the rekey completes; the answer is the new
+        /// shares, or the progress after the last share.
+        fn rekey_multi(
+            &self,
+            keys: impl IntoIterator<Item = $crate::KeyShare>,
+            nonce: &str,
+            kind: $crate::ops::rekey::KeyKind,
+        ) -> $crate::ops::rekey::RekeyUpdate {
+            let target = self.target();
+            $crate::__client_send_shares!($mode, self.stack(), target, keys, |key| {
+                $crate::ops::rekey::Rekey::new(key, nonce).kind(kind)
+            })
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/rekey/backup`: the PGP-encrypted backup of the new shares.
+        fn read_backup_keys(&self, kind: $crate::ops::rekey::KeyKind) -> $crate::ops::rekey_backup::BackupKeys {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey_backup::ReadBackupKeys::new().kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/rekey/backup`: deletes the backup of the new shares.
+        fn delete_backup_keys(&self, kind: $crate::ops::rekey::KeyKind) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey_backup::DeleteBackupKeys::new().kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/rekey/verify`: the verification of new shares in progress.
+        fn read_rekey_verify_progress(&self, kind: $crate::ops::rekey::KeyKind) -> $crate::ops::rekey_verify::VerifyStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey_verify::ReadRekeyVerifyProgress::new().kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/rekey/verify`: submits one new share for verification.
+        fn rekey_verify(
+            &self,
+            key: $crate::KeyShare,
+            nonce: impl Into<String>,
+            kind: $crate::ops::rekey::KeyKind,
+        ) -> $crate::ops::rekey_verify::VerifyUpdate {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey_verify::RekeyVerify::new(key, nonce).kind(kind)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Submits new shares in turn until verification completes.
+        fn rekey_verify_multi(
+            &self,
+            keys: impl IntoIterator<Item = $crate::KeyShare>,
+            nonce: &str,
+            kind: $crate::ops::rekey::KeyKind,
+        ) -> $crate::ops::rekey_verify::VerifyUpdate {
+            let target = self.target();
+            $crate::__client_send_shares!($mode, self.stack(), target, keys, |key| {
+                $crate::ops::rekey_verify::RekeyVerify::new(key, nonce).kind(kind)
+            })
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `DELETE sys/rekey/verify`: restarts verification with a fresh nonce.
+        fn cancel_rekey_verify(&self, kind: $crate::ops::rekey::KeyKind) -> $crate::ops::rekey_verify::VerifyStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::rekey_verify::CancelRekeyVerify::new().kind(kind)))
+        }
+        }
+
+        // Setup and seal.
+        $crate::__client_fn! { $mode,
+        /// `GET sys/init`: whether the server is initialised.
+        fn read_init_status(&self) -> bool {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::ReadInitStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/init`: initialises the server; the answer holds its first shares and root
+        /// token, once.
+        fn initialize(&self, init: $crate::ops::seal::Initialize) -> $crate::ops::seal::InitResult {
+            $crate::__client_wait!($mode, self.execute(&init))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/seal-status`: sealed or not, unseal progress, version.
+        fn read_seal_status(&self) -> $crate::ops::seal::SealStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::ReadSealStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Which server this is (Vault or OpenBao, version), from its seal status.
+        fn detect_server(&self) -> $crate::ops::seal::ServerInfo {
+            Ok($crate::__client_wait!($mode, self.read_seal_status())?.server())
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// The same client speaking the dialect the server serves by default
+        /// ([`ServerInfo::dialect`](vault_key_core::ops::seal::ServerInfo::dialect)).
+        fn with_detected_dialect(&self) -> Self {
+            Ok(self.with_dialect($crate::__client_wait!($mode, self.detect_server())?.dialect()))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/seal-backend-status`: the health of each seal backend (Vault 1.16+; OpenBao
+        /// does not serve it).
+        fn read_seal_backend_status(&self) -> $crate::ops::seal::SealBackendStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::ReadSealBackendStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/unseal`: submits one unseal share.
+        fn unseal(&self, key: $crate::KeyShare) -> $crate::ops::seal::SealStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::Unseal::new(key)))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Submits unseal shares in turn until the server is unsealed.
+        fn unseal_multi(
+            &self,
+            keys: impl IntoIterator<Item = $crate::KeyShare>,
+        ) -> $crate::ops::seal::SealStatus {
+            $crate::__client_send_shares!($mode, self.stack(), self.target(), keys, $crate::ops::seal::Unseal::new)
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/unseal` with `reset`: discards the shares submitted so far.
+        fn reset_unseal(&self) -> $crate::ops::seal::SealStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::Unseal::reset()))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/seal`: seals the server (needs sudo).
+        fn seal(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::seal::Seal))
+        }
+        }
+    };
+}
