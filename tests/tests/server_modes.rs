@@ -307,7 +307,7 @@ fn recovery_mode(transport: Transport) {
     // Only the recovery-token and raw paths are served.
     assert_eq!(
         refusal(client.read_seal_status(), "seal status in recovery mode"),
-        Refusal::NotFound
+        Refusal::RecoveryMode
     );
     let idle = client
         .read_root_generation_progress(TokenKind::Recovery)

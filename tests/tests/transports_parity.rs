@@ -458,11 +458,11 @@ fn ceremonies_drive_the_same_on_both() {
     assert_eq!(ureq_out, hyper_out);
     let expected = [
         "drive_rekey (lost answer): transport Protocol",
-        "drive_rekey (again): ok Verifying",
+        "drive_rekey (again): ok NeedVerificationShares { progress: 0, required: 2 }",
         r#"new shares ["4738112d", "204ebce3", "3617bc66"]"#,
-        "drive_rekey_verification: ok Done",
+        "drive_rekey_verification: ok Finished",
         "verification Verified",
-        "drive_root_token: ok Done",
+        "drive_root_token: ok Finished",
         r#"root token Ok("s.iBroeC4FnpeZNctkaNsaKICA")"#,
     ];
     assert_eq!(ureq_out, expected);
