@@ -231,7 +231,7 @@ pub use root_token::{
 
 use crate::error::{CeremonyError, Error};
 use crate::secret::SecretBytes;
-use crate::target::Target;
+use crate::target::{Dialect, Target};
 use crate::transport::Delivery;
 use http::StatusCode;
 use std::fmt;
@@ -288,6 +288,24 @@ impl KeptAnswers {
     fn all(&self) -> &[SecretBytes] {
         &self.0
     }
+}
+
+/// Refuses a target of another dialect than the one the ceremony is pinned to: the two
+/// dialects' rekeys are separate state on OpenBao, so a ceremony never changes paths midway.
+fn check_dialect(pinned: Option<Dialect>, target: &Target) -> Result<(), Error> {
+    match pinned {
+        Some(dialect) if dialect != target.dialect() => Err(CeremonyError::DialectMismatch {
+            ceremony: dialect,
+            target: target.dialect(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The error for asking a ceremony for `action` in a phase (named `phase`) that cannot do it.
+fn wrong_phase(action: &'static str, phase: &'static str) -> Error {
+    CeremonyError::WrongPhase { action, phase }.into()
 }
 
 /// The error for a server nonce `found` that differs from the accepted `expected` one.

@@ -12,7 +12,10 @@
 //! [`RekeyPhase::OutcomeUnknown`]: nothing is resent until the progress read says what
 //! happened, and new shares complete in a cut answer are recovered from it.
 
-use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers, Next};
+use super::{
+    acted_on_unseen, check_dialect, nonce_conflict, sealed, wrong_phase, Ceremony, KeptAnswers,
+    Next,
+};
 use crate::error::{CeremonyError, DecodeError, Error, Recovery, Refusal};
 use crate::ops::fields::checked_shares as checked;
 use crate::ops::rekey::{
@@ -382,15 +385,7 @@ impl RekeyCeremony {
     }
 
     fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        if let Some(dialect) = self.dialect {
-            if dialect != target.dialect() {
-                return Err(CeremonyError::DialectMismatch {
-                    ceremony: dialect,
-                    target: target.dialect(),
-                }
-                .into());
-            }
-        }
+        check_dialect(self.dialect, target)?;
         let cancelling_aborted = self.phase == RekeyPhase::Aborted && self.cancel;
         if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
             return Ok(None);
@@ -1163,11 +1158,7 @@ impl RekeyCeremony {
     }
 
     fn wrong_phase(&self, action: &'static str, phase: RekeyPhase) -> Error {
-        CeremonyError::WrongPhase {
-            action,
-            phase: phase.name(),
-        }
-        .into()
+        wrong_phase(action, phase.name())
     }
 
     /// Where the ceremony stands.

@@ -6,7 +6,10 @@
 //! generation started (classic update answers report 0, which would select the legacy
 //! scheme).
 
-use super::{acted_on_unseen, nonce_conflict, sealed, Ceremony, KeptAnswers, Next};
+use super::{
+    acted_on_unseen, check_dialect, nonce_conflict, sealed, wrong_phase, Ceremony, KeptAnswers,
+    Next,
+};
 use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
 use crate::ops::generate_root::{
     CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
@@ -382,15 +385,7 @@ impl RootTokenCeremony {
     }
 
     fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        if let Some(dialect) = self.dialect {
-            if dialect != target.dialect() {
-                return Err(CeremonyError::DialectMismatch {
-                    ceremony: dialect,
-                    target: target.dialect(),
-                }
-                .into());
-            }
-        }
+        check_dialect(self.dialect, target)?;
         let cancelling_aborted = self.phase == RootTokenPhase::Aborted && self.cancel;
         if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
             return Ok(None);
@@ -959,11 +954,7 @@ impl RootTokenCeremony {
     }
 
     fn wrong_phase(&self, action: &'static str) -> Error {
-        CeremonyError::WrongPhase {
-            action,
-            phase: self.phase.name(),
-        }
-        .into()
+        wrong_phase(action, self.phase.name())
     }
 
     /// Where the ceremony stands.
