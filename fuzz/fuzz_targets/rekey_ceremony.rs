@@ -8,8 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use vault_key_core::ceremony::{Next, RekeyCeremony, RekeyPhase};
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
-use vault_key_core::{Delivery, PartialResponse, SecretBytes};
-use vault_key_fuzz::{request_debug, Input, Leaks};
+use vault_key_fuzz::{request_debug, Failure, Input, Leaks};
 
 fuzz_target!(|data: &[u8]| {
     let _ = run(&mut Input::new(data));
@@ -43,20 +42,7 @@ fn run(u: &mut Input<'_>) -> Option<()> {
             3 => drop(rekey.cancel_verification()),
             4 => drop(rekey.refresh()),
             5 => rekey.clear_queued_shares(),
-            6 => {
-                let partial;
-                let delivery = match u.below(3)? {
-                    0 => Delivery::NotSent,
-                    1 => Delivery::Unknown,
-                    _ => {
-                        let (status, cut) = (u.status()?, u.body());
-                        leaks.fed(cut);
-                        partial = PartialResponse::new(status, SecretBytes::new(cut));
-                        Delivery::Cut(&partial)
-                    }
-                };
-                rekey.request_failed(delivery);
-            }
+            6 => rekey.request_failed(Failure::read(u, &mut leaks)?.delivery()),
             _ => {
                 // Poll, and answer what was asked (or answer unasked, to test the refusal).
                 if u.byte()? < 230 {

@@ -10,8 +10,8 @@
 use libfuzzer_sys::fuzz_target;
 use vault_key_core::ceremony::{Next, RootTokenCeremony, RootTokenPhase, TokenProtection};
 use vault_key_core::ops::generate_root::TokenKind;
-use vault_key_core::{Delivery, Otp, PartialResponse, SecretBytes};
-use vault_key_fuzz::{request_debug, Input, Leaks, SECRETS};
+use vault_key_core::Otp;
+use vault_key_fuzz::{request_debug, Failure, Input, Leaks, SECRETS};
 
 fuzz_target!(|data: &[u8]| {
     let _ = run(&mut Input::new(data));
@@ -56,20 +56,7 @@ fn run(u: &mut Input<'_>) -> Option<()> {
             3 => drop(generation.cancel()),
             4 => drop(generation.refresh()),
             5 => generation.clear_queued_shares(),
-            6 => {
-                let partial;
-                let delivery = match u.below(3)? {
-                    0 => Delivery::NotSent,
-                    1 => Delivery::Unknown,
-                    _ => {
-                        let (status, cut) = (u.status()?, u.body());
-                        leaks.fed(cut);
-                        partial = PartialResponse::new(status, SecretBytes::new(cut));
-                        Delivery::Cut(&partial)
-                    }
-                };
-                generation.request_failed(delivery);
-            }
+            6 => generation.request_failed(Failure::read(u, &mut leaks)?.delivery()),
             _ => {
                 if u.byte()? < 230 {
                     match generation.poll(&target) {

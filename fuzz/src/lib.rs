@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::StatusCode;
-use vault_key_core::{Dialect, KeyShare, Target, Token};
+use vault_key_core::{Delivery, Dialect, KeyShare, PartialResponse, SecretBytes, Target, Token};
 
 /// Shares, OTPs and tokens the targets hand to the core. Distinctive, so that finding one in
 /// printed output means it leaked (unless a fed body already contained it).
@@ -96,6 +96,40 @@ impl<'a> Input<'a> {
     }
 }
 
+/// How far a failed exchange got, read from the input (a cut answer keeps what arrived).
+pub enum Failure {
+    /// The request never left.
+    NotSent,
+    /// No answer arrived.
+    Unknown,
+    /// An answer began and broke off.
+    Cut(PartialResponse),
+}
+
+impl Failure {
+    /// Reads one; a cut answer's bytes are recorded in `leaks`.
+    pub fn read(u: &mut Input<'_>, leaks: &mut Leaks) -> Option<Self> {
+        Some(match u.below(3)? {
+            0 => Failure::NotSent,
+            1 => Failure::Unknown,
+            _ => {
+                let (status, cut) = (u.status()?, u.body());
+                leaks.fed(cut);
+                Failure::Cut(PartialResponse::new(status, SecretBytes::new(cut)))
+            }
+        })
+    }
+
+    /// What a ceremony's `request_failed` takes.
+    pub fn delivery(&self) -> Delivery<'_> {
+        match self {
+            Failure::NotSent => Delivery::NotSent,
+            Failure::Unknown => Delivery::Unknown,
+            Failure::Cut(partial) => Delivery::Cut(partial),
+        }
+    }
+}
+
 /// Tracks which secrets a fed body already held, and checks that printed text holds no other.
 #[derive(Default)]
 pub struct Leaks {
@@ -128,9 +162,9 @@ impl Leaks {
 /// Only a secret holding a character no message of the core uses is checked: otherwise the
 /// fuzzer can (and did) hand in the core's own error text as the "secret" and see it printed.
 pub fn check_differential(secret: &str, text: &str, control: &str) {
-    let distinctive = secret.chars().any(|c| {
-        !(c.is_ascii_alphanumeric() || " :,.()\"'_{}-[]<>".contains(c))
-    });
+    let distinctive = secret
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || " :,.()\"'_{}-[]<>".contains(c)));
     if distinctive && secret.len() >= 8 && text.contains(secret) && !control.contains(secret) {
         panic!("a secret was printed: {text}");
     }
