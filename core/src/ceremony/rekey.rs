@@ -162,7 +162,7 @@ enum Lost {
 
 /// A rekey of the unseal or recovery shares, driven by the caller: ask
 /// [`poll`](Self::poll) what to send, send it, feed the answer to
-/// [`handle_response`](Self::handle_response), repeat until it returns `None`. The
+/// [`handle_response`](Self::handle_response), repeat while it returns a request to send ([`Next`]). The
 /// [`drive`](fn@super::drive) functions run that loop through an HTTP stack.
 ///
 /// A ceremony runs on one [`Dialect`]: the first request fixes it, and a target of another

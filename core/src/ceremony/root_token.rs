@@ -198,7 +198,7 @@ struct SalvagedToken {
 
 /// A root-token (or recovery-token) generation, driven by the caller like
 /// [`RekeyCeremony`](super::RekeyCeremony): [`poll`](Self::poll), send,
-/// [`handle_response`](Self::handle_response), until it returns `None`.
+/// [`handle_response`](Self::handle_response), while it returns a request to send ([`Next`]).
 ///
 /// See the [module docs](super) for complete examples.
 #[derive(Debug)]
