@@ -9,7 +9,7 @@
 //! [`AsyncHttpClient`](crate::AsyncHttpClient) until the ceremony needs the caller again.
 //!
 //! Each ceremony pins its nonce when it starts (or resumes) and never sends a share under
-//! another; it stays on the [`Dialect`](crate::Dialect) of its first request; and what it
+//! another; it stays on the [`Dialect`] of its first request; and what it
 //! produced (new shares, an encoded token, an OTP) stays reachable from it after any error.
 //!
 //! A request the server may have acted on without its answer arriving whole (no answer, a
