@@ -240,6 +240,30 @@ macro_rules! client_methods {
         }
         }
 
+        // Cluster.
+        $crate::__client_fn! { $mode,
+        /// `GET sys/health`: what this node is (active, standby, sealed, ...). Every status
+        /// code the endpoint uses is an answer, not an error.
+        fn read_health_status(&self, query: $crate::ops::cluster::ReadHealthStatus) -> $crate::ops::cluster::Health {
+            $crate::__client_wait!($mode, self.execute(&query))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `GET sys/leader`: which node leads the cluster, as this node sees it.
+        fn read_leader_status(&self) -> $crate::ops::cluster::LeaderStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::cluster::ReadLeaderStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// `PUT sys/step-down`: the active node gives up leadership (needs sudo). A rekey or
+        /// root-token generation in progress on it is lost.
+        fn step_down(&self) -> () {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::cluster::StepDown))
+        }
+        }
+
         // Encryption key.
         $crate::__client_fn! { $mode,
         /// `GET sys/key-status`: the active encryption key's term and install time.

@@ -117,6 +117,7 @@ fn selector(method: &str, path: &str) -> Option<u8> {
         (_, "unseal", _) => 21,
         (_, "seal", _) => 22,
         (_, "decode-token", _) => 23,
+        (_, p, _) if p.starts_with("health") => 24,
         _ => return None,
     };
     Some(op | if recovery { 0x80 } else { 0 })

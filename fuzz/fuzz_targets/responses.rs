@@ -3,6 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vault_key_core::ops::cluster::{ReadHealthStatus, ReadLeaderStatus, StepDown};
 use vault_key_core::ops::decode::DecodeToken;
 use vault_key_core::ops::encryption_key::{
     ConfigureRotation, GetEncryptionKeyStatus, ReadRotateConfig, RotateEncryptionKey, RotateRootKey,
@@ -106,6 +107,14 @@ fuzz_target!(|data: &[u8]| {
             );
             run(op, status, body, leaks)
         }
+        24 => run(
+            ReadHealthStatus::new().sealed_code(299),
+            status,
+            body,
+            leaks,
+        ),
+        25 => run(ReadLeaderStatus, status, body, leaks),
+        26 => run(StepDown, status, body, leaks),
         _ => {
             if let Some(result) = RekeyResult::salvage(body) {
                 leaks.check(&format!("{result:?}"));

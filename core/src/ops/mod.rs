@@ -9,6 +9,7 @@ use crate::target::Target;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
+pub mod cluster;
 pub mod decode;
 pub mod encryption_key;
 pub(crate) mod fields;
