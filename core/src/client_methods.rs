@@ -2,7 +2,8 @@
 //! `vault-key-hyper` async, so an endpoint is added (and documented) in one place.
 //!
 //! The expanding type needs `execute`, `stack` (its HTTP stack by its own type, so that the
-//! async futures stay `Send`), `target` and `with_dialect` methods and
+//! async futures stay `Send`), `target`, `with_target`, `with_dialect` and `pause` (a sleep on
+//! its runtime) methods, `Clone`, and
 //! an `Error` type in scope; the macros are hidden from the docs, the methods they make are
 //! documented on each client.
 
@@ -261,6 +262,70 @@ macro_rules! client_methods {
         /// root-token generation in progress on it is lost.
         fn step_down(&self) -> () {
             $crate::__client_wait!($mode, self.execute(&$crate::ops::cluster::StepDown))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// A client for the cluster's leader, as this node names it (`sys/leader`): this client
+        /// when the node leads, another with the same token, namespace and dialect at the
+        /// leader's `api_addr` otherwise, `None` while no leader is known.
+        fn leader_client(&self) -> Option<Self> {
+            let leader = $crate::__client_wait!($mode, self.read_leader_status())?;
+            if leader.is_self {
+                return Ok(Some(self.clone()));
+            }
+            match leader.leader_address {
+                Some(address) => Ok(Some(self.with_target(self.target().at_address(&address)?))),
+                None => Ok(None),
+            }
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Reads `sys/health` until the node is active, for at most `within` (every 100 ms,
+        /// through connection failures while it restarts). The answer is the last health
+        /// read: its `state` is [`NodeState::Active`](vault_key_core::ops::cluster::NodeState::Active)
+        /// unless the time ran out; an error only when no health could be read at all.
+        fn wait_until_active(&self, within: ::std::time::Duration) -> $crate::ops::cluster::Health {
+            let deadline = ::std::time::Instant::now() + within;
+            loop {
+                let health = $crate::__client_wait!(
+                    $mode,
+                    self.read_health_status($crate::ops::cluster::ReadHealthStatus::new())
+                );
+                let done = match &health {
+                    Ok(health) => health.state == $crate::ops::cluster::NodeState::Active,
+                    Err(_) => false,
+                };
+                if done || ::std::time::Instant::now() >= deadline {
+                    return health;
+                }
+                $crate::__client_wait!($mode, self.pause(::std::time::Duration::from_millis(100)));
+            }
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// Unseals every node at `addresses` with the same `keys` (each node is sealed and
+        /// unsealed on its own), with this client's token, namespace and dialect. One answer per
+        /// node, in order: a node that fails does not stop the others.
+        fn unseal_nodes(
+            &self,
+            addresses: &[&str],
+            keys: &[$crate::KeyShare],
+        ) -> Vec<::core::result::Result<$crate::ops::seal::SealStatus, Error>> {
+            let mut answers = Vec::with_capacity(addresses.len());
+            for address in addresses {
+                let answer = match self.target().at_address(address) {
+                    Ok(target) => {
+                        let node = self.with_target(target);
+                        $crate::__client_wait!($mode, node.unseal_multi(keys.to_vec()))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                answers.push(answer);
+            }
+            Ok(answers)
         }
         }
 

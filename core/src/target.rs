@@ -84,6 +84,16 @@ impl Target {
         })
     }
 
+    /// The same target (token, namespace, headers, dialect) at another `address`: another
+    /// node of the same cluster, such as the leader a standby names.
+    pub fn at_address(&self, address: &str) -> Result<Self, Error> {
+        let node = Target::new(address)?;
+        Ok(Self {
+            address: node.address,
+            ..self.clone()
+        })
+    }
+
     /// Sends `token` as `X-Vault-Token` on every request (Vault 2.x and OpenBao's paths need it
     /// for ceremonies too).
     pub fn with_token(mut self, token: Token) -> Self {

@@ -137,3 +137,26 @@ fn requests() {
         (&Method::PUT, "/v1/sys/step-down")
     );
 }
+
+#[test]
+fn another_node_of_the_same_target() {
+    use vault_key_core::{Dialect, Token};
+    let target = Target::new("http://node-1:8200")
+        .unwrap()
+        .with_token(Token::new("s.operator"))
+        .with_namespace("team")
+        .unwrap()
+        .with_dialect(Dialect::OpenBao);
+    let leader = target.at_address("https://node-2:8200/").unwrap();
+    assert_eq!(leader.address(), "https://node-2:8200");
+    assert_eq!(leader.token().map(|t| t.expose()), Some("s.operator"));
+    assert_eq!(leader.namespace(), Some("team"));
+    assert_eq!(leader.dialect(), Dialect::OpenBao);
+    let request = ReadLeaderStatus.request(&leader).unwrap();
+    assert_eq!(request.uri(), "https://node-2:8200/v1/sys/leader");
+    assert_eq!(request.headers()["x-vault-token"], "s.operator");
+    assert!(matches!(
+        target.at_address("node-3:8200"),
+        Err(Error::InvalidInput(_))
+    ));
+}

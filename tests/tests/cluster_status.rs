@@ -38,6 +38,11 @@ fn health_leader_and_step_down_ureq() {
     let leader = client.read_leader_status().expect("leader");
     assert!(leader.ha_enabled && leader.is_self, "{leader:?}");
     assert!(leader.leader_address.is_some(), "{leader:?}");
+    let leading = client
+        .leader_client()
+        .expect("sys/leader")
+        .expect("a leader");
+    assert_eq!(leading.target().address(), client.target().address());
 
     // A rekey with one share in, then the node steps down. Alone in its cluster, an OpenBao
     // 2.7.2 node takes the leadership straight back and keeps the rekey it had in memory
@@ -105,7 +110,15 @@ fn health_and_leader_hyper() {
         assert_eq!(health.state, NodeState::Active);
         let leader = client.read_leader_status().await.expect("leader");
         assert!(leader.is_self, "{leader:?}");
+        let leading = client.leader_client().await.expect("sys/leader");
+        assert!(leading.is_some());
         client.seal().await.expect("seal");
+        // Waiting runs out while the node stays sealed: the last health says so.
+        let waited = client
+            .wait_until_active(Duration::from_millis(300))
+            .await
+            .expect("health while sealed");
+        assert_eq!(waited.state, NodeState::Sealed);
         // Sealed: 503, still an answer.
         let sealed = client
             .read_health_status(ReadHealthStatus::new())
@@ -117,5 +130,23 @@ fn health_and_leader_hyper() {
             .await
             .expect("health with sealedcode");
         assert_eq!((as_ok.status, as_ok.state), (200, NodeState::Sealed));
+
+        // Every node with the same shares (one here, and one address that is no node).
+        let keys = shares(&server.keys());
+        let answers = client
+            .unseal_nodes(&[server.address().as_str(), "not a url"], &keys)
+            .await
+            .expect("unseal the nodes");
+        assert_eq!(answers.len(), 2);
+        assert!(
+            matches!(&answers[0], Ok(status) if !status.sealed),
+            "{answers:?}"
+        );
+        assert!(answers[1].is_err());
+        let active = client
+            .wait_until_active(DEADLINE)
+            .await
+            .expect("health after the unseal");
+        assert_eq!(active.state, NodeState::Active);
     });
 }

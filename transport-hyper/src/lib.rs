@@ -217,6 +217,11 @@ impl Client {
         &self.inner.http
     }
 
+    /// Waits between two reads of a polling method.
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await
+    }
+
     // Every operation and ceremony, written once for both clients.
     vault_key_core::client_methods!(async);
 }
@@ -264,5 +269,8 @@ mod tests {
         );
         assert_send(client.drive_root_token(&mut generation, [share()]));
         assert_send(client.drive(&mut generation));
+        assert_send(client.wait_until_active(std::time::Duration::from_secs(1)));
+        assert_send(client.leader_client());
+        assert_send(client.unseal_nodes(&["http://127.0.0.1:1"], &[share()]));
     }
 }

@@ -210,6 +210,11 @@ impl Client {
         &self.inner.http
     }
 
+    /// Waits between two reads of a polling method.
+    fn pause(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration)
+    }
+
     // Every operation and ceremony, written once for both clients.
     vault_key_core::client_methods!(blocking);
 }
