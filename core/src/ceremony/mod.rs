@@ -9,7 +9,7 @@
 //! [`AsyncHttpClient`](crate::AsyncHttpClient) until the ceremony needs the caller again.
 //!
 //! Each ceremony pins its nonce when it starts (or resumes) and never sends a share under
-//! another; it stays on the [`Dialect`] of its first request; and what it
+//! another; it stays on the [`Dialect`](crate::Dialect) of its first request; and what it
 //! produced (new shares, an encoded token, an OTP) stays reachable from it after any error.
 //!
 //! A request the server may have acted on without its answer arriving whole (no answer, a
@@ -217,10 +217,113 @@
 //! # Ok::<(), vault_key_core::Error>(())
 //! ```
 
+/// The methods both ceremonies have, the same way: the nonce pin, the sans-IO loop
+/// (`poll`, `handle_http_response`, `request_failed`; `handle_response` is each ceremony's
+/// own) and what every ceremony tells about itself.
+macro_rules! shared_methods {
+    ($event:ty) => {
+        /// Accept only the ceremony with this nonce (as shown to the operators out of band):
+        /// any other fails with [`CeremonyError::ForeignNonce`] before a share is sent.
+        pub fn require_nonce(mut self, nonce: impl Into<String>) -> Self {
+            self.run.require_nonce(nonce.into());
+            self
+        }
+
+        /// What the ceremony needs next ([`Next`]): a request to send, the answer to the one
+        /// out, shares, an OTP, or nothing more.
+        ///
+        /// Fails without sending anything if the target's dialect differs from the
+        /// ceremony's, or if the request cannot be built (a share that cannot be sent is
+        /// dropped).
+        pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+            self.poll_next(target)
+        }
+
+        /// [`handle_response`](Self::handle_response) for a whole `http::Response`.
+        pub fn handle_http_response<B: AsRef<[u8]>>(
+            &mut self,
+            response: &Response<B>,
+        ) -> Result<$event, Error> {
+            self.handle_response(response.status(), response.body().as_ref())
+        }
+
+        /// The request last returned by [`poll`](Self::poll) got no whole answer;
+        /// `delivery` says how far it got.
+        ///
+        /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes
+        /// back to the front of its queue). One the server may have acted on (a start, a
+        /// share, a cancel) puts the ceremony in its "outcome unknown" phase: the next
+        /// request reads the progress, and nothing is resent unless it was not acted on.
+        /// What arrived of a cut answer ([`Delivery::Cut`]) is kept
+        /// ([`undecoded_responses`](Self::undecoded_responses)), and a result complete in it
+        /// (new shares, an encoded token, the server's OTP in a start answer) is recovered
+        /// into the [`result`](Self::result).
+        pub fn request_failed(&mut self, delivery: Delivery<'_>) {
+            self.fail(delivery)
+        }
+
+        /// The dialect fixed by the first request, if one was built.
+        pub fn dialect(&self) -> Option<Dialect> {
+            self.run.dialect()
+        }
+
+        /// The pinned nonce, once known.
+        pub fn nonce(&self) -> Option<&str> {
+            self.run.nonce().map(String::as_str)
+        }
+
+        /// Whether a request was handed out and its answer is awaited.
+        pub fn awaiting_response(&self) -> bool {
+            self.run.awaiting()
+        }
+
+        /// Every answer kept because it may carry the ceremony's result (new shares, a
+        /// token, the server's OTP), oldest first: undecodable answers, unexplained refusals
+        /// and what arrived of cut answers to the requests that change the server's state.
+        /// None is ever dropped or replaced while the ceremony lives.
+        pub fn undecoded_responses(&self) -> &[SecretBytes] {
+            self.run.kept()
+        }
+    };
+}
+
+/// Implements [`Ceremony`] for a ceremony by its inherent methods of the same names.
+macro_rules! impl_ceremony {
+    ($ceremony:ty, $phase:ty, $event:ty) => {
+        impl super::sealed::Sealed for $ceremony {}
+
+        impl super::Ceremony for $ceremony {
+            type Phase = $phase;
+            type Event = $event;
+
+            fn poll(&mut self, target: &Target) -> Result<Next, Error> {
+                <$ceremony>::poll(self, target)
+            }
+
+            fn handle_response(
+                &mut self,
+                status: StatusCode,
+                body: &[u8],
+            ) -> Result<$event, Error> {
+                <$ceremony>::handle_response(self, status, body)
+            }
+
+            fn request_failed(&mut self, delivery: Delivery<'_>) {
+                <$ceremony>::request_failed(self, delivery)
+            }
+
+            fn phase(&self) -> $phase {
+                <$ceremony>::phase(self)
+            }
+        }
+    };
+}
+
 mod drive;
 mod next;
 mod rekey;
 mod root_token;
+mod skeleton;
 
 pub use drive::{drive, drive_async};
 pub use next::Next;
@@ -229,9 +332,8 @@ pub use root_token::{
     GeneratedToken, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
 };
 
-use crate::error::{CeremonyError, Error};
-use crate::secret::SecretBytes;
-use crate::target::{Dialect, Target};
+use crate::error::Error;
+use crate::target::Target;
 use crate::transport::Delivery;
 use http::StatusCode;
 use std::fmt;
@@ -261,75 +363,4 @@ pub trait Ceremony: sealed::Sealed {
 
     /// Where the ceremony stands.
     fn phase(&self) -> Self::Phase;
-}
-
-/// Whether a failed answer leaves open whether the server acted on the request: it came from
-/// a gateway (502, 504), or it was a success that could not be decoded.
-fn acted_on_unseen(error: &Error) -> bool {
-    match error {
-        Error::Decode(_) => true,
-        Error::Server(server) => server.from_gateway(),
-        _ => false,
-    }
-}
-
-/// The answers a ceremony keeps because they may carry its result, oldest first; none is ever
-/// dropped or replaced.
-#[derive(Debug, Default)]
-struct KeptAnswers(Vec<SecretBytes>);
-
-impl KeptAnswers {
-    fn keep(&mut self, body: &[u8]) {
-        if !body.is_empty() {
-            self.0.push(SecretBytes::new(body));
-        }
-    }
-
-    fn all(&self) -> &[SecretBytes] {
-        &self.0
-    }
-}
-
-/// Refuses a target of another dialect than the one the ceremony is pinned to: the two
-/// dialects' rekeys are separate state on OpenBao, so a ceremony never changes paths midway.
-fn check_dialect(pinned: Option<Dialect>, target: &Target) -> Result<(), Error> {
-    match pinned {
-        Some(dialect) if dialect != target.dialect() => Err(CeremonyError::DialectMismatch {
-            ceremony: dialect,
-            target: target.dialect(),
-        }
-        .into()),
-        _ => Ok(()),
-    }
-}
-
-/// The error for asking a ceremony for `action` in a phase (named `phase`) that cannot do it.
-fn wrong_phase(action: &'static str, phase: &'static str) -> Error {
-    CeremonyError::WrongPhase { action, phase }.into()
-}
-
-/// The error for a server nonce `found` that differs from the accepted `expected` one.
-fn nonce_conflict(expected: Option<&String>, found: Option<&String>) -> Option<CeremonyError> {
-    match (expected, found) {
-        (Some(expected), Some(found)) if expected != found => Some(CeremonyError::ForeignNonce {
-            expected: expected.clone(),
-            found: found.clone(),
-        }),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_two_different_known_nonces_conflict() {
-        let a = "a".to_string();
-        let b = "b".to_string();
-        assert!(nonce_conflict(Some(&a), Some(&b)).is_some());
-        assert!(nonce_conflict(Some(&a), Some(&a)).is_none());
-        assert!(nonce_conflict(None, Some(&b)).is_none());
-        assert!(nonce_conflict(Some(&a), None).is_none());
-    }
 }

@@ -12,27 +12,26 @@
 //! [`RekeyPhase::OutcomeUnknown`]: nothing is resent until the progress read says what
 //! happened, and new shares complete in a cut answer are recovered from it.
 
-use super::{
-    acted_on_unseen, check_dialect, nonce_conflict, sealed, wrong_phase, Ceremony, KeptAnswers,
-    Next,
+use super::skeleton::{
+    self, acted_on_unseen, queue, wrong_phase, Asked, Effect, Flight, Recount, Rules, Sending,
+    Skeleton, Unknown,
 };
+use super::Next;
 use crate::error::{CeremonyError, DecodeError, Error, Recovery, Refusal};
-use crate::ops::fields::checked_shares as checked;
 use crate::ops::rekey::{
-    CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus, RekeyUpdate,
-    StartRekey,
+    parse_update, CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus,
+    RekeyUpdate, StartRekey,
 };
 use crate::ops::rekey_backup::{BackupKeys, DeleteBackupKeys, ReadBackupKeys};
 use crate::ops::rekey_verify::{
-    CancelRekeyVerify, ReadRekeyVerifyProgress, RekeyVerify, VerifyStatus, VerifyUpdate,
+    self, CancelRekeyVerify, ReadRekeyVerifyProgress, RekeyVerify, VerifyStatus, VerifyUpdate,
 };
 use crate::ops::Operation;
 use crate::secret::{KeyShare, SecretBytes};
 use crate::target::{Dialect, Target};
 use crate::transport::Delivery;
 use crate::wire;
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use std::collections::VecDeque;
 
 /// Where a rekey ceremony stands.
@@ -128,42 +127,58 @@ enum Mode {
     Resume,
 }
 
+type Stage = skeleton::Stage<Verify, Lost>;
+
+/// The verification of issued new shares.
+#[derive(Debug, Default)]
+pub(super) struct Verify {
+    /// The verification nonce, accepted from the completing answer or when read next to the
+    /// pinned rekey nonce; `None` until read again.
+    nonce: Option<String>,
+    /// The last verification status the server reported.
+    status: Option<VerifyStatus>,
+}
+
 #[derive(Debug)]
-enum InFlight {
+pub(super) enum Lost {
+    /// `salvaged_nonce`: the nonce found in what arrived of the start's answer.
+    Start {
+        salvaged_nonce: Option<String>,
+    },
+    Share(KeyShare),
+    VerifyShare(KeyShare),
+    Cancel,
+    CancelVerification,
+}
+
+#[derive(Debug)]
+pub(super) enum InFlight {
     Start,
     Read,
     Share(KeyShare),
     VerifyShare(KeyShare),
     Cancel,
     CancelVerification,
-    /// The progress read that resolves an unknown outcome.
+    /// The progress read that settles an unknown outcome.
     Resolve,
-    /// The verification progress read that resolves a lost verification share.
+    /// The verification progress read that settles a lost verification share.
     ResolveVerify,
 }
 
-/// A request whose answer did not arrive whole, with where the ceremony stood when it was
-/// sent.
-#[derive(Debug)]
-struct Unknown {
-    lost: Lost,
-    phase: RekeyPhase,
-    progress: u32,
-}
-
-#[derive(Debug)]
-enum Lost {
-    Start,
-    Share(KeyShare),
-    VerifyShare(KeyShare),
-    Cancel,
-    CancelVerification,
+impl Flight for InFlight {
+    fn effect(&self) -> Effect {
+        match self {
+            InFlight::Read => Effect::Reads,
+            InFlight::Resolve | InFlight::ResolveVerify => Effect::Settles,
+            _ => Effect::Changes,
+        }
+    }
 }
 
 /// A rekey of the unseal or recovery shares, driven by the caller: ask
 /// [`poll`](Self::poll) what to send, send it, feed the answer to
-/// [`handle_response`](Self::handle_response), repeat while it returns a request to send ([`Next`]). The
-/// [`drive`](fn@super::drive) functions run that loop through an HTTP stack.
+/// [`handle_response`](Self::handle_response), repeat while it returns a request to send
+/// ([`Next`]). The [`drive`](fn@super::drive) functions run that loop through an HTTP stack.
 ///
 /// A ceremony runs on one [`Dialect`]: the first request fixes it, and a target of another
 /// dialect is refused ([`CeremonyError::DialectMismatch`]), because Vault's classic paths
@@ -179,29 +194,12 @@ enum Lost {
 pub struct RekeyCeremony {
     kind: KeyKind,
     mode: Mode,
-    required_nonce: Option<String>,
-    dialect: Option<Dialect>,
-    phase: RekeyPhase,
-    nonce: Option<String>,
+    run: Skeleton<InFlight, Verify, Lost>,
+    /// The last status the server reported for the rekey.
     status: Option<RekeyStatus>,
-    verify_status: Option<VerifyStatus>,
-    verification_nonce: Option<String>,
     verification: Verification,
-    shares: VecDeque<KeyShare>,
     verification_shares: VecDeque<KeyShare>,
-    in_flight: Option<InFlight>,
-    refresh: bool,
-    cancel: bool,
-    cancel_verification: bool,
     result: Option<RekeyResult>,
-    undecoded: KeptAnswers,
-    unknown: Option<Unknown>,
-    /// The nonce found in a start answer that arrived cut or undecodable.
-    salvaged_nonce: Option<String>,
-    /// The nonce of a rekey this ceremony may cancel although it cannot prove it is its own.
-    unconfirmed_nonce: Option<String>,
-    /// Aborted, but a rekey under this ceremony's nonce may still run on the server.
-    cancellable: bool,
 }
 
 impl RekeyCeremony {
@@ -224,35 +222,15 @@ impl RekeyCeremony {
         Self {
             kind,
             mode,
-            required_nonce: None,
-            dialect: None,
-            phase: RekeyPhase::Starting,
-            nonce: None,
+            run: Skeleton::new("rekey"),
             status: None,
-            verify_status: None,
-            verification_nonce: None,
             verification: Verification::Unknown,
-            shares: VecDeque::new(),
             verification_shares: VecDeque::new(),
-            in_flight: None,
-            refresh: false,
-            cancel: false,
-            cancel_verification: false,
             result: None,
-            undecoded: KeptAnswers::default(),
-            unknown: None,
-            salvaged_nonce: None,
-            unconfirmed_nonce: None,
-            cancellable: false,
         }
     }
 
-    /// Accept only the rekey with this nonce (as shown to the operators out of band): any
-    /// other fails with [`CeremonyError::ForeignNonce`] before a share is sent.
-    pub fn require_nonce(mut self, nonce: impl Into<String>) -> Self {
-        self.required_nonce = Some(nonce.into());
-        self
-    }
+    shared_methods!(RekeyEvent);
 
     /// Queues one current share (hvac's `rekey`). It is sent once the nonce is pinned.
     pub fn submit_share(&mut self, share: KeyShare) -> Result<(), Error> {
@@ -265,13 +243,11 @@ impl RekeyCeremony {
     where
         I: IntoIterator<Item = KeyShare>,
     {
-        match self.phase {
+        match self.phase() {
             RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown => {}
-            phase => return Err(self.wrong_phase("submitting a current share", phase)),
+            phase => return Err(wrong_phase("submitting a current share", phase.name())),
         }
-        let shares = checked(shares)?;
-        self.shares.extend(shares);
-        Ok(())
+        queue(&mut self.run.shares, shares)
     }
 
     /// Queues one new share for verification (hvac's `rekey_verify`).
@@ -285,27 +261,24 @@ impl RekeyCeremony {
     where
         I: IntoIterator<Item = KeyShare>,
     {
-        match self.phase {
+        match self.phase() {
             RekeyPhase::Verifying => {}
             RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown
                 if self.verification_expected() => {}
             RekeyPhase::Starting | RekeyPhase::CollectingShares | RekeyPhase::OutcomeUnknown => {
-                return Err(CeremonyError::WrongPhase {
-                    action: "submitting a verification share",
-                    phase: "a rekey without verification",
-                }
-                .into())
+                return Err(wrong_phase(
+                    "submitting a verification share",
+                    "a rekey without verification",
+                ))
             }
-            phase => return Err(self.wrong_phase("submitting a verification share", phase)),
+            phase => return Err(wrong_phase("submitting a verification share", phase.name())),
         }
-        let shares = checked(shares)?;
-        self.verification_shares.extend(shares);
-        Ok(())
+        queue(&mut self.verification_shares, shares)
     }
 
     /// Drops all queued shares (current and new) that were not sent yet.
     pub fn clear_queued_shares(&mut self) {
-        self.shares.clear();
+        self.run.shares.clear();
         self.verification_shares.clear();
     }
 
@@ -323,168 +296,32 @@ impl RekeyCeremony {
     /// after a lost start ([`CeremonyError::StartUnconfirmed`]). A rekey replaced by someone
     /// else's is not cancelled.
     pub fn cancel(&mut self) -> Result<(), Error> {
-        match self.phase {
-            RekeyPhase::Cancelled => Ok(()),
-            RekeyPhase::Aborted if self.cancellable => {
-                self.cancel = true;
-                Ok(())
-            }
-            RekeyPhase::Done | RekeyPhase::Aborted => {
-                Err(self.wrong_phase("cancelling", self.phase))
-            }
-            _ => {
-                self.cancel = true;
-                Ok(())
-            }
+        if !self.run.ask_cancel() {
+            return Err(wrong_phase("cancelling", self.phase().name()));
         }
+        Ok(())
     }
 
     /// Restarts verification (hvac's `cancel_rekey_verify`): the server issues a fresh
     /// verification nonce, forgets the new shares submitted so far, and keeps the same new
     /// shares.
     pub fn cancel_verification(&mut self) -> Result<(), Error> {
-        if self.phase != RekeyPhase::Verifying {
-            return Err(self.wrong_phase("cancelling verification", self.phase));
+        if !matches!(self.run.stage, Stage::Own(_)) {
+            return Err(wrong_phase("cancelling verification", self.phase().name()));
         }
-        self.cancel_verification = true;
+        self.run.ask(Asked::CancelVerification);
         Ok(())
     }
 
     /// Reads the progress again (for instance while other operators submit their shares).
     pub fn refresh(&mut self) -> Result<(), Error> {
-        match self.phase {
-            RekeyPhase::CollectingShares | RekeyPhase::Verifying => {
-                self.refresh = true;
+        match self.run.stage {
+            Stage::Collecting | Stage::Own(_) => {
+                self.run.ask(Asked::Refresh);
                 Ok(())
             }
-            phase => Err(self.wrong_phase("reading the progress", phase)),
+            _ => Err(wrong_phase("reading the progress", self.phase().name())),
         }
-    }
-
-    /// What the ceremony needs next: a request to send, the answer to the one out, current
-    /// or new shares, or nothing more.
-    ///
-    /// Fails without sending anything if the target's dialect differs from the ceremony's, or
-    /// if the request cannot be built (a share that cannot be sent is dropped).
-    pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
-        let settling = self.phase == RekeyPhase::OutcomeUnknown;
-        Ok(match self.next_request(target)? {
-            Some(request) if settling => Next::Settle(request),
-            Some(request) => Next::Send(request),
-            None if self.awaiting_response() => Next::AwaitingAnswer,
-            None if self.phase.is_terminal() => Next::Finished,
-            None if self.phase == RekeyPhase::Verifying => Next::NeedVerificationShares {
-                progress: self.progress(),
-                required: self.required(),
-            },
-            None => Next::NeedShares {
-                progress: self.progress(),
-                required: self.required(),
-            },
-        })
-    }
-
-    fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        check_dialect(self.dialect, target)?;
-        let cancelling_aborted = self.phase == RekeyPhase::Aborted && self.cancel;
-        if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
-            return Ok(None);
-        }
-        let kind = self.kind;
-        let (request, in_flight) = if self.phase == RekeyPhase::OutcomeUnknown {
-            if matches!(
-                self.unknown,
-                Some(Unknown {
-                    lost: Lost::VerifyShare(_),
-                    ..
-                })
-            ) {
-                (
-                    ReadRekeyVerifyProgress::new().kind(kind).request(target)?,
-                    InFlight::ResolveVerify,
-                )
-            } else {
-                (
-                    ReadRekeyProgress::new().kind(kind).request(target)?,
-                    InFlight::Resolve,
-                )
-            }
-        } else if cancelling_aborted {
-            let Some(nonce) = self
-                .nonce
-                .clone()
-                .or_else(|| self.unconfirmed_nonce.clone())
-            else {
-                self.cancel = false;
-                return Ok(None);
-            };
-            (
-                CancelRekey::new().kind(kind).nonce(nonce).request(target)?,
-                InFlight::Cancel,
-            )
-        } else if self.phase == RekeyPhase::Starting {
-            if self.cancel && matches!(self.mode, Mode::Start(_)) {
-                // Nothing was started by this ceremony: there is nothing to cancel.
-                self.finish_cancel();
-                return Ok(None);
-            }
-            match &self.mode {
-                Mode::Start(config) => (config.request(target)?, InFlight::Start),
-                Mode::Resume => (
-                    ReadRekeyProgress::new().kind(kind).request(target)?,
-                    InFlight::Read,
-                ),
-            }
-        } else {
-            let Some(nonce) = self.nonce.clone() else {
-                return Ok(None);
-            };
-            if self.cancel {
-                (
-                    CancelRekey::new().kind(kind).nonce(nonce).request(target)?,
-                    InFlight::Cancel,
-                )
-            } else if self.refresh
-                || (self.phase == RekeyPhase::Verifying
-                    && self.verification_nonce.is_none()
-                    && !self.cancel_verification)
-            {
-                (
-                    ReadRekeyProgress::new().kind(kind).request(target)?,
-                    InFlight::Read,
-                )
-            } else if self.phase == RekeyPhase::Verifying && self.cancel_verification {
-                (
-                    CancelRekeyVerify::new().kind(kind).request(target)?,
-                    InFlight::CancelVerification,
-                )
-            } else if self.phase == RekeyPhase::Verifying {
-                let Some(verification_nonce) = self.verification_nonce.clone() else {
-                    return Ok(None);
-                };
-                let Some(share) = self.verification_shares.pop_front() else {
-                    return Ok(None);
-                };
-                let request = RekeyVerify::new(share.clone(), verification_nonce)
-                    .kind(kind)
-                    .request(target)?;
-                (request, InFlight::VerifyShare(share))
-            } else {
-                let Some(share) = self.shares.pop_front() else {
-                    return Ok(None);
-                };
-                let request = Rekey::new(share.clone(), nonce)
-                    .kind(kind)
-                    .request(target)?;
-                (request, InFlight::Share(share))
-            }
-        };
-        if matches!(in_flight, InFlight::Read) {
-            self.refresh = false;
-        }
-        self.dialect = Some(target.dialect());
-        self.in_flight = Some(in_flight);
-        Ok(Some(request))
     }
 
     /// Feeds the answer to the request last returned by [`poll`](Self::poll).
@@ -501,187 +338,66 @@ impl RekeyCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
-        let in_flight = self
-            .in_flight
-            .take()
-            .ok_or(CeremonyError::NothingOutstanding)?;
-        let kind = self.kind;
-        match in_flight {
-            InFlight::Start => {
-                let answer = match &self.mode {
-                    Mode::Start(config) => config.parse(status, body),
-                    Mode::Resume => ReadRekeyProgress::new().kind(kind).parse(status, body),
-                };
-                match answer {
-                    Ok(answer) => self.on_started(answer),
-                    Err(err) => {
-                        if acted_on_unseen(&err) {
-                            // The server may have started a rekey: learn which before
-                            // starting another.
-                            self.unseen(InFlight::Start, status, body);
-                        }
-                        Err(err)
-                    }
-                }
-            }
+        match self.run.answered()? {
+            InFlight::Start => match wire::json(status, body) {
+                Ok(answer) => self.on_started(answer),
+                Err(err) => Err(self.start_failed(err, InFlight::Start, status, body)),
+            },
             // A refused read leaves the outcome unknown: it is read again.
-            InFlight::Resolve => match ReadRekeyProgress::new().kind(kind).parse(status, body) {
-                Ok(answer) => self.resolve(answer),
+            InFlight::Resolve => {
+                let answer = wire::json(status, body)?;
+                self.resolve(answer)
+            }
+            InFlight::ResolveVerify => match wire::json(status, body) {
+                Ok(answer) => self.resolve_verify(Some(answer)),
+                Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
+                    self.resolve_verify(None)
+                }
                 Err(err) => Err(err),
             },
-            InFlight::ResolveVerify => {
-                match ReadRekeyVerifyProgress::new()
-                    .kind(kind)
-                    .parse(status, body)
-                {
-                    Ok(answer) => self.resolve_verify(Some(answer)),
-                    Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
-                        self.resolve_verify(None)
-                    }
-                    Err(err) => Err(err),
-                }
-            }
-            InFlight::Read => match ReadRekeyProgress::new().kind(kind).parse(status, body) {
+            InFlight::Read => match wire::json(status, body) {
                 Ok(answer) => self.on_read(answer),
-                Err(err) => {
-                    if self.phase != RekeyPhase::Starting {
-                        self.refresh = true;
-                    }
-                    Err(err)
-                }
+                Err(err) => Err(self.read_failed(err)),
             },
-            InFlight::Share(share) => {
-                let answer = Rekey::new(KeyShare::new(""), "")
-                    .kind(kind)
-                    .parse(status, body);
-                self.on_share_answer(answer, share, status, body)
-            }
+            InFlight::Share(share) => match parse_update(status, body) {
+                Ok(update) => self.on_share_answer(update, share, status, body),
+                Err(err) => Err(self.share_refused(err, InFlight::Share(share), status, body)),
+            },
             InFlight::VerifyShare(share) => {
-                let answer = RekeyVerify::new(KeyShare::new(""), "")
-                    .kind(kind)
-                    .parse(status, body);
+                let answer = rekey_verify::parse_update(status, body);
                 self.on_verify_answer(answer, share, status, body)
             }
-            InFlight::Cancel => match CancelRekey::new().kind(kind).parse(status, body) {
-                Ok(()) => {
-                    self.finish_cancel();
-                    Ok(RekeyEvent::Cancelled)
-                }
-                Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
-                    self.finish_cancel();
-                    Ok(RekeyEvent::Cancelled)
+            InFlight::Cancel => {
+                self.cancel_answered(wire::empty(status, body), InFlight::Cancel)?;
+                Ok(RekeyEvent::Cancelled)
+            }
+            InFlight::CancelVerification => match wire::json::<VerifyStatus>(status, body) {
+                Ok(answer) => {
+                    self.run.done(Asked::CancelVerification);
+                    if let Stage::Own(verify) = &mut self.run.stage {
+                        // The fresh verification nonce is accepted only when read next to
+                        // the pinned rekey nonce.
+                        *verify = Verify {
+                            nonce: None,
+                            status: Some(VerifyStatus {
+                                nonce: None,
+                                progress: 0,
+                                ..answer
+                            }),
+                        };
+                    }
+                    Ok(RekeyEvent::VerificationRestarted)
                 }
                 Err(err) => {
                     if acted_on_unseen(&err) {
-                        self.lose(InFlight::Cancel);
-                    } else if self.phase == RekeyPhase::Aborted {
-                        // Refused (another nonce): not this ceremony's to cancel.
-                        self.cancel = false;
+                        self.lose(InFlight::CancelVerification, None);
+                    } else if err.refusal() == Some(&Refusal::NotInProgress) {
+                        self.abort();
                     }
                     Err(err)
                 }
             },
-            InFlight::CancelVerification => {
-                match CancelRekeyVerify::new().kind(kind).parse(status, body) {
-                    Ok(answer) => {
-                        self.cancel_verification = false;
-                        // The fresh verification nonce is accepted only when read next to
-                        // the pinned rekey nonce.
-                        self.verification_nonce = None;
-                        self.verify_status = Some(VerifyStatus {
-                            nonce: None,
-                            progress: 0,
-                            ..answer
-                        });
-                        Ok(RekeyEvent::VerificationRestarted)
-                    }
-                    Err(err) => {
-                        if acted_on_unseen(&err) {
-                            self.lose(InFlight::CancelVerification);
-                        } else if err.refusal() == Some(&Refusal::NotInProgress) {
-                            self.abort();
-                        }
-                        Err(err)
-                    }
-                }
-            }
         }
-    }
-
-    /// [`handle_response`](Self::handle_response) for a whole `http::Response`.
-    pub fn handle_http_response<B: AsRef<[u8]>>(
-        &mut self,
-        response: &Response<B>,
-    ) -> Result<RekeyEvent, Error> {
-        self.handle_response(response.status(), response.body().as_ref())
-    }
-
-    /// The request last returned by [`poll`](Self::poll) got no whole answer;
-    /// `delivery` says how far it got.
-    ///
-    /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
-    /// to the front of its queue). One the server may have acted on puts the ceremony in
-    /// [`RekeyPhase::OutcomeUnknown`]: the next request reads the progress, and the share is
-    /// resent only if it was not counted. What arrived of a cut answer
-    /// ([`Delivery::Cut`]) is kept ([`undecoded_responses`](Self::undecoded_responses)), and
-    /// new shares complete in it become the [`result`](Self::result).
-    pub fn request_failed(&mut self, delivery: Delivery<'_>) {
-        let Some(in_flight) = self.in_flight.take() else {
-            return;
-        };
-        match (in_flight, delivery) {
-            (InFlight::Read, _) => {
-                if self.phase != RekeyPhase::Starting {
-                    self.refresh = true;
-                }
-            }
-            // Still unknown: read again.
-            (InFlight::Resolve | InFlight::ResolveVerify, _) => {}
-            (InFlight::Share(share), Delivery::NotSent) => self.shares.push_front(share),
-            (InFlight::VerifyShare(share), Delivery::NotSent) => {
-                self.verification_shares.push_front(share)
-            }
-            // A start, cancel or cancel-verification that never left is built again from the
-            // phase and flags, which are unchanged.
-            (_, Delivery::NotSent) => {}
-            (in_flight, Delivery::Cut(partial)) => {
-                self.unseen(in_flight, partial.status(), partial.body().expose())
-            }
-            (in_flight, _) => self.lose(in_flight),
-        }
-    }
-
-    /// A request the server may have acted on whose answer arrived cut or could not be read:
-    /// keeps what came, recovers what is whole in a success body (new shares, a start's
-    /// nonce), and reads the progress before anything else.
-    fn unseen(&mut self, in_flight: InFlight, status: StatusCode, body: &[u8]) {
-        self.undecoded.keep(body);
-        if status.is_success() {
-            match in_flight {
-                InFlight::Share(_) => self.salvage_result(body),
-                InFlight::Start => self.salvage_nonce(body),
-                _ => {}
-            }
-        }
-        self.lose(in_flight);
-    }
-
-    /// Enters [`RekeyPhase::OutcomeUnknown`] for a request the server may have acted on.
-    fn lose(&mut self, in_flight: InFlight) {
-        let lost = match in_flight {
-            InFlight::Start => Lost::Start,
-            InFlight::Share(share) => Lost::Share(share),
-            InFlight::VerifyShare(share) => Lost::VerifyShare(share),
-            InFlight::Cancel => Lost::Cancel,
-            InFlight::CancelVerification => Lost::CancelVerification,
-            InFlight::Read | InFlight::Resolve | InFlight::ResolveVerify => return,
-        };
-        self.unknown = Some(Unknown {
-            lost,
-            phase: self.phase,
-            progress: self.progress(),
-        });
-        self.phase = RekeyPhase::OutcomeUnknown;
     }
 
     /// New shares complete in a share's answer that was cut or could not be decoded.
@@ -692,7 +408,7 @@ impl RekeyCeremony {
         let Some(mut result) = RekeyResult::salvage(body) else {
             return;
         };
-        if nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref()).is_some() {
+        if self.run.conflict(result.nonce.as_ref()).is_some() {
             return;
         }
         if let Some(status) = &self.status {
@@ -706,152 +422,151 @@ impl RekeyCeremony {
             }
         }
         if result.nonce.is_none() {
-            result.nonce = self.nonce.clone();
+            result.nonce = self.run.nonce().cloned();
         }
         self.result = Some(result);
-    }
-
-    /// The nonce in a start answer that was cut or could not be decoded.
-    fn salvage_nonce(&mut self, body: &[u8]) {
-        #[derive(serde::Deserialize)]
-        struct Started {
-            #[serde(default, deserialize_with = "wire::non_empty")]
-            nonce: Option<String>,
-        }
-        if let Some(Started { nonce: Some(nonce) }) = wire::salvage(body) {
-            self.salvaged_nonce = Some(nonce);
-        }
     }
 
     /// What the progress read says about a request whose answer was lost.
     fn resolve(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
         let Some(Unknown {
             lost,
-            phase,
+            before,
             progress,
-        }) = self.unknown.take()
+        }) = self.run.leave_unknown()
         else {
             return self.on_read(status);
         };
-        let running = status.started && status.nonce.is_some();
-        let ours = running && self.nonce.is_some() && status.nonce == self.nonce;
-        if let Lost::Cancel = lost {
-            let cancelled = self.nonce.as_ref().or(self.unconfirmed_nonce.as_ref());
-            if !running || status.nonce.as_ref() != cancelled {
-                self.finish_cancel();
-                return Ok(RekeyEvent::Cancelled);
-            }
-            // Still running: the cancel is sent again.
-            self.phase = phase;
-            self.status = Some(status);
-            return Ok(RekeyEvent::Refreshed);
-        }
-        if let Lost::Start = lost {
-            self.phase = RekeyPhase::Starting;
-            if !running {
-                // The start was not acted on: it is sent again.
-                return Ok(RekeyEvent::Requeued);
-            }
-            let known = self
-                .salvaged_nonce
-                .as_ref()
-                .or(self.required_nonce.as_ref());
-            if known.is_some() && known == status.nonce.as_ref() {
-                return self.on_started(status);
-            }
-            self.unconfirmed_nonce = status.nonce.clone();
-            let found = status.nonce.clone();
-            self.status = Some(status);
-            self.abort_cancellable();
-            return Err(CeremonyError::StartUnconfirmed {
-                ceremony: "rekey",
-                found,
-            }
-            .into());
-        }
-        if running && !ours {
-            // Whatever happened to ours, another rekey runs now.
-            self.phase = phase;
-            return self.on_read(status);
-        }
+        let (running, ours) = self.run.settles(status.started, status.nonce.as_ref());
         match lost {
-            Lost::Start | Lost::Cancel | Lost::VerifyShare(_) => {
-                unreachable!("resolved elsewhere")
+            Lost::Cancel => {
+                let cancelled = match &before {
+                    Stage::Aborted { cancel } => self.run.nonce().or(cancel.as_ref()),
+                    _ => self.run.nonce(),
+                };
+                if !running || status.nonce.as_ref() != cancelled {
+                    self.finish_cancel();
+                    return Ok(RekeyEvent::Cancelled);
+                }
+                // Still running: the cancel is sent again.
+                self.run.stage = before;
+                self.status = Some(status);
+                Ok(RekeyEvent::Refreshed)
             }
-            Lost::Share(share) => {
-                if ours && status.verification_nonce.is_some() {
-                    if self.result.is_some() {
-                        // The new shares were recovered from the cut answer.
-                        self.phase = RekeyPhase::CollectingShares;
-                        self.on_read(status)?;
-                        return Ok(RekeyEvent::Rekeyed);
-                    }
-                    self.status = Some(status);
-                    self.abort_cancellable();
-                    return Err(CeremonyError::AnswerLost {
-                        ceremony: "rekey",
-                        recovery: Recovery::CancelAndRestart,
-                    }
-                    .into());
+            Lost::Start { salvaged_nonce } => {
+                if !running {
+                    // The start was not acted on: it is sent again.
+                    return Ok(RekeyEvent::Requeued);
                 }
-                if ours {
-                    self.phase = RekeyPhase::CollectingShares;
-                    let now = status.progress;
-                    self.status = Some(status);
-                    return Ok(if now > progress {
-                        RekeyEvent::Progress
-                    } else if now == progress {
-                        self.shares.push_front(share);
-                        RekeyEvent::Requeued
-                    } else {
-                        RekeyEvent::ProgressReset
-                    });
+                let known = salvaged_nonce.as_ref().or(self.run.required_nonce());
+                if known.is_some() && known == status.nonce.as_ref() {
+                    return self.on_started(status);
                 }
-                if let Some(result) = &self.result {
-                    if !result.verification_required {
-                        // The cut answer held the new shares, and they are in effect.
-                        self.verification = Verification::NotRequired;
-                        self.shares.clear();
-                        self.verification_shares.clear();
-                        self.phase = RekeyPhase::Done;
-                        return Ok(RekeyEvent::Rekeyed);
-                    }
+                let found = status.nonce.clone();
+                self.status = Some(status);
+                self.abort_cancellable(found.clone());
+                Err(CeremonyError::StartUnconfirmed {
+                    ceremony: "rekey",
+                    found,
                 }
-                let could_complete = progress + 1 >= self.required();
-                let backup = self.status.as_ref().is_some_and(|s| s.backup);
-                self.abort();
-                if could_complete && !self.verification_expected() {
-                    return Err(CeremonyError::AnswerLost {
-                        ceremony: "rekey",
-                        recovery: if backup {
-                            Recovery::ReadBackup
-                        } else {
-                            Recovery::SharesGone
-                        },
-                    }
-                    .into());
-                }
-                Err(CeremonyError::LostByServer("rekey").into())
+                .into())
             }
+            Lost::VerifyShare(share) => {
+                // Settled by the verification progress, read next.
+                self.run.stage = before;
+                self.run.enter_unknown(Lost::VerifyShare(share), progress);
+                Ok(RekeyEvent::Refreshed)
+            }
+            _ if running && !ours => {
+                // Whatever happened to ours, another rekey runs now.
+                self.run.stage = before;
+                self.on_read(status)
+            }
+            Lost::Share(share) => self.resolve_share(status, share, progress, ours),
             Lost::CancelVerification => {
-                self.phase = RekeyPhase::Verifying;
-                match status.verification_nonce.clone() {
-                    Some(fresh) if ours && self.verification_nonce.as_ref() != Some(&fresh) => {
-                        self.cancel_verification = false;
-                        self.verify_status = None;
-                        self.verification_nonce = Some(fresh);
+                let verify = match before {
+                    Stage::Own(verify) => verify,
+                    _ => Verify::default(),
+                };
+                let fresh = status.verification_nonce.clone();
+                match fresh {
+                    Some(fresh) if ours && verify.nonce.as_ref() != Some(&fresh) => {
+                        self.run.done(Asked::CancelVerification);
+                        self.run.stage = Stage::Own(Verify {
+                            nonce: Some(fresh),
+                            status: None,
+                        });
                         self.status = Some(status);
                         Ok(RekeyEvent::VerificationRestarted)
                     }
                     // Not restarted yet: sent again.
                     Some(_) => {
+                        self.run.stage = Stage::Own(verify);
                         self.status = Some(status);
                         Ok(RekeyEvent::Refreshed)
                     }
-                    None => self.on_read(status),
+                    None => {
+                        self.run.stage = Stage::Own(verify);
+                        self.on_read(status)
+                    }
                 }
             }
         }
+    }
+
+    /// What the progress read says about a current share whose answer was lost, sent when
+    /// `progress` shares were counted (`ours`: the rekey read is this ceremony's).
+    fn resolve_share(
+        &mut self,
+        status: RekeyStatus,
+        share: KeyShare,
+        progress: u32,
+        ours: bool,
+    ) -> Result<RekeyEvent, Error> {
+        if ours && status.verification_nonce.is_some() {
+            if self.result.is_some() {
+                // The new shares were recovered from the cut answer.
+                self.run.stage = Stage::Collecting;
+                self.on_read(status)?;
+                return Ok(RekeyEvent::Rekeyed);
+            }
+            self.status = Some(status);
+            self.abort_cancellable(None);
+            return Err(CeremonyError::AnswerLost {
+                ceremony: "rekey",
+                recovery: Recovery::CancelAndRestart,
+            }
+            .into());
+        }
+        if ours {
+            let recount = self.run.recount(share, progress, status.progress);
+            self.status = Some(status);
+            return Ok(recount.into());
+        }
+        if let Some(result) = &self.result {
+            if !result.verification_required {
+                // The cut answer held the new shares, and they are in effect.
+                self.verification = Verification::NotRequired;
+                self.clear_queued_shares();
+                self.run.stage = Stage::Done;
+                return Ok(RekeyEvent::Rekeyed);
+            }
+        }
+        let could_complete = progress + 1 >= self.required();
+        let backup = self.status.as_ref().is_some_and(|s| s.backup);
+        self.abort();
+        if could_complete && !self.verification_expected() {
+            return Err(CeremonyError::AnswerLost {
+                ceremony: "rekey",
+                recovery: if backup {
+                    Recovery::ReadBackup
+                } else {
+                    Recovery::SharesGone
+                },
+            }
+            .into());
+        }
+        Err(CeremonyError::LostByServer("rekey").into())
     }
 
     /// What the verification progress read says about a verification share whose answer was
@@ -862,32 +577,35 @@ impl RekeyCeremony {
         let required = self.required();
         let Some(Unknown {
             lost: Lost::VerifyShare(share),
+            before,
             progress,
-            ..
-        }) = self.unknown.take()
+        }) = self.run.leave_unknown()
         else {
             return Err(CeremonyError::NothingOutstanding.into());
         };
+        let mut verify = match before {
+            Stage::Own(verify) => verify,
+            _ => Verify::default(),
+        };
         match answer {
             Some(answer) if answer.started && answer.nonce.is_some() => {
-                self.phase = RekeyPhase::Verifying;
-                if answer.nonce != self.verification_nonce {
+                if answer.nonce != verify.nonce {
                     // Verification restarted meanwhile: read the fresh nonce next to the
                     // pinned one, then send the share again.
-                    self.verification_nonce = None;
-                    self.verify_status = None;
+                    self.run.stage = Stage::Own(Verify::default());
                     self.verification_shares.push_front(share);
                     return Ok(RekeyEvent::Requeued);
                 }
-                let now = answer.progress;
-                self.verify_status = Some(answer);
-                Ok(if now > progress {
-                    RekeyEvent::VerificationProgress
-                } else if now == progress {
-                    self.verification_shares.push_front(share);
-                    RekeyEvent::Requeued
-                } else {
-                    RekeyEvent::ProgressReset
+                let recount = Recount::of(progress, answer.progress);
+                verify.status = Some(answer);
+                self.run.stage = Stage::Own(verify);
+                Ok(match recount {
+                    Recount::Counted => RekeyEvent::VerificationProgress,
+                    Recount::NotCounted => {
+                        self.verification_shares.push_front(share);
+                        RekeyEvent::Requeued
+                    }
+                    Recount::Reset => RekeyEvent::ProgressReset,
                 })
             }
             _ => {
@@ -902,61 +620,49 @@ impl RekeyCeremony {
     }
 
     fn on_started(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
-        let Some(nonce) = status.nonce.clone().filter(|_| status.started) else {
+        if let Err(err) = self.run.pin_started(status.started, status.nonce.as_ref()) {
             self.abort();
-            return Err(CeremonyError::NotStarted("rekey").into());
-        };
-        if let Some(required) = &self.required_nonce {
-            if *required != nonce {
-                let err = CeremonyError::ForeignNonce {
-                    expected: required.clone(),
-                    found: nonce,
-                };
-                self.abort();
-                return Err(err.into());
-            }
+            return Err(err.into());
         }
-        self.nonce = Some(nonce);
         self.status = Some(status);
-        self.phase = RekeyPhase::CollectingShares;
+        self.run.stage = Stage::Collecting;
         Ok(RekeyEvent::Started)
     }
 
     fn on_read(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
-        let resuming = self.phase == RekeyPhase::Starting;
-        let (Some(found), true) = (status.nonce.clone(), status.started) else {
-            self.abort();
-            return Err(CeremonyError::NotStarted("rekey").into());
-        };
-        let expected = self.nonce.as_ref().or(self.required_nonce.as_ref());
-        if let Some(err) = nonce_conflict(expected, Some(&found)) {
+        let resuming = self.run.starting();
+        if let Err(err) = self.run.pin_read(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }
-        self.nonce = Some(found);
         let verification_nonce = status.verification_nonce.clone();
         self.status = Some(status);
         match verification_nonce {
             Some(verification_nonce) => {
                 if self.result.is_none() && matches!(self.mode, Mode::Start(_)) {
-                    self.abort_cancellable();
+                    self.abort_cancellable(None);
                     return Err(CeremonyError::CompletedElsewhere.into());
                 }
-                if self.verification_nonce.as_ref() != Some(&verification_nonce) {
-                    self.verify_status = None;
-                }
-                self.verification_nonce = Some(verification_nonce);
+                let verify = match std::mem::replace(&mut self.run.stage, Stage::Starting) {
+                    Stage::Own(verify) if verify.nonce.as_ref() == Some(&verification_nonce) => {
+                        verify
+                    }
+                    _ => Verify {
+                        nonce: Some(verification_nonce),
+                        status: None,
+                    },
+                };
                 self.verification = Verification::Pending;
-                self.shares.clear();
-                self.phase = RekeyPhase::Verifying;
+                self.run.shares.clear();
+                self.run.stage = Stage::Own(verify);
             }
-            None if self.phase == RekeyPhase::Verifying => {
+            None if matches!(self.run.stage, Stage::Own(_)) => {
                 // Started, same nonce, but no verification pending: the server no longer
                 // knows this verification.
                 self.abort();
                 return Err(CeremonyError::NotStarted("rekey verification").into());
             }
-            None => self.phase = RekeyPhase::CollectingShares,
+            None => self.run.stage = Stage::Collecting,
         }
         Ok(if resuming {
             RekeyEvent::Started
@@ -967,21 +673,21 @@ impl RekeyCeremony {
 
     fn on_share_answer(
         &mut self,
-        answer: Result<RekeyUpdate, Error>,
+        update: RekeyUpdate,
         share: KeyShare,
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
-        match answer {
-            Ok(RekeyUpdate::Progress(progress)) => {
-                if let Some(err) = nonce_conflict(self.nonce.as_ref(), progress.nonce.as_ref()) {
+        match update {
+            RekeyUpdate::Progress(progress) => {
+                if let Some(err) = self.run.conflict(progress.nonce.as_ref()) {
                     self.abort();
                     return Err(err.into());
                 }
                 self.status = Some(progress);
                 Ok(RekeyEvent::Progress)
             }
-            Ok(RekeyUpdate::Complete(result))
+            RekeyUpdate::Complete(result)
                 if result.keys.is_empty() && self.kind == KeyKind::Recovery =>
             {
                 // Recovery shares are always handed out: an answer without them is broken.
@@ -994,70 +700,37 @@ impl RekeyCeremony {
                 self.unseen(InFlight::Share(share), status, body);
                 Err(err.into())
             }
-            Ok(RekeyUpdate::Complete(result)) => {
+            RekeyUpdate::Complete(result) => {
                 // No keys on an unseal rekey: an auto-unseal server rotated its root key and
                 // keeps it sealed by its seal, handing out no shares. That is success.
-                let conflict = nonce_conflict(self.nonce.as_ref(), result.nonce.as_ref());
+                let conflict = self.run.conflict(result.nonce.as_ref());
                 let verification_required = result.verification_required && !result.keys.is_empty();
-                self.verification_nonce = result.verification_nonce.clone();
+                let verify = Verify {
+                    nonce: result.verification_nonce.clone(),
+                    status: None,
+                };
                 if self.result.is_some() {
                     // Shares recovered earlier from a cut answer stay the result; this answer
                     // is kept beside them, so neither set is lost.
-                    self.undecoded.keep(body);
+                    self.run.keep(body);
                 } else {
                     self.result = Some(result);
                 }
-                self.shares.clear();
+                self.run.shares.clear();
                 if let Some(err) = conflict {
                     self.abort();
                     return Err(err.into());
                 }
-                if let Some(status) = &mut self.status {
-                    status.progress = 0;
-                }
+                self.reset_progress();
                 if verification_required {
                     self.verification = Verification::Pending;
-                    self.phase = RekeyPhase::Verifying;
+                    self.run.stage = Stage::Own(verify);
                 } else {
                     self.verification = Verification::NotRequired;
                     self.verification_shares.clear();
-                    self.phase = RekeyPhase::Done;
+                    self.run.stage = Stage::Done;
                 }
                 Ok(RekeyEvent::Rekeyed)
-            }
-            Err(err) => {
-                if acted_on_unseen(&err) {
-                    // The server may have counted the share, or even completed the rekey.
-                    self.unseen(InFlight::Share(share), status, body);
-                    return Err(err);
-                }
-                if let Error::Server(server) = &err {
-                    match &server.refusal {
-                        Refusal::WrongNonce { expected } => {
-                            if let Some(conflict) =
-                                nonce_conflict(self.nonce.as_ref(), expected.as_ref())
-                            {
-                                self.abort();
-                                return Err(conflict.into());
-                            }
-                            self.refresh = true;
-                        }
-                        Refusal::SharesDidNotCombine => {
-                            if let Some(status) = &mut self.status {
-                                status.progress = 0;
-                            }
-                        }
-                        Refusal::NotInProgress => {
-                            // Not known to the server any more (cancelled, or the server
-                            // restarted, was sealed, lost its leadership): say that.
-                            self.abort();
-                            return Err(CeremonyError::LostByServer("rekey").into());
-                        }
-                        Refusal::VerificationPending { .. } => self.refresh = true,
-                        _ => {}
-                    }
-                }
-                Err(err)
             }
         }
     }
@@ -1069,53 +742,55 @@ impl RekeyCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
-        match answer {
+        let err = match answer {
             Ok(VerifyUpdate::Progress(progress)) => {
-                if progress.nonce.is_some() && progress.nonce != self.verification_nonce {
-                    self.refresh = true;
+                if let Stage::Own(verify) = &mut self.run.stage {
+                    let stale = progress.nonce.is_some() && progress.nonce != verify.nonce;
+                    verify.status = Some(progress);
+                    if stale {
+                        self.run.ask(Asked::Refresh);
+                    }
                 }
-                self.verify_status = Some(progress);
-                Ok(RekeyEvent::VerificationProgress)
+                return Ok(RekeyEvent::VerificationProgress);
             }
             Ok(VerifyUpdate::Complete { .. }) => {
                 self.verification = Verification::Verified;
                 self.verification_shares.clear();
-                self.phase = RekeyPhase::Done;
-                Ok(RekeyEvent::Verified)
+                self.run.stage = Stage::Done;
+                return Ok(RekeyEvent::Verified);
             }
-            Err(err) => {
-                if acted_on_unseen(&err) {
-                    self.unseen(InFlight::VerifyShare(share), status, body);
-                    return Err(err);
-                }
-                if let Error::Server(server) = &err {
-                    match server.refusal {
-                        Refusal::WrongNonce { .. } => {
-                            // The verification nonce changed (verification restarted): the
-                            // share itself was not judged, so it is sent again once the new
-                            // nonce is read.
-                            self.verification_nonce = None;
-                            self.verification_shares.push_front(share);
-                        }
-                        Refusal::SharesDidNotCombine => {
-                            // Verification restarts under a fresh nonce.
-                            self.verification_nonce = None;
-                            if let Some(status) = &mut self.verify_status {
-                                status.progress = 0;
-                            }
-                        }
-                        Refusal::NotInProgress => {
-                            // Not known to the server any more (cancelled, or the server
-                            // restarted, was sealed, lost its leadership): say that.
-                            self.abort();
-                            return Err(CeremonyError::LostByServer("rekey").into());
-                        }
-                        _ => {}
-                    }
-                }
-                Err(err)
-            }
+            Err(err) => err,
+        };
+        if acted_on_unseen(&err) {
+            self.unseen(InFlight::VerifyShare(share), status, body);
+            return Err(err);
         }
+        let Stage::Own(verify) = &mut self.run.stage else {
+            return Err(err);
+        };
+        match err.refusal() {
+            Some(Refusal::WrongNonce { .. }) => {
+                // The verification nonce changed (verification restarted): the share itself
+                // was not judged, so it is sent again once the new nonce is read.
+                verify.nonce = None;
+                self.verification_shares.push_front(share);
+            }
+            Some(Refusal::SharesDidNotCombine) => {
+                // Verification restarts under a fresh nonce.
+                verify.nonce = None;
+                if let Some(status) = &mut verify.status {
+                    status.progress = 0;
+                }
+            }
+            Some(Refusal::NotInProgress) => {
+                // Not known to the server any more (cancelled, or the server restarted, was
+                // sealed, lost its leadership): say that.
+                self.abort();
+                return Err(CeremonyError::LostByServer("rekey").into());
+            }
+            _ => {}
+        }
+        Err(err)
     }
 
     /// Whether the rekey asks for verification, as far as known.
@@ -1127,43 +802,29 @@ impl RekeyCeremony {
         }
     }
 
-    fn finish_cancel(&mut self) {
-        self.cancellable = false;
-        self.unknown = None;
-        self.cancel = false;
-        self.cancel_verification = false;
-        self.refresh = false;
-        self.clear_queued_shares();
-        self.phase = RekeyPhase::Cancelled;
-    }
-
-    fn abort(&mut self) {
-        self.cancel = false;
-        self.cancel_verification = false;
-        self.refresh = false;
-        self.cancellable = false;
-        self.unknown = None;
-        self.clear_queued_shares();
-        self.phase = RekeyPhase::Aborted;
-    }
-
-    /// Aborts, leaving [`cancel`](Self::cancel) possible: a rekey this ceremony may own still
-    /// runs on the server.
-    fn abort_cancellable(&mut self) {
-        // A cancel asked for before the outcome was known still goes out.
-        let cancel = self.cancel;
-        self.abort();
-        self.cancellable = true;
-        self.cancel = cancel;
-    }
-
-    fn wrong_phase(&self, action: &'static str, phase: RekeyPhase) -> Error {
-        wrong_phase(action, phase.name())
+    /// The verification under way, or under way when the last request was lost.
+    fn verify(&self) -> Option<&Verify> {
+        match &self.run.stage {
+            Stage::Own(verify) => Some(verify),
+            Stage::Unknown(unknown) => match &unknown.before {
+                Stage::Own(verify) => Some(verify),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Where the ceremony stands.
     pub fn phase(&self) -> RekeyPhase {
-        self.phase
+        match self.run.stage {
+            Stage::Starting => RekeyPhase::Starting,
+            Stage::Collecting => RekeyPhase::CollectingShares,
+            Stage::Own(_) => RekeyPhase::Verifying,
+            Stage::Done => RekeyPhase::Done,
+            Stage::Unknown(_) => RekeyPhase::OutcomeUnknown,
+            Stage::Cancelled => RekeyPhase::Cancelled,
+            Stage::Aborted { .. } => RekeyPhase::Aborted,
+        }
     }
 
     /// Which shares this ceremony rekeys.
@@ -1171,53 +832,33 @@ impl RekeyCeremony {
         self.kind
     }
 
-    /// The dialect fixed by the first request, if one was built.
-    pub fn dialect(&self) -> Option<Dialect> {
-        self.dialect
-    }
-
-    /// The pinned rekey nonce, once known.
-    pub fn nonce(&self) -> Option<&str> {
-        self.nonce.as_deref()
-    }
-
     /// The verification nonce in use, while verifying.
     pub fn verification_nonce(&self) -> Option<&str> {
-        self.verification_nonce.as_deref()
+        self.verify().and_then(|verify| verify.nonce.as_deref())
     }
 
     /// Shares counted so far in the current phase: current shares while collecting, new
     /// shares while verifying.
     pub fn progress(&self) -> u32 {
-        if self.verifying() {
-            self.verify_status.as_ref().map_or(0, |s| s.progress)
-        } else {
-            self.status.as_ref().map_or(0, |s| s.progress)
+        match self.verify() {
+            Some(verify) => verify.status.as_ref().map_or(0, |s| s.progress),
+            None => self.status.as_ref().map_or(0, |s| s.progress),
         }
     }
 
     /// Shares needed in the current phase: the current threshold while collecting, the new
     /// threshold while verifying (0 while not known).
     pub fn required(&self) -> u32 {
-        if self.verifying() {
-            self.verify_status
+        match self.verify() {
+            Some(verify) => verify
+                .status
                 .as_ref()
                 .map(|s| s.t)
                 .filter(|&t| t > 0)
                 .or_else(|| self.status.as_ref().map(|s| s.t))
-                .unwrap_or(0)
-        } else {
-            self.status.as_ref().map_or(0, |s| s.required)
+                .unwrap_or(0),
+            None => self.status.as_ref().map_or(0, |s| s.required),
         }
-    }
-
-    /// Whether the current phase is the verification, or the lost request was sent in it.
-    fn verifying(&self) -> bool {
-        self.phase == RekeyPhase::Verifying
-            || self
-                .unknown
-                .as_ref()
-                .is_some_and(|unknown| unknown.phase == RekeyPhase::Verifying)
     }
 
     /// The last status the server reported for the rekey (new `t` and `n`, PGP
@@ -1226,24 +867,19 @@ impl RekeyCeremony {
         self.status.as_ref()
     }
 
-    /// The last verification status the server reported.
+    /// The last verification status the server reported, while verifying.
     pub fn verify_status(&self) -> Option<&VerifyStatus> {
-        self.verify_status.as_ref()
+        self.verify().and_then(|verify| verify.status.as_ref())
     }
 
     /// Current shares queued and not sent yet.
     pub fn queued_shares(&self) -> usize {
-        self.shares.len()
+        self.run.shares.len()
     }
 
     /// New shares queued for verification and not sent yet.
     pub fn queued_verification_shares(&self) -> usize {
         self.verification_shares.len()
-    }
-
-    /// Whether a request was handed out and its answer is awaited.
-    pub fn awaiting_response(&self) -> bool {
-        self.in_flight.is_some()
     }
 
     /// The new shares (with their PGP fingerprints, in the order of the keys given, and the
@@ -1263,13 +899,6 @@ impl RekeyCeremony {
         self.verification
     }
 
-    /// Every answer kept because it may carry the new shares, oldest first: undecodable
-    /// answers, unexplained refusals and what arrived of cut answers to the requests that
-    /// change the server's state. None is ever dropped or replaced while the ceremony lives.
-    pub fn undecoded_responses(&self) -> &[SecretBytes] {
-        self.undecoded.all()
-    }
-
     /// The operation that reads the PGP-encrypted backup of the new shares (for a rekey
     /// started with `backup`). Check its `nonce` against [`nonce`](Self::nonce) with
     /// [`is_own_backup`](Self::is_own_backup): the servers keep one backup, whichever rekey
@@ -1285,31 +914,166 @@ impl RekeyCeremony {
 
     /// Whether `backup` was written by this ceremony's rekey.
     pub fn is_own_backup(&self, backup: &BackupKeys) -> bool {
-        self.nonce.is_some() && backup.nonce == self.nonce
+        self.run.nonce().is_some() && backup.nonce.as_ref() == self.run.nonce()
     }
 }
 
-impl sealed::Sealed for RekeyCeremony {}
+impl Rules for RekeyCeremony {
+    type Flight = InFlight;
+    type Own = Verify;
+    type Lost = Lost;
 
-impl Ceremony for RekeyCeremony {
-    type Phase = RekeyPhase;
-    type Event = RekeyEvent;
-
-    fn poll(&mut self, target: &Target) -> Result<Next, Error> {
-        RekeyCeremony::poll(self, target)
+    fn skeleton(&self) -> &Skeleton<InFlight, Verify, Lost> {
+        &self.run
     }
 
-    fn handle_response(&mut self, status: StatusCode, body: &[u8]) -> Result<RekeyEvent, Error> {
-        RekeyCeremony::handle_response(self, status, body)
+    fn skeleton_mut(&mut self) -> &mut Skeleton<InFlight, Verify, Lost> {
+        &mut self.run
     }
 
-    fn request_failed(&mut self, delivery: Delivery<'_>) {
-        RekeyCeremony::request_failed(self, delivery)
+    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
+        let kind = self.kind;
+        let asked = self.run.asked();
+        let read = || ReadRekeyProgress::new().kind(kind).request(target);
+        let cancel = |nonce: String| CancelRekey::new().kind(kind).nonce(nonce).request(target);
+        let next = match &self.run.stage {
+            Stage::Unknown(unknown) => match unknown.lost {
+                Lost::VerifyShare(_) => (
+                    ReadRekeyVerifyProgress::new().kind(kind).request(target)?,
+                    InFlight::ResolveVerify,
+                ),
+                _ => (read()?, InFlight::Resolve),
+            },
+            Stage::Aborted {
+                cancel: Some(nonce),
+            } if asked == Asked::Cancel => (cancel(nonce.clone())?, InFlight::Cancel),
+            Stage::Done | Stage::Cancelled | Stage::Aborted { .. } => return Ok(None),
+            Stage::Starting => match &self.mode {
+                Mode::Start(_) if asked == Asked::Cancel => {
+                    // Nothing was started by this ceremony: there is nothing to cancel.
+                    self.finish_cancel();
+                    return Ok(None);
+                }
+                Mode::Start(config) => (config.request(target)?, InFlight::Start),
+                Mode::Resume => (read()?, InFlight::Read),
+            },
+            Stage::Collecting | Stage::Own(_) => {
+                let Some(nonce) = self.run.nonce().cloned() else {
+                    return Ok(None);
+                };
+                match (&self.run.stage, asked) {
+                    (_, Asked::Cancel) => (cancel(nonce)?, InFlight::Cancel),
+                    (_, Asked::Refresh) => (read()?, InFlight::Read),
+                    (Stage::Own(_), Asked::CancelVerification) => (
+                        CancelRekeyVerify::new().kind(kind).request(target)?,
+                        InFlight::CancelVerification,
+                    ),
+                    (Stage::Own(Verify { nonce: None, .. }), _) => (read()?, InFlight::Read),
+                    (
+                        Stage::Own(Verify {
+                            nonce: Some(verification_nonce),
+                            ..
+                        }),
+                        _,
+                    ) => {
+                        let Some(share) = self.verification_shares.pop_front() else {
+                            return Ok(None);
+                        };
+                        let request = RekeyVerify::new(share.clone(), verification_nonce.clone())
+                            .kind(kind)
+                            .request(target)?;
+                        (request, InFlight::VerifyShare(share))
+                    }
+                    _ => {
+                        let Some(share) = self.run.shares.pop_front() else {
+                            return Ok(None);
+                        };
+                        let request = Rekey::new(share.clone(), nonce)
+                            .kind(kind)
+                            .request(target)?;
+                        (request, InFlight::Share(share))
+                    }
+                }
+            }
+        };
+        Ok(Some(next))
     }
 
-    fn phase(&self) -> RekeyPhase {
-        self.phase
+    fn needs(&self) -> Next {
+        match self.phase() {
+            phase if phase.is_terminal() => Next::Finished,
+            RekeyPhase::Verifying => Next::NeedVerificationShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+            _ => Next::NeedShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+        }
     }
+
+    fn requeue(&mut self, flight: InFlight) {
+        match flight {
+            InFlight::Share(share) => self.run.shares.push_front(share),
+            InFlight::VerifyShare(share) => self.verification_shares.push_front(share),
+            // A start, cancel or cancel-verification that never left is built again from
+            // the stage and what was asked, which are unchanged.
+            _ => {}
+        }
+    }
+
+    fn lose(&mut self, flight: InFlight, cut: Option<&[u8]>) {
+        let lost = match flight {
+            InFlight::Start => Lost::Start {
+                salvaged_nonce: cut.and_then(salvaged_nonce),
+            },
+            InFlight::Share(share) => {
+                if let Some(body) = cut {
+                    self.salvage_result(body);
+                }
+                Lost::Share(share)
+            }
+            InFlight::VerifyShare(share) => Lost::VerifyShare(share),
+            InFlight::Cancel => Lost::Cancel,
+            InFlight::CancelVerification => Lost::CancelVerification,
+            InFlight::Read | InFlight::Resolve | InFlight::ResolveVerify => return,
+        };
+        let progress = self.progress();
+        self.run.enter_unknown(lost, progress);
+    }
+
+    fn reset_progress(&mut self) {
+        if let Some(status) = &mut self.status {
+            status.progress = 0;
+        }
+    }
+
+    fn stopped(&mut self) {
+        self.verification_shares.clear();
+    }
+}
+
+impl_ceremony!(RekeyCeremony, RekeyPhase, RekeyEvent);
+
+impl From<Recount> for RekeyEvent {
+    fn from(recount: Recount) -> Self {
+        match recount {
+            Recount::Counted => RekeyEvent::Progress,
+            Recount::NotCounted => RekeyEvent::Requeued,
+            Recount::Reset => RekeyEvent::ProgressReset,
+        }
+    }
+}
+
+/// The nonce in a start answer that was cut or could not be decoded.
+fn salvaged_nonce(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Started {
+        #[serde(default, deserialize_with = "wire::non_empty")]
+        nonce: Option<String>,
+    }
+    wire::salvage::<Started>(body).and_then(|started| started.nonce)
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@
 //! generation started (classic update answers report 0, which would select the legacy
 //! scheme).
 
-use super::{
-    acted_on_unseen, check_dialect, nonce_conflict, sealed, wrong_phase, Ceremony, KeptAnswers,
-    Next,
+use super::skeleton::{
+    self, queue, wrong_phase, Asked, Effect, Flight, Rules, Sending, Skeleton, Unknown,
 };
-use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal};
+use super::Next;
+use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery};
 use crate::ops::generate_root::{
-    CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress, RootGenerationStatus,
-    StartRootTokenGeneration, TokenKind,
+    parse_status, CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress,
+    RootGenerationStatus, StartRootTokenGeneration, TokenKind,
 };
 use crate::ops::Operation;
 use crate::otp::{self, OtpScheme, RandomSource};
@@ -21,9 +21,7 @@ use crate::secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 use crate::target::{Dialect, Target};
 use crate::transport::Delivery;
 use crate::wire;
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use std::collections::VecDeque;
+use http::{Response, StatusCode};
 
 /// How the generated token is protected on its way to the caller.
 #[derive(Debug, Clone, Default)]
@@ -149,31 +147,42 @@ enum Mode {
     Resume,
 }
 
+type Stage = skeleton::Stage<AwaitingOtp, Lost>;
+
+/// The ceremony's own stage: the server's `otp_length` is known, the caller's OTP awaited.
 #[derive(Debug)]
-enum InFlight {
+pub(super) struct AwaitingOtp;
+
+#[derive(Debug)]
+pub(super) enum Lost {
+    /// `salvaged`: the nonce (and server OTP) found in what arrived of the start's answer.
+    Start {
+        salvaged: Option<(String, Option<Otp>)>,
+    },
+    Share(KeyShare),
+    Cancel,
+}
+
+#[derive(Debug)]
+pub(super) enum InFlight {
+    /// The attempt status read before a start with the caller's OTP.
     Status,
     Start,
     Read,
     Share(KeyShare),
     Cancel,
-    /// The progress read that resolves an unknown outcome.
+    /// The progress read that settles an unknown outcome.
     Resolve,
 }
 
-/// A request whose answer did not arrive whole, with where the ceremony stood when it was
-/// sent.
-#[derive(Debug)]
-struct Unknown {
-    lost: Lost,
-    phase: RootTokenPhase,
-    progress: u32,
-}
-
-#[derive(Debug)]
-enum Lost {
-    Start,
-    Share(KeyShare),
-    Cancel,
+impl Flight for InFlight {
+    fn effect(&self) -> Effect {
+        match self {
+            InFlight::Read => Effect::Reads,
+            InFlight::Status | InFlight::Resolve => Effect::Settles,
+            InFlight::Start | InFlight::Share(_) | InFlight::Cancel => Effect::Changes,
+        }
+    }
 }
 
 /// What may be recovered from a start answer that was cut or could not be decoded.
@@ -206,25 +215,13 @@ struct SalvagedToken {
 pub struct RootTokenCeremony {
     kind: TokenKind,
     mode: Mode,
-    required_nonce: Option<String>,
-    dialect: Option<Dialect>,
-    phase: RootTokenPhase,
-    nonce: Option<String>,
+    run: Skeleton<InFlight, AwaitingOtp, Lost>,
+    /// The last status the server reported.
     status: Option<RootGenerationStatus>,
     otp: Option<Otp>,
     otp_length: Option<u32>,
     pgp_fingerprint: Option<String>,
-    shares: VecDeque<KeyShare>,
-    in_flight: Option<InFlight>,
-    refresh: bool,
-    cancel: bool,
     result: Option<GeneratedToken>,
-    undecoded: KeptAnswers,
-    unknown: Option<Unknown>,
-    /// What a start answer that arrived cut or undecodable held.
-    salvaged_start: Option<(String, Option<Otp>)>,
-    /// Aborted, but a generation this ceremony may own still runs on the server.
-    cancellable: bool,
 }
 
 impl RootTokenCeremony {
@@ -234,65 +231,46 @@ impl RootTokenCeremony {
             TokenProtection::Otp(otp) => Some(otp.clone()),
             _ => None,
         };
-        let mut ceremony = Self::new(kind, Mode::Start(protection));
-        ceremony.otp = otp;
-        ceremony
+        Self::new(kind, Mode::Start(protection), otp)
     }
 
     /// Joins the generation of `kind` already in progress: its status is read first and its
     /// nonce pinned. `otp` is the OTP it was started with, needed to decode the token (not
     /// with a PGP key; it can also be given later with [`provide_otp`](Self::provide_otp)).
     pub fn resume(kind: TokenKind, otp: Option<Otp>) -> Self {
-        let mut ceremony = Self::new(kind, Mode::Resume);
-        ceremony.otp = otp;
-        ceremony
+        Self::new(kind, Mode::Resume, otp)
     }
 
-    fn new(kind: TokenKind, mode: Mode) -> Self {
+    fn new(kind: TokenKind, mode: Mode, otp: Option<Otp>) -> Self {
         Self {
             kind,
             mode,
-            required_nonce: None,
-            dialect: None,
-            phase: RootTokenPhase::Starting,
-            nonce: None,
+            run: Skeleton::new("root-token generation"),
             status: None,
-            otp: None,
+            otp,
             otp_length: None,
             pgp_fingerprint: None,
-            shares: VecDeque::new(),
-            in_flight: None,
-            refresh: false,
-            cancel: false,
             result: None,
-            undecoded: KeptAnswers::default(),
-            unknown: None,
-            salvaged_start: None,
-            cancellable: false,
         }
     }
 
-    /// Accept only the generation with this nonce: any other fails with
-    /// [`CeremonyError::ForeignNonce`] before a share is sent.
-    pub fn require_nonce(mut self, nonce: impl Into<String>) -> Self {
-        self.required_nonce = Some(nonce.into());
-        self
-    }
+    shared_methods!(RootTokenEvent);
 
     /// Gives the OTP: while [`AwaitingOtp`](RootTokenPhase::AwaitingOtp) it is checked
     /// against the server's `otp_length` and then sent to start the generation; for a resumed
     /// generation it is the OTP to decode the token with.
     pub fn provide_otp(&mut self, otp: Otp) -> Result<(), Error> {
-        let resumed = matches!(self.mode, Mode::Resume) && !self.phase.is_terminal();
-        if self.phase != RootTokenPhase::AwaitingOtp && !resumed {
+        let awaiting = matches!(self.run.stage, Stage::Own(AwaitingOtp));
+        let resumed = matches!(self.mode, Mode::Resume) && !self.phase().is_terminal();
+        if !awaiting && !resumed {
             return Err(self.wrong_phase("giving an OTP"));
         }
         if let Some(otp_length) = self.otp_length {
             OtpScheme::from_otp_length(otp_length).check(&otp)?;
         }
         self.otp = Some(otp);
-        if self.phase == RootTokenPhase::AwaitingOtp {
-            self.phase = RootTokenPhase::Starting;
+        if awaiting {
+            self.run.stage = Stage::Starting;
         }
         Ok(())
     }
@@ -301,7 +279,7 @@ impl RootTokenCeremony {
     /// (legacy when its `otp_length` is 0), while
     /// [`AwaitingOtp`](RootTokenPhase::AwaitingOtp).
     pub fn generate_otp<R: RandomSource + ?Sized>(&mut self, source: &mut R) -> Result<(), Error> {
-        let (RootTokenPhase::AwaitingOtp, Some(otp_length)) = (self.phase, self.otp_length) else {
+        let (Stage::Own(AwaitingOtp), Some(otp_length)) = (&self.run.stage, self.otp_length) else {
             return Err(self.wrong_phase("generating an OTP"));
         };
         let otp = OtpScheme::from_otp_length(otp_length).generate(source)?;
@@ -318,17 +296,15 @@ impl RootTokenCeremony {
     where
         I: IntoIterator<Item = KeyShare>,
     {
-        if self.phase.is_terminal() {
+        if self.phase().is_terminal() {
             return Err(self.wrong_phase("submitting a share"));
         }
-        let shares = crate::ops::fields::checked_shares(shares)?;
-        self.shares.extend(shares);
-        Ok(())
+        queue(&mut self.run.shares, shares)
     }
 
     /// Drops the queued shares that were not sent yet.
     pub fn clear_queued_shares(&mut self) {
-        self.shares.clear();
+        self.run.shares.clear();
     }
 
     /// Cancels the generation (hvac's `cancel_root_generation`). Before the start was sent
@@ -339,148 +315,19 @@ impl RootTokenCeremony {
     /// An aborted ceremony can still cancel the generation found after its start got no
     /// answer ([`CeremonyError::StartUnconfirmed`]).
     pub fn cancel(&mut self) -> Result<(), Error> {
-        match self.phase {
-            RootTokenPhase::Cancelled => Ok(()),
-            RootTokenPhase::Aborted if self.cancellable => {
-                self.cancel = true;
-                Ok(())
-            }
-            RootTokenPhase::Done | RootTokenPhase::Aborted => Err(self.wrong_phase("cancelling")),
-            _ => {
-                self.cancel = true;
-                Ok(())
-            }
+        if !self.run.ask_cancel() {
+            return Err(self.wrong_phase("cancelling"));
         }
+        Ok(())
     }
 
     /// Reads the progress again.
     pub fn refresh(&mut self) -> Result<(), Error> {
-        if self.phase != RootTokenPhase::CollectingShares {
+        if !matches!(self.run.stage, Stage::Collecting) {
             return Err(self.wrong_phase("reading the progress"));
         }
-        self.refresh = true;
+        self.run.ask(Asked::Refresh);
         Ok(())
-    }
-
-    /// What the ceremony needs next: a request to send, the answer to the one out, shares,
-    /// an OTP, or nothing more.
-    ///
-    /// Fails without sending anything if the target's dialect differs from the ceremony's, or
-    /// if the request cannot be built.
-    pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
-        let settling = self.phase == RootTokenPhase::OutcomeUnknown;
-        Ok(match self.next_request(target)? {
-            Some(request) if settling => Next::Settle(request),
-            Some(request) => Next::Send(request),
-            None if self.awaiting_response() => Next::AwaitingAnswer,
-            None if self.phase.is_terminal() => Next::Finished,
-            None if self.phase == RootTokenPhase::AwaitingOtp => Next::NeedOtp {
-                length: self.otp_length.unwrap_or(0),
-            },
-            None => Next::NeedShares {
-                progress: self.progress(),
-                required: self.required(),
-            },
-        })
-    }
-
-    fn next_request(&mut self, target: &Target) -> Result<Option<Request<Bytes>>, Error> {
-        check_dialect(self.dialect, target)?;
-        let cancelling_aborted = self.phase == RootTokenPhase::Aborted && self.cancel;
-        if self.in_flight.is_some() || (self.phase.is_terminal() && !cancelling_aborted) {
-            return Ok(None);
-        }
-        let kind = self.kind;
-        let (request, in_flight) = match self.phase {
-            RootTokenPhase::OutcomeUnknown => (
-                ReadRootGenerationProgress::new()
-                    .kind(kind)
-                    .request(target)?,
-                InFlight::Resolve,
-            ),
-            RootTokenPhase::Aborted => (
-                CancelRootGeneration::new().kind(kind).request(target)?,
-                InFlight::Cancel,
-            ),
-            RootTokenPhase::AwaitingOtp => {
-                if self.cancel {
-                    self.finish_cancel();
-                }
-                return Ok(None);
-            }
-            RootTokenPhase::Starting => match &self.mode {
-                Mode::Start(_) if self.cancel => {
-                    self.finish_cancel();
-                    return Ok(None);
-                }
-                Mode::Start(protection) => {
-                    let needs_status = matches!(
-                        protection,
-                        TokenProtection::Otp(_) | TokenProtection::GenerateOtp
-                    );
-                    if needs_status && self.otp_length.is_none() {
-                        (
-                            ReadRootGenerationProgress::new()
-                                .kind(kind)
-                                .request(target)?,
-                            InFlight::Status,
-                        )
-                    } else {
-                        let mut start = StartRootTokenGeneration::new().kind(kind);
-                        match protection {
-                            TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
-                            TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
-                                let Some(otp) = &self.otp else {
-                                    return Ok(None);
-                                };
-                                start = start.otp(otp.clone());
-                            }
-                            TokenProtection::ServerOtp => {}
-                        }
-                        (start.request(target)?, InFlight::Start)
-                    }
-                }
-                Mode::Resume => (
-                    ReadRootGenerationProgress::new()
-                        .kind(kind)
-                        .request(target)?,
-                    InFlight::Read,
-                ),
-            },
-            RootTokenPhase::CollectingShares => {
-                let Some(nonce) = self.nonce.clone() else {
-                    return Ok(None);
-                };
-                if self.cancel {
-                    (
-                        CancelRootGeneration::new().kind(kind).request(target)?,
-                        InFlight::Cancel,
-                    )
-                } else if self.refresh {
-                    (
-                        ReadRootGenerationProgress::new()
-                            .kind(kind)
-                            .request(target)?,
-                        InFlight::Read,
-                    )
-                } else {
-                    let Some(share) = self.shares.pop_front() else {
-                        return Ok(None);
-                    };
-                    let request = GenerateRoot::new(share.clone(), nonce)
-                        .kind(kind)
-                        .request(target)?;
-                    (request, InFlight::Share(share))
-                }
-            }
-            RootTokenPhase::Done | RootTokenPhase::Cancelled => return Ok(None),
-        };
-        if matches!(in_flight, InFlight::Read) {
-            self.refresh = false;
-        }
-        self.dialect = Some(target.dialect());
-        self.in_flight = Some(in_flight);
-        Ok(Some(request))
     }
 
     /// Feeds the answer to the request last returned by [`poll`](Self::poll).
@@ -494,147 +341,35 @@ impl RootTokenCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        let in_flight = self
-            .in_flight
-            .take()
-            .ok_or(CeremonyError::NothingOutstanding)?;
-        let kind = self.kind;
-        match in_flight {
+        match self.run.answered()? {
             InFlight::Status => {
-                let answer = ReadRootGenerationProgress::new()
-                    .kind(kind)
-                    .parse(status, body)?;
+                let answer = parse_status(status, body)?;
                 self.on_status(answer)
             }
-            InFlight::Start => {
-                match StartRootTokenGeneration::new()
-                    .kind(kind)
-                    .parse(status, body)
-                {
-                    Ok(answer) => self.on_started(answer, status, body),
-                    Err(err) => {
-                        if acted_on_unseen(&err) {
-                            // The server may have started a generation (and sent its only
-                            // copy of the OTP): keep the answer, and learn which.
-                            self.unseen(InFlight::Start, status, body);
-                        }
-                        Err(err)
-                    }
-                }
-            }
+            InFlight::Start => match parse_status(status, body) {
+                Ok(answer) => self.on_started(answer, status, body),
+                // The server may have started a generation (and sent its only copy of the
+                // OTP): the answer is kept, and which is learnt.
+                Err(err) => Err(self.start_failed(err, InFlight::Start, status, body)),
+            },
             // A refused read leaves the outcome unknown: it is read again.
             InFlight::Resolve => {
-                let answer = ReadRootGenerationProgress::new()
-                    .kind(kind)
-                    .parse(status, body)?;
+                let answer = parse_status(status, body)?;
                 self.resolve(answer)
             }
-            InFlight::Read => {
-                match ReadRootGenerationProgress::new()
-                    .kind(kind)
-                    .parse(status, body)
-                {
-                    Ok(answer) => self.on_read(answer),
-                    Err(err) => {
-                        if self.phase != RootTokenPhase::Starting {
-                            self.refresh = true;
-                        }
-                        Err(err)
-                    }
-                }
-            }
-            InFlight::Share(share) => {
-                let answer = GenerateRoot::new(KeyShare::new(""), "")
-                    .kind(kind)
-                    .parse(status, body);
-                self.on_share_answer(answer, share, status, body)
-            }
-            InFlight::Cancel => match CancelRootGeneration::new().kind(kind).parse(status, body) {
-                Ok(()) => {
-                    self.finish_cancel();
-                    Ok(RootTokenEvent::Cancelled)
-                }
-                Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
-                    self.finish_cancel();
-                    Ok(RootTokenEvent::Cancelled)
-                }
-                Err(err) => {
-                    if acted_on_unseen(&err) {
-                        self.lose(InFlight::Cancel);
-                    }
-                    Err(err)
-                }
+            InFlight::Read => match parse_status(status, body) {
+                Ok(answer) => self.on_read(answer),
+                Err(err) => Err(self.read_failed(err)),
             },
-        }
-    }
-
-    /// [`handle_response`](Self::handle_response) for a whole `http::Response`.
-    pub fn handle_http_response<B: AsRef<[u8]>>(
-        &mut self,
-        response: &Response<B>,
-    ) -> Result<RootTokenEvent, Error> {
-        self.handle_response(response.status(), response.body().as_ref())
-    }
-
-    /// The request last returned by [`poll`](Self::poll) got no whole answer;
-    /// `delivery` says how far it got.
-    ///
-    /// A request that never left ([`Delivery::NotSent`]) is built again (a share goes back
-    /// to the front of the queue). One the server may have acted on (a start, a share, a
-    /// cancel) puts the ceremony in [`RootTokenPhase::OutcomeUnknown`]: the next request reads
-    /// the progress, and nothing is resent unless it was not acted on. What arrived of a cut
-    /// answer is kept ([`undecoded_responses`](Self::undecoded_responses)); an encoded token
-    /// complete in it becomes the [`result`](Self::result), a server OTP complete in a start
-    /// answer is kept for decoding.
-    pub fn request_failed(&mut self, delivery: Delivery<'_>) {
-        let Some(in_flight) = self.in_flight.take() else {
-            return;
-        };
-        match (in_flight, delivery) {
-            (InFlight::Read, _) => {
-                if self.phase != RootTokenPhase::Starting {
-                    self.refresh = true;
-                }
-            }
-            (InFlight::Status | InFlight::Resolve, _) => {}
-            (InFlight::Share(share), Delivery::NotSent) => self.shares.push_front(share),
-            (_, Delivery::NotSent) => {}
-            (in_flight, Delivery::Cut(partial)) => {
-                self.unseen(in_flight, partial.status(), partial.body().expose())
-            }
-            (in_flight, _) => self.lose(in_flight),
-        }
-    }
-
-    /// A request the server may have acted on whose answer arrived cut or could not be read:
-    /// keeps what came, recovers what is whole in a success body (the token, a start's nonce
-    /// and OTP), and reads the progress before anything else.
-    fn unseen(&mut self, in_flight: InFlight, status: StatusCode, body: &[u8]) {
-        self.undecoded.keep(body);
-        if status.is_success() {
-            match in_flight {
-                InFlight::Share(_) => self.salvage_token(body),
-                InFlight::Start => self.salvage_start(body),
-                _ => {}
+            InFlight::Share(share) => match parse_status(status, body) {
+                Ok(answer) => self.on_share_answer(answer, status, body),
+                Err(err) => Err(self.share_refused(err, InFlight::Share(share), status, body)),
+            },
+            InFlight::Cancel => {
+                self.cancel_answered(wire::empty(status, body), InFlight::Cancel)?;
+                Ok(RootTokenEvent::Cancelled)
             }
         }
-        self.lose(in_flight);
-    }
-
-    /// Enters [`RootTokenPhase::OutcomeUnknown`] for a request the server may have acted on.
-    fn lose(&mut self, in_flight: InFlight) {
-        let lost = match in_flight {
-            InFlight::Start => Lost::Start,
-            InFlight::Share(share) => Lost::Share(share),
-            InFlight::Cancel => Lost::Cancel,
-            InFlight::Status | InFlight::Read | InFlight::Resolve => return,
-        };
-        self.unknown = Some(Unknown {
-            lost,
-            phase: self.phase,
-            progress: self.progress(),
-        });
-        self.phase = RootTokenPhase::OutcomeUnknown;
     }
 
     /// An encoded token complete in a share's answer that was cut or could not be decoded.
@@ -645,78 +380,59 @@ impl RootTokenCeremony {
         let Some(encoded) = salvaged.encoded_token.or(salvaged.encoded_root_token) else {
             return;
         };
-        if self.result.is_some()
-            || nonce_conflict(self.nonce.as_ref(), salvaged.nonce.as_ref()).is_some()
-        {
+        if self.result.is_some() || self.run.conflict(salvaged.nonce.as_ref()).is_some() {
             return;
         }
         self.result = Some(GeneratedToken {
             encoded,
             pgp_fingerprint: self.pgp_fingerprint.clone(),
-            nonce: salvaged.nonce.or_else(|| self.nonce.clone()),
+            nonce: salvaged.nonce.or_else(|| self.run.nonce().cloned()),
         });
-    }
-
-    /// The nonce (and server OTP) complete in a start answer that was cut or undecodable.
-    fn salvage_start(&mut self, body: &[u8]) {
-        if let Some(SalvagedStart {
-            nonce: Some(nonce),
-            otp,
-        }) = wire::salvage(body)
-        {
-            self.salvaged_start = Some((nonce, otp));
-        }
     }
 
     /// What the progress read says about a request whose answer was lost.
     fn resolve(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
         let Some(Unknown {
             lost,
-            phase,
+            before,
             progress,
-        }) = self.unknown.take()
+        }) = self.run.leave_unknown()
         else {
             return self.on_read(status);
         };
-        let running = status.started && status.nonce.is_some();
-        let ours = running && self.nonce.is_some() && status.nonce == self.nonce;
+        let (running, ours) = self.run.settles(status.started, status.nonce.as_ref());
         match lost {
             Lost::Cancel => {
-                if running && (ours || self.nonce.is_none()) {
+                if running && (ours || self.run.nonce().is_none()) {
                     // Still running: the cancel is sent again.
-                    self.phase = phase;
+                    self.run.stage = before;
                     self.status = Some(status);
                     return Ok(RootTokenEvent::Refreshed);
                 }
                 self.finish_cancel();
                 Ok(RootTokenEvent::Cancelled)
             }
-            Lost::Start => {
-                self.phase = RootTokenPhase::Starting;
+            Lost::Start { salvaged } => {
                 if !running {
                     return Ok(RootTokenEvent::Requeued);
                 }
                 let server_otp = matches!(self.mode, Mode::Start(TokenProtection::ServerOtp));
-                let (salvaged_nonce, otp) = match self.salvaged_start.take() {
+                let (salvaged_nonce, otp) = match salvaged {
                     Some((nonce, otp)) => (Some(nonce), otp),
                     None => (None, None),
                 };
-                let known = salvaged_nonce.as_ref().or(self.required_nonce.as_ref());
+                let known = salvaged_nonce.as_ref().or(self.run.required_nonce());
                 let usable = !server_otp || otp.is_some();
                 if usable && known.is_some() && known == status.nonce.as_ref() {
                     if server_otp {
                         self.otp = otp;
                     }
-                    self.nonce = status.nonce.clone();
+                    self.run.pin(status.nonce.clone());
                     return self.on_read(status);
                 }
                 let found = status.nonce.clone();
                 self.status = Some(status);
-                // A cancel asked for before the outcome was known still goes out.
-                let cancel = self.cancel;
-                self.abort();
-                self.cancellable = true;
-                self.cancel = cancel;
+                self.abort_cancellable(found.clone());
                 Err(CeremonyError::StartUnconfirmed {
                     ceremony: "root-token generation",
                     found,
@@ -725,26 +441,18 @@ impl RootTokenCeremony {
             }
             Lost::Share(share) => {
                 if running && !ours {
-                    self.phase = phase;
+                    self.run.stage = before;
                     return self.on_read(status);
                 }
                 if ours {
-                    self.phase = RootTokenPhase::CollectingShares;
-                    let now = status.progress;
+                    let recount = self.run.recount(share, progress, status.progress);
                     self.status = Some(status);
-                    return Ok(if now > progress {
-                        RootTokenEvent::Progress
-                    } else if now == progress {
-                        self.shares.push_front(share);
-                        RootTokenEvent::Requeued
-                    } else {
-                        RootTokenEvent::ProgressReset
-                    });
+                    return Ok(recount.into());
                 }
                 if self.result.is_some() {
                     // The cut answer held the token.
-                    self.shares.clear();
-                    self.phase = RootTokenPhase::Done;
+                    self.run.shares.clear();
+                    self.run.stage = Stage::Done;
                     return Ok(RootTokenEvent::Generated);
                 }
                 let could_complete = progress + 1 >= self.required();
@@ -768,11 +476,11 @@ impl RootTokenCeremony {
         if let Some(otp) = &self.otp {
             if let Err(err) = OtpScheme::from_otp_length(otp_length).check(otp) {
                 self.otp = None;
-                self.phase = RootTokenPhase::AwaitingOtp;
+                self.run.stage = Stage::Own(AwaitingOtp);
                 return Err(err);
             }
         } else {
-            self.phase = RootTokenPhase::AwaitingOtp;
+            self.run.stage = Stage::Own(AwaitingOtp);
         }
         Ok(RootTokenEvent::StatusRead)
     }
@@ -783,16 +491,11 @@ impl RootTokenCeremony {
         code: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        let Some(nonce) = status.nonce.clone().filter(|_| status.started) else {
-            self.abort();
-            return Err(CeremonyError::NotStarted("root-token generation").into());
-        };
-        if let Some(err) = nonce_conflict(self.required_nonce.as_ref(), Some(&nonce)) {
+        if let Err(err) = self.run.pin_started(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }
-        self.nonce = Some(nonce);
-        self.phase = RootTokenPhase::CollectingShares;
+        self.run.stage = Stage::Collecting;
         self.pgp_fingerprint = status.pgp_fingerprint.clone();
         let server_otp = matches!(self.mode, Mode::Start(TokenProtection::ServerOtp));
         if server_otp {
@@ -810,24 +513,18 @@ impl RootTokenCeremony {
                 "the start answer carries no OTP: the token will not be decodable",
                 body,
             );
-            self.undecoded.keep(body);
+            self.run.keep(body);
             return Err(err.into());
         }
         Ok(RootTokenEvent::Started)
     }
 
     fn on_read(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
-        let resuming = self.phase == RootTokenPhase::Starting;
-        let (Some(found), true) = (status.nonce.clone(), status.started) else {
-            self.abort();
-            return Err(CeremonyError::NotStarted("root-token generation").into());
-        };
-        let expected = self.nonce.as_ref().or(self.required_nonce.as_ref());
-        if let Some(err) = nonce_conflict(expected, Some(&found)) {
+        let resuming = self.run.starting();
+        if let Err(err) = self.run.pin_read(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }
-        self.nonce = Some(found);
         if status.otp_length > 0 || self.otp_length.is_none() {
             self.otp_length = Some(status.otp_length);
         }
@@ -835,7 +532,7 @@ impl RootTokenCeremony {
             self.pgp_fingerprint = status.pgp_fingerprint.clone();
         }
         self.status = Some(status);
-        self.phase = RootTokenPhase::CollectingShares;
+        self.run.stage = Stage::Collecting;
         if resuming {
             if let (Some(otp), Some(otp_length)) = (&self.otp, self.otp_length) {
                 if let Err(err) = OtpScheme::from_otp_length(otp_length).check(otp) {
@@ -851,130 +548,73 @@ impl RootTokenCeremony {
 
     fn on_share_answer(
         &mut self,
-        answer: Result<RootGenerationStatus, Error>,
-        share: KeyShare,
+        status: RootGenerationStatus,
         code: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        match answer {
-            Ok(status) if status.complete => {
-                let Some(encoded) = status.encoded_token.clone() else {
-                    let err = DecodeError::new(
-                        code.as_u16(),
-                        "the generation completed but the answer carries no encoded token",
-                        body,
-                    );
-                    self.undecoded.keep(body);
-                    self.abort();
-                    return Err(err.into());
-                };
-                let conflict = nonce_conflict(self.nonce.as_ref(), status.nonce.as_ref());
-                if status.pgp_fingerprint.is_some() {
-                    self.pgp_fingerprint = status.pgp_fingerprint.clone();
-                }
-                if self.result.is_some() {
-                    // A token recovered earlier from a cut answer stays the result; this
-                    // answer is kept beside it, so neither is lost.
-                    self.undecoded.keep(body);
-                } else {
-                    self.result = Some(GeneratedToken {
-                        encoded,
-                        pgp_fingerprint: self.pgp_fingerprint.clone(),
-                        nonce: status.nonce.clone().or_else(|| self.nonce.clone()),
-                    });
-                }
-                self.status = Some(status);
-                self.shares.clear();
-                if let Some(err) = conflict {
-                    self.abort();
-                    return Err(err.into());
-                }
-                self.phase = RootTokenPhase::Done;
-                Ok(RootTokenEvent::Generated)
+        if !status.complete {
+            if let Some(err) = self.run.conflict(status.nonce.as_ref()) {
+                self.abort();
+                return Err(err.into());
             }
-            Ok(status) => {
-                if let Some(err) = nonce_conflict(self.nonce.as_ref(), status.nonce.as_ref()) {
-                    self.abort();
-                    return Err(err.into());
-                }
-                self.status = Some(status);
-                Ok(RootTokenEvent::Progress)
-            }
-            Err(err) => {
-                if acted_on_unseen(&err) {
-                    self.unseen(InFlight::Share(share), code, body);
-                    return Err(err);
-                }
-                if let Error::Server(server) = &err {
-                    match &server.refusal {
-                        Refusal::WrongNonce { expected } => {
-                            if let Some(conflict) =
-                                nonce_conflict(self.nonce.as_ref(), expected.as_ref())
-                            {
-                                self.abort();
-                                return Err(conflict.into());
-                            }
-                            self.refresh = true;
-                        }
-                        Refusal::SharesDidNotCombine => {
-                            if let Some(status) = &mut self.status {
-                                status.progress = 0;
-                            }
-                        }
-                        Refusal::NotInProgress => {
-                            // Not known to the server any more (cancelled, or the server
-                            // restarted, was sealed, lost its leadership): say that.
-                            self.abort();
-                            return Err(CeremonyError::LostByServer("root-token generation").into());
-                        }
-                        _ => {}
-                    }
-                }
-                Err(err)
-            }
+            self.status = Some(status);
+            return Ok(RootTokenEvent::Progress);
         }
-    }
-
-    fn finish_cancel(&mut self) {
-        self.cancel = false;
-        self.refresh = false;
-        self.cancellable = false;
-        self.unknown = None;
-        self.shares.clear();
-        self.phase = RootTokenPhase::Cancelled;
-    }
-
-    fn abort(&mut self) {
-        self.cancel = false;
-        self.refresh = false;
-        self.cancellable = false;
-        self.unknown = None;
-        self.shares.clear();
-        self.phase = RootTokenPhase::Aborted;
+        let Some(encoded) = status.encoded_token.clone() else {
+            let err = DecodeError::new(
+                code.as_u16(),
+                "the generation completed but the answer carries no encoded token",
+                body,
+            );
+            self.run.keep(body);
+            self.abort();
+            return Err(err.into());
+        };
+        let conflict = self.run.conflict(status.nonce.as_ref());
+        if status.pgp_fingerprint.is_some() {
+            self.pgp_fingerprint = status.pgp_fingerprint.clone();
+        }
+        if self.result.is_some() {
+            // A token recovered earlier from a cut answer stays the result; this answer is
+            // kept beside it, so neither is lost.
+            self.run.keep(body);
+        } else {
+            self.result = Some(GeneratedToken {
+                encoded,
+                pgp_fingerprint: self.pgp_fingerprint.clone(),
+                nonce: status.nonce.clone().or_else(|| self.run.nonce().cloned()),
+            });
+        }
+        self.status = Some(status);
+        self.run.shares.clear();
+        if let Some(err) = conflict {
+            self.abort();
+            return Err(err.into());
+        }
+        self.run.stage = Stage::Done;
+        Ok(RootTokenEvent::Generated)
     }
 
     fn wrong_phase(&self, action: &'static str) -> Error {
-        wrong_phase(action, self.phase.name())
+        wrong_phase(action, self.phase().name())
     }
 
     /// Where the ceremony stands.
     pub fn phase(&self) -> RootTokenPhase {
-        self.phase
+        match self.run.stage {
+            Stage::Starting => RootTokenPhase::Starting,
+            Stage::Own(AwaitingOtp) => RootTokenPhase::AwaitingOtp,
+            Stage::Collecting => RootTokenPhase::CollectingShares,
+            Stage::Done => RootTokenPhase::Done,
+            Stage::Unknown(_) => RootTokenPhase::OutcomeUnknown,
+            Stage::Cancelled => RootTokenPhase::Cancelled,
+            Stage::Aborted { .. } => RootTokenPhase::Aborted,
+        }
     }
 
     /// Which token this ceremony generates.
     pub fn token_kind(&self) -> TokenKind {
         self.kind
-    }
-
-    /// The dialect fixed by the first request, if one was built.
-    pub fn dialect(&self) -> Option<Dialect> {
-        self.dialect
-    }
-
-    /// The pinned nonce, once known.
-    pub fn nonce(&self) -> Option<&str> {
-        self.nonce.as_deref()
     }
 
     /// The OTP: the caller's, or the server's from the start answer (it is not sent again).
@@ -1010,12 +650,7 @@ impl RootTokenCeremony {
 
     /// Shares queued and not sent yet.
     pub fn queued_shares(&self) -> usize {
-        self.shares.len()
-    }
-
-    /// Whether a request was handed out and its answer is awaited.
-    pub fn awaiting_response(&self) -> bool {
-        self.in_flight.is_some()
+        self.run.shares.len()
     }
 
     /// The generated token, once the threshold was reached. It stays here in every later
@@ -1049,39 +684,154 @@ impl RootTokenCeremony {
         };
         otp::decode_token(&result.encoded, otp, otp_length)
     }
+}
 
-    /// Every answer kept because it may carry the token or the server's OTP, oldest first:
-    /// undecodable answers, unexplained refusals and what arrived of cut answers to the
-    /// requests that change the server's state. None is ever dropped or replaced.
-    pub fn undecoded_responses(&self) -> &[SecretBytes] {
-        self.undecoded.all()
+impl Rules for RootTokenCeremony {
+    type Flight = InFlight;
+    type Own = AwaitingOtp;
+    type Lost = Lost;
+
+    fn skeleton(&self) -> &Skeleton<InFlight, AwaitingOtp, Lost> {
+        &self.run
+    }
+
+    fn skeleton_mut(&mut self) -> &mut Skeleton<InFlight, AwaitingOtp, Lost> {
+        &mut self.run
+    }
+
+    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
+        let kind = self.kind;
+        let asked = self.run.asked();
+        let read = || ReadRootGenerationProgress::new().kind(kind).request(target);
+        let cancel = || CancelRootGeneration::new().kind(kind).request(target);
+        let next = match &self.run.stage {
+            Stage::Unknown(_) => (read()?, InFlight::Resolve),
+            Stage::Aborted { cancel: Some(_) } if asked == Asked::Cancel => {
+                (cancel()?, InFlight::Cancel)
+            }
+            Stage::Done | Stage::Cancelled | Stage::Aborted { .. } => return Ok(None),
+            Stage::Own(AwaitingOtp) => {
+                if asked == Asked::Cancel {
+                    self.finish_cancel();
+                }
+                return Ok(None);
+            }
+            Stage::Starting => match &self.mode {
+                Mode::Start(_) if asked == Asked::Cancel => {
+                    // Nothing was started by this ceremony: there is nothing to cancel.
+                    self.finish_cancel();
+                    return Ok(None);
+                }
+                Mode::Start(protection) => {
+                    let needs_status = matches!(
+                        protection,
+                        TokenProtection::Otp(_) | TokenProtection::GenerateOtp
+                    );
+                    if needs_status && self.otp_length.is_none() {
+                        (read()?, InFlight::Status)
+                    } else {
+                        let mut start = StartRootTokenGeneration::new().kind(kind);
+                        match protection {
+                            TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
+                            TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
+                                let Some(otp) = &self.otp else {
+                                    return Ok(None);
+                                };
+                                start = start.otp(otp.clone());
+                            }
+                            TokenProtection::ServerOtp => {}
+                        }
+                        (start.request(target)?, InFlight::Start)
+                    }
+                }
+                Mode::Resume => (read()?, InFlight::Read),
+            },
+            Stage::Collecting => {
+                let Some(nonce) = self.run.nonce().cloned() else {
+                    return Ok(None);
+                };
+                match asked {
+                    Asked::Cancel => (cancel()?, InFlight::Cancel),
+                    Asked::Refresh => (read()?, InFlight::Read),
+                    Asked::Nothing | Asked::CancelVerification => {
+                        let Some(share) = self.run.shares.pop_front() else {
+                            return Ok(None);
+                        };
+                        let request = GenerateRoot::new(share.clone(), nonce)
+                            .kind(kind)
+                            .request(target)?;
+                        (request, InFlight::Share(share))
+                    }
+                }
+            }
+        };
+        Ok(Some(next))
+    }
+
+    fn needs(&self) -> Next {
+        match self.phase() {
+            phase if phase.is_terminal() => Next::Finished,
+            RootTokenPhase::AwaitingOtp => Next::NeedOtp {
+                length: self.otp_length.unwrap_or(0),
+            },
+            _ => Next::NeedShares {
+                progress: self.progress(),
+                required: self.required(),
+            },
+        }
+    }
+
+    fn requeue(&mut self, flight: InFlight) {
+        if let InFlight::Share(share) = flight {
+            self.run.shares.push_front(share);
+        }
+    }
+
+    fn lose(&mut self, flight: InFlight, cut: Option<&[u8]>) {
+        let lost = match flight {
+            InFlight::Start => Lost::Start {
+                salvaged: cut.and_then(salvaged_start),
+            },
+            InFlight::Share(share) => {
+                if let Some(body) = cut {
+                    self.salvage_token(body);
+                }
+                Lost::Share(share)
+            }
+            InFlight::Cancel => Lost::Cancel,
+            InFlight::Status | InFlight::Read | InFlight::Resolve => return,
+        };
+        let progress = self.progress();
+        self.run.enter_unknown(lost, progress);
+    }
+
+    fn reset_progress(&mut self) {
+        if let Some(status) = &mut self.status {
+            status.progress = 0;
+        }
     }
 }
 
-impl sealed::Sealed for RootTokenCeremony {}
+impl_ceremony!(RootTokenCeremony, RootTokenPhase, RootTokenEvent);
 
-impl Ceremony for RootTokenCeremony {
-    type Phase = RootTokenPhase;
-    type Event = RootTokenEvent;
-
-    fn poll(&mut self, target: &Target) -> Result<Next, Error> {
-        RootTokenCeremony::poll(self, target)
+impl From<skeleton::Recount> for RootTokenEvent {
+    fn from(recount: skeleton::Recount) -> Self {
+        match recount {
+            skeleton::Recount::Counted => RootTokenEvent::Progress,
+            skeleton::Recount::NotCounted => RootTokenEvent::Requeued,
+            skeleton::Recount::Reset => RootTokenEvent::ProgressReset,
+        }
     }
+}
 
-    fn handle_response(
-        &mut self,
-        status: StatusCode,
-        body: &[u8],
-    ) -> Result<RootTokenEvent, Error> {
-        RootTokenCeremony::handle_response(self, status, body)
-    }
-
-    fn request_failed(&mut self, delivery: Delivery<'_>) {
-        RootTokenCeremony::request_failed(self, delivery)
-    }
-
-    fn phase(&self) -> RootTokenPhase {
-        self.phase
+/// The nonce (and server OTP) complete in a start answer that was cut or undecodable.
+fn salvaged_start(body: &[u8]) -> Option<(String, Option<Otp>)> {
+    match wire::salvage::<SalvagedStart>(body) {
+        Some(SalvagedStart {
+            nonce: Some(nonce),
+            otp,
+        }) => Some((nonce, otp)),
+        _ => None,
     }
 }
 

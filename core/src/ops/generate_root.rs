@@ -76,7 +76,10 @@ pub struct RootGenerationStatus {
     pub otp_length: u32,
 }
 
-fn parse_status(status: http::StatusCode, body: &[u8]) -> Result<RootGenerationStatus, Error> {
+pub(crate) fn parse_status(
+    status: http::StatusCode,
+    body: &[u8],
+) -> Result<RootGenerationStatus, Error> {
     let mut parsed: RootGenerationStatus = wire::json(status, body)?;
     if parsed.encoded_token.is_none() {
         parsed.encoded_token = parsed.encoded_root_token.take();

@@ -51,7 +51,7 @@ struct Completion {
     nonce: Option<String>,
 }
 
-fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<VerifyUpdate, Error> {
+pub(crate) fn parse_update(status: http::StatusCode, body: &[u8]) -> Result<VerifyUpdate, Error> {
     let payload = wire::payload(status, body)?;
     let completion: Completion = payload.decode()?;
     if completion.complete {
