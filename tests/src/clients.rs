@@ -9,9 +9,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vault_key_core::ceremony::{
-    drive, drive_async, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
-};
+use vault_key_core::ceremony::{RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase};
 use vault_key_core::ops::encryption_key::{ConfigureRotation, KeyStatus, RotateConfig};
 use vault_key_core::ops::generate_root::{
     RootGenerationStatus, StartRootTokenGeneration, TokenKind,
@@ -316,190 +314,242 @@ fn start_request(otp: Option<&Otp>, pgp_key: Option<&str>) -> StartRootTokenGene
     start
 }
 
-impl KeyClient for UreqClient {
-    fn transport(&self) -> Transport {
-        Transport::Ureq
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.client.target().dialect()
-    }
-
-    fn key_kind(&self) -> KeyKind {
-        self.kind
-    }
-
-    fn read_init_status(&self) -> Result<bool, CallError> {
-        self.client.read_init_status()
-    }
-
-    fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError> {
-        self.client.initialize(init.clone())
-    }
-
-    fn read_seal_status(&self) -> Result<SealStatus, CallError> {
-        self.client.read_seal_status()
-    }
-
-    fn detect_server(&self) -> Result<ServerInfo, CallError> {
-        self.client.detect_server()
-    }
-
-    fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
-        Ok(Box::new(UreqClient {
-            client: self.client.with_detected_dialect()?,
-            kind: self.kind,
-        }))
-    }
-
-    fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError> {
-        self.client.unseal(key.clone())
-    }
-
-    fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError> {
-        self.client.unseal_multi(keys.to_vec())
-    }
-
-    fn reset_unseal(&self) -> Result<SealStatus, CallError> {
-        self.client.reset_unseal()
-    }
-
-    fn seal(&self) -> Result<(), CallError> {
-        self.client.seal()
-    }
-
-    fn read_root_generation_progress(
-        &self,
-        kind: TokenKind,
-    ) -> Result<RootGenerationStatus, CallError> {
-        match kind {
-            TokenKind::Root => self.client.read_root_generation_progress(),
-            TokenKind::Recovery => self.client.read_recovery_token_generation_progress(),
-            TokenKind::DrOperation => self.client.read_dr_operation_token_generation_progress(),
-        }
-    }
-
-    fn start_root_token_generation(
-        &self,
-        kind: TokenKind,
-        otp: Option<&Otp>,
-        pgp_key: Option<&str>,
-    ) -> Result<RootGenerationStatus, CallError> {
-        let start = start_request(otp, pgp_key);
-        match kind {
-            TokenKind::Root => self.client.start_root_token_generation(start),
-            TokenKind::Recovery => self.client.start_recovery_token_generation(start),
-            TokenKind::DrOperation => self.client.start_dr_operation_token_generation(start),
-        }
-    }
-
-    fn generate_root(
-        &self,
-        kind: TokenKind,
-        key: &KeyShare,
-        nonce: &str,
-    ) -> Result<RootGenerationStatus, CallError> {
-        match kind {
-            TokenKind::Root => self.client.generate_root(key.clone(), nonce),
-            TokenKind::Recovery => self.client.generate_recovery_token(key.clone(), nonce),
-            TokenKind::DrOperation => self.client.generate_dr_operation_token(key.clone(), nonce),
-        }
-    }
-
-    fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError> {
-        match kind {
-            TokenKind::Root => self.client.cancel_root_generation(),
-            TokenKind::Recovery => self.client.cancel_recovery_token_generation(),
-            TokenKind::DrOperation => self.client.cancel_dr_operation_token_generation(),
-        }
-    }
-
-    fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError> {
-        self.client.decode_token(encoded.clone(), otp.clone())
-    }
-
-    fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError> {
-        self.client.get_encryption_key_status()
-    }
-
-    fn rotate_encryption_key(&self) -> Result<(), CallError> {
-        self.client.rotate_encryption_key()
-    }
-
-    fn rotate_root_key(&self) -> Result<(), CallError> {
-        self.client.rotate_root_key()
-    }
-
-    fn read_rotate_config(&self) -> Result<RotateConfig, CallError> {
-        self.client.read_rotate_config()
-    }
-
-    fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError> {
-        self.client.configure_rotation(config.clone())
-    }
-
-    fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
-        self.client.read_rekey_progress(self.kind)
-    }
-
-    fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
-        self.client.start_rekey(request.clone())
-    }
-
-    fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.client.rekey(key.clone(), nonce, self.kind)
-    }
-
-    fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.client.rekey_multi(keys.to_vec(), nonce, self.kind)
-    }
-
-    fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
-        self.client.cancel_rekey(self.kind, nonce)
-    }
-
-    fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
-        self.client.read_backup_keys(self.kind)
-    }
-
-    fn delete_backup_keys(&self) -> Result<(), CallError> {
-        self.client.delete_backup_keys(self.kind)
-    }
-
-    fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
-        self.client.read_rekey_verify_progress(self.kind)
-    }
-
-    fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
-        self.client.cancel_rekey_verify(self.kind)
-    }
-
-    fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
-        self.client.rekey_verify(key.clone(), nonce, self.kind)
-    }
-
-    fn rekey_verify_multi(
-        &self,
-        keys: &[KeyShare],
-        nonce: &str,
-    ) -> Result<VerifyUpdate, CallError> {
-        self.client
-            .rekey_verify_multi(keys.to_vec(), nonce, self.kind)
-    }
-
-    fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
-        let next = drive(self.client.http_client(), self.client.target(), ceremony);
-        next.map(|_| ceremony.phase())
-    }
-
-    fn drive_root_token(
-        &self,
-        ceremony: &mut RootTokenCeremony,
-    ) -> Result<RootTokenPhase, CallError> {
-        let next = drive(self.client.http_client(), self.client.target(), ceremony);
-        next.map(|_| ceremony.phase())
-    }
+/// A ureq call, blocking already.
+macro_rules! now {
+    ($client:expr, $call:expr) => {
+        $call
+    };
 }
+
+/// A hyper call, run to completion on the client's runtime.
+macro_rules! on_runtime {
+    ($client:expr, $call:expr) => {
+        $client.block_on($call)
+    };
+}
+
+/// Implements [`KeyClient`] for a client whose `client` field is a transport's client, each
+/// call made blocking by `$wait` (`now` or `on_runtime`): the method list, written once.
+macro_rules! key_client {
+    ($ty:ty, $transport:expr, $wait:ident) => {
+        impl KeyClient for $ty {
+            fn transport(&self) -> Transport {
+                $transport
+            }
+
+            fn dialect(&self) -> Dialect {
+                self.client.target().dialect()
+            }
+
+            fn key_kind(&self) -> KeyKind {
+                self.kind
+            }
+
+            fn read_init_status(&self) -> Result<bool, CallError> {
+                $wait!(self, self.client.read_init_status())
+            }
+
+            fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError> {
+                $wait!(self, self.client.initialize(init.clone()))
+            }
+
+            fn read_seal_status(&self) -> Result<SealStatus, CallError> {
+                $wait!(self, self.client.read_seal_status())
+            }
+
+            fn detect_server(&self) -> Result<ServerInfo, CallError> {
+                $wait!(self, self.client.detect_server())
+            }
+
+            fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
+                let client = $wait!(self, self.client.with_detected_dialect())?;
+                Ok(Box::new(Self {
+                    client,
+                    ..self.clone()
+                }))
+            }
+
+            fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError> {
+                $wait!(self, self.client.unseal(key.clone()))
+            }
+
+            fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError> {
+                $wait!(self, self.client.unseal_multi(keys.to_vec()))
+            }
+
+            fn reset_unseal(&self) -> Result<SealStatus, CallError> {
+                $wait!(self, self.client.reset_unseal())
+            }
+
+            fn seal(&self) -> Result<(), CallError> {
+                $wait!(self, self.client.seal())
+            }
+
+            fn read_root_generation_progress(
+                &self,
+                kind: TokenKind,
+            ) -> Result<RootGenerationStatus, CallError> {
+                let client = &self.client;
+                match kind {
+                    TokenKind::Root => $wait!(self, client.read_root_generation_progress()),
+                    TokenKind::Recovery => {
+                        $wait!(self, client.read_recovery_token_generation_progress())
+                    }
+                    TokenKind::DrOperation => {
+                        $wait!(self, client.read_dr_operation_token_generation_progress())
+                    }
+                }
+            }
+
+            fn start_root_token_generation(
+                &self,
+                kind: TokenKind,
+                otp: Option<&Otp>,
+                pgp_key: Option<&str>,
+            ) -> Result<RootGenerationStatus, CallError> {
+                let start = start_request(otp, pgp_key);
+                let client = &self.client;
+                match kind {
+                    TokenKind::Root => $wait!(self, client.start_root_token_generation(start)),
+                    TokenKind::Recovery => {
+                        $wait!(self, client.start_recovery_token_generation(start))
+                    }
+                    TokenKind::DrOperation => {
+                        $wait!(self, client.start_dr_operation_token_generation(start))
+                    }
+                }
+            }
+
+            fn generate_root(
+                &self,
+                kind: TokenKind,
+                key: &KeyShare,
+                nonce: &str,
+            ) -> Result<RootGenerationStatus, CallError> {
+                let (client, key) = (&self.client, key.clone());
+                match kind {
+                    TokenKind::Root => $wait!(self, client.generate_root(key, nonce)),
+                    TokenKind::Recovery => $wait!(self, client.generate_recovery_token(key, nonce)),
+                    TokenKind::DrOperation => {
+                        $wait!(self, client.generate_dr_operation_token(key, nonce))
+                    }
+                }
+            }
+
+            fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError> {
+                let client = &self.client;
+                match kind {
+                    TokenKind::Root => $wait!(self, client.cancel_root_generation()),
+                    TokenKind::Recovery => $wait!(self, client.cancel_recovery_token_generation()),
+                    TokenKind::DrOperation => {
+                        $wait!(self, client.cancel_dr_operation_token_generation())
+                    }
+                }
+            }
+
+            fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError> {
+                $wait!(self, self.client.decode_token(encoded.clone(), otp.clone()))
+            }
+
+            fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError> {
+                $wait!(self, self.client.get_encryption_key_status())
+            }
+
+            fn rotate_encryption_key(&self) -> Result<(), CallError> {
+                $wait!(self, self.client.rotate_encryption_key())
+            }
+
+            fn rotate_root_key(&self) -> Result<(), CallError> {
+                $wait!(self, self.client.rotate_root_key())
+            }
+
+            fn read_rotate_config(&self) -> Result<RotateConfig, CallError> {
+                $wait!(self, self.client.read_rotate_config())
+            }
+
+            fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError> {
+                $wait!(self, self.client.configure_rotation(config.clone()))
+            }
+
+            fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
+                $wait!(self, self.client.read_rekey_progress(self.kind))
+            }
+
+            fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
+                $wait!(self, self.client.start_rekey(request.clone()))
+            }
+
+            fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
+                $wait!(self, self.client.rekey(key.clone(), nonce, self.kind))
+            }
+
+            fn rekey_multi(
+                &self,
+                keys: &[KeyShare],
+                nonce: &str,
+            ) -> Result<RekeyUpdate, CallError> {
+                $wait!(
+                    self,
+                    self.client.rekey_multi(keys.to_vec(), nonce, self.kind)
+                )
+            }
+
+            fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
+                $wait!(self, self.client.cancel_rekey(self.kind, nonce))
+            }
+
+            fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
+                $wait!(self, self.client.read_backup_keys(self.kind))
+            }
+
+            fn delete_backup_keys(&self) -> Result<(), CallError> {
+                $wait!(self, self.client.delete_backup_keys(self.kind))
+            }
+
+            fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
+                $wait!(self, self.client.read_rekey_verify_progress(self.kind))
+            }
+
+            fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
+                $wait!(self, self.client.cancel_rekey_verify(self.kind))
+            }
+
+            fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
+                $wait!(
+                    self,
+                    self.client.rekey_verify(key.clone(), nonce, self.kind)
+                )
+            }
+
+            fn rekey_verify_multi(
+                &self,
+                keys: &[KeyShare],
+                nonce: &str,
+            ) -> Result<VerifyUpdate, CallError> {
+                $wait!(
+                    self,
+                    self.client
+                        .rekey_verify_multi(keys.to_vec(), nonce, self.kind)
+                )
+            }
+
+            fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
+                let next = $wait!(self, self.client.drive(ceremony));
+                next.map(|_| ceremony.phase())
+            }
+
+            fn drive_root_token(
+                &self,
+                ceremony: &mut RootTokenCeremony,
+            ) -> Result<RootTokenPhase, CallError> {
+                let next = $wait!(self, self.client.drive(ceremony));
+                next.map(|_| ceremony.phase())
+            }
+        }
+    };
+}
+
+key_client!(UreqClient, Transport::Ureq, now);
 
 /// [`KeyClient`] over the async `vault_key_hyper::Client`, each call driven to completion on the client's own
 /// single-threaded Tokio runtime.
@@ -522,212 +572,4 @@ impl HyperClient {
     }
 }
 
-impl KeyClient for HyperClient {
-    fn transport(&self) -> Transport {
-        Transport::Hyper
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.client.target().dialect()
-    }
-
-    fn key_kind(&self) -> KeyKind {
-        self.kind
-    }
-
-    fn read_init_status(&self) -> Result<bool, CallError> {
-        self.block_on(self.client.read_init_status())
-    }
-
-    fn initialize(&self, init: &Initialize) -> Result<InitResult, CallError> {
-        self.block_on(self.client.initialize(init.clone()))
-    }
-
-    fn read_seal_status(&self) -> Result<SealStatus, CallError> {
-        self.block_on(self.client.read_seal_status())
-    }
-
-    fn detect_server(&self) -> Result<ServerInfo, CallError> {
-        self.block_on(self.client.detect_server())
-    }
-
-    fn with_detected_dialect(&self) -> Result<Box<dyn KeyClient>, CallError> {
-        Ok(Box::new(HyperClient {
-            client: self.block_on(self.client.with_detected_dialect())?,
-            runtime: self.runtime.clone(),
-            kind: self.kind,
-        }))
-    }
-
-    fn unseal(&self, key: &KeyShare) -> Result<SealStatus, CallError> {
-        self.block_on(self.client.unseal(key.clone()))
-    }
-
-    fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError> {
-        self.block_on(self.client.unseal_multi(keys.to_vec()))
-    }
-
-    fn reset_unseal(&self) -> Result<SealStatus, CallError> {
-        self.block_on(self.client.reset_unseal())
-    }
-
-    fn seal(&self) -> Result<(), CallError> {
-        self.block_on(self.client.seal())
-    }
-
-    fn read_root_generation_progress(
-        &self,
-        kind: TokenKind,
-    ) -> Result<RootGenerationStatus, CallError> {
-        match kind {
-            TokenKind::Root => self.block_on(self.client.read_root_generation_progress()),
-            TokenKind::Recovery => {
-                self.block_on(self.client.read_recovery_token_generation_progress())
-            }
-            TokenKind::DrOperation => {
-                self.block_on(self.client.read_dr_operation_token_generation_progress())
-            }
-        }
-    }
-
-    fn start_root_token_generation(
-        &self,
-        kind: TokenKind,
-        otp: Option<&Otp>,
-        pgp_key: Option<&str>,
-    ) -> Result<RootGenerationStatus, CallError> {
-        let start = start_request(otp, pgp_key);
-        match kind {
-            TokenKind::Root => self.block_on(self.client.start_root_token_generation(start)),
-            TokenKind::Recovery => {
-                self.block_on(self.client.start_recovery_token_generation(start))
-            }
-            TokenKind::DrOperation => {
-                self.block_on(self.client.start_dr_operation_token_generation(start))
-            }
-        }
-    }
-
-    fn generate_root(
-        &self,
-        kind: TokenKind,
-        key: &KeyShare,
-        nonce: &str,
-    ) -> Result<RootGenerationStatus, CallError> {
-        match kind {
-            TokenKind::Root => self.block_on(self.client.generate_root(key.clone(), nonce)),
-            TokenKind::Recovery => {
-                self.block_on(self.client.generate_recovery_token(key.clone(), nonce))
-            }
-            TokenKind::DrOperation => {
-                self.block_on(self.client.generate_dr_operation_token(key.clone(), nonce))
-            }
-        }
-    }
-
-    fn cancel_root_generation(&self, kind: TokenKind) -> Result<(), CallError> {
-        match kind {
-            TokenKind::Root => self.block_on(self.client.cancel_root_generation()),
-            TokenKind::Recovery => self.block_on(self.client.cancel_recovery_token_generation()),
-            TokenKind::DrOperation => {
-                self.block_on(self.client.cancel_dr_operation_token_generation())
-            }
-        }
-    }
-
-    fn decode_token(&self, encoded: &EncodedToken, otp: &Otp) -> Result<Token, CallError> {
-        self.block_on(self.client.decode_token(encoded.clone(), otp.clone()))
-    }
-
-    fn get_encryption_key_status(&self) -> Result<KeyStatus, CallError> {
-        self.block_on(self.client.get_encryption_key_status())
-    }
-
-    fn rotate_encryption_key(&self) -> Result<(), CallError> {
-        self.block_on(self.client.rotate_encryption_key())
-    }
-
-    fn rotate_root_key(&self) -> Result<(), CallError> {
-        self.block_on(self.client.rotate_root_key())
-    }
-
-    fn read_rotate_config(&self) -> Result<RotateConfig, CallError> {
-        self.block_on(self.client.read_rotate_config())
-    }
-
-    fn configure_rotation(&self, config: &ConfigureRotation) -> Result<(), CallError> {
-        self.block_on(self.client.configure_rotation(config.clone()))
-    }
-
-    fn read_rekey_progress(&self) -> Result<RekeyStatus, CallError> {
-        self.block_on(self.client.read_rekey_progress(self.kind))
-    }
-
-    fn start_rekey(&self, request: &StartRekey) -> Result<RekeyStatus, CallError> {
-        self.block_on(self.client.start_rekey(request.clone()))
-    }
-
-    fn rekey(&self, key: &KeyShare, nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.block_on(self.client.rekey(key.clone(), nonce, self.kind))
-    }
-
-    fn rekey_multi(&self, keys: &[KeyShare], nonce: &str) -> Result<RekeyUpdate, CallError> {
-        self.block_on(self.client.rekey_multi(keys.to_vec(), nonce, self.kind))
-    }
-
-    fn cancel_rekey(&self, nonce: Option<&str>) -> Result<(), CallError> {
-        self.block_on(self.client.cancel_rekey(self.kind, nonce))
-    }
-
-    fn read_backup_keys(&self) -> Result<BackupKeys, CallError> {
-        self.block_on(self.client.read_backup_keys(self.kind))
-    }
-
-    fn delete_backup_keys(&self) -> Result<(), CallError> {
-        self.block_on(self.client.delete_backup_keys(self.kind))
-    }
-
-    fn read_rekey_verify_progress(&self) -> Result<VerifyStatus, CallError> {
-        self.block_on(self.client.read_rekey_verify_progress(self.kind))
-    }
-
-    fn cancel_rekey_verify(&self) -> Result<VerifyStatus, CallError> {
-        self.block_on(self.client.cancel_rekey_verify(self.kind))
-    }
-
-    fn rekey_verify(&self, key: &KeyShare, nonce: &str) -> Result<VerifyUpdate, CallError> {
-        self.block_on(self.client.rekey_verify(key.clone(), nonce, self.kind))
-    }
-
-    fn rekey_verify_multi(
-        &self,
-        keys: &[KeyShare],
-        nonce: &str,
-    ) -> Result<VerifyUpdate, CallError> {
-        self.block_on(
-            self.client
-                .rekey_verify_multi(keys.to_vec(), nonce, self.kind),
-        )
-    }
-
-    fn drive_rekey(&self, ceremony: &mut RekeyCeremony) -> Result<RekeyPhase, CallError> {
-        let next = self.block_on(drive_async(
-            self.client.http_client(),
-            self.client.target(),
-            ceremony,
-        ));
-        next.map(|_| ceremony.phase())
-    }
-
-    fn drive_root_token(
-        &self,
-        ceremony: &mut RootTokenCeremony,
-    ) -> Result<RootTokenPhase, CallError> {
-        let next = self.block_on(drive_async(
-            self.client.http_client(),
-            self.client.target(),
-            ceremony,
-        ));
-        next.map(|_| ceremony.phase())
-    }
-}
+key_client!(HyperClient, Transport::Hyper, on_runtime);
