@@ -341,7 +341,7 @@ impl RekeyCeremony {
         match self.run.answered()? {
             InFlight::Start => match wire::json(status, body) {
                 Ok(answer) => self.on_started(answer),
-                Err(err) => Err(self.start_failed(err, InFlight::Start, status, body)),
+                Err(err) => Err(self.refused(err, InFlight::Start, status, body)),
             },
             // A refused read leaves the outcome unknown: it is read again.
             InFlight::Resolve => {
@@ -361,7 +361,7 @@ impl RekeyCeremony {
             },
             InFlight::Share(share) => match parse_update(status, body) {
                 Ok(update) => self.on_share_answer(update, share, status, body),
-                Err(err) => Err(self.share_refused(err, InFlight::Share(share), status, body)),
+                Err(err) => Err(self.refused(err, InFlight::Share(share), status, body)),
             },
             InFlight::VerifyShare(share) => {
                 let answer = rekey_verify::parse_update(status, body);
@@ -620,7 +620,7 @@ impl RekeyCeremony {
     }
 
     fn on_started(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
-        if let Err(err) = self.run.pin_started(status.started, status.nonce.as_ref()) {
+        if let Err(err) = self.run.pin_running(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }
@@ -631,7 +631,7 @@ impl RekeyCeremony {
 
     fn on_read(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
         let resuming = self.run.starting();
-        if let Err(err) = self.run.pin_read(status.started, status.nonce.as_ref()) {
+        if let Err(err) = self.run.pin_running(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }

@@ -350,7 +350,7 @@ impl RootTokenCeremony {
                 Ok(answer) => self.on_started(answer, status, body),
                 // The server may have started a generation (and sent its only copy of the
                 // OTP): the answer is kept, and which is learnt.
-                Err(err) => Err(self.start_failed(err, InFlight::Start, status, body)),
+                Err(err) => Err(self.refused(err, InFlight::Start, status, body)),
             },
             // A refused read leaves the outcome unknown: it is read again.
             InFlight::Resolve => {
@@ -363,7 +363,7 @@ impl RootTokenCeremony {
             },
             InFlight::Share(share) => match parse_status(status, body) {
                 Ok(answer) => self.on_share_answer(answer, status, body),
-                Err(err) => Err(self.share_refused(err, InFlight::Share(share), status, body)),
+                Err(err) => Err(self.refused(err, InFlight::Share(share), status, body)),
             },
             InFlight::Cancel => {
                 self.cancel_answered(wire::empty(status, body), InFlight::Cancel)?;
@@ -491,7 +491,7 @@ impl RootTokenCeremony {
         code: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        if let Err(err) = self.run.pin_started(status.started, status.nonce.as_ref()) {
+        if let Err(err) = self.run.pin_running(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }
@@ -521,7 +521,7 @@ impl RootTokenCeremony {
 
     fn on_read(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
         let resuming = self.run.starting();
-        if let Err(err) = self.run.pin_read(status.started, status.nonce.as_ref()) {
+        if let Err(err) = self.run.pin_running(status.started, status.nonce.as_ref()) {
             self.abort();
             return Err(err.into());
         }

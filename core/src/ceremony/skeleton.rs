@@ -295,26 +295,10 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
         nonce_conflict(self.nonce.as_ref(), found)
     }
 
-    /// Pins the nonce of a start answer (`started` and `found` as the server said), unless
-    /// the server started nothing or started another than the one the caller required.
-    pub(super) fn pin_started(
-        &mut self,
-        started: bool,
-        found: Option<&String>,
-    ) -> Result<(), CeremonyError> {
-        let Some(found) = found.filter(|_| started) else {
-            return Err(CeremonyError::NotStarted(self.what));
-        };
-        if let Some(err) = nonce_conflict(self.required_nonce.as_ref(), Some(found)) {
-            return Err(err);
-        }
-        self.nonce = Some(found.clone());
-        Ok(())
-    }
-
-    /// Pins the nonce of a progress read, which must be the pinned one (or, before that, the
-    /// required one).
-    pub(super) fn pin_read(
+    /// Pins the nonce of a start answer or a progress read (`started` and `found` as the
+    /// server said), unless the server runs no ceremony, or another than the pinned one (or,
+    /// before one is pinned, than the one the caller required).
+    pub(super) fn pin_running(
         &mut self,
         started: bool,
         found: Option<&String>,
@@ -445,21 +429,6 @@ pub(super) trait Rules {
         self.lose(flight, status.is_success().then_some(body));
     }
 
-    /// A start (`flight`) whose answer is an error: if the server may have acted on it, its
-    /// outcome is settled before another start.
-    fn start_failed(
-        &mut self,
-        err: Error,
-        flight: Self::Flight,
-        status: StatusCode,
-        body: &[u8],
-    ) -> Error {
-        if acted_on_unseen(&err) {
-            self.unseen(flight, status, body);
-        }
-        err
-    }
-
     /// A progress read whose answer is an error: while running, it is read again.
     fn read_failed(&mut self, err: Error) -> Error {
         if !self.skeleton().starting() {
@@ -468,9 +437,11 @@ pub(super) trait Rules {
         err
     }
 
-    /// A refused current share (`flight`), or one whose answer could not be read: says
-    /// what the refusal means for the ceremony and returns the error to report.
-    fn share_refused(
+    /// An error answer to a start or a current share (`flight`): if the server may have
+    /// acted on it, its outcome is settled before anything else is sent; a share's refusal
+    /// says what it means for the ceremony (another nonce, progress reset, the ceremony
+    /// gone). Returns the error to report.
+    fn refused(
         &mut self,
         err: Error,
         flight: Self::Flight,
@@ -478,7 +449,8 @@ pub(super) trait Rules {
         body: &[u8],
     ) -> Error {
         if acted_on_unseen(&err) {
-            // The server may have counted the share, or even completed the ceremony.
+            // The server may have started a ceremony, counted the share, or even completed
+            // the ceremony.
             self.unseen(flight, status, body);
             return err;
         }
