@@ -17,6 +17,13 @@ pub struct ServerBuilder {
     pub(super) init: bool,
     pub(super) unseal: bool,
     pub(super) seal: SealKind,
+    /// The raft node id.
+    pub(super) node_id: String,
+    /// The API addresses of the cluster nodes this one joins (`retry_join`); empty for a node that
+    /// starts its own cluster.
+    pub(super) join: Vec<String>,
+    /// A member of a cluster: unsealed as a standby counts as serving.
+    pub(super) clustered: bool,
 }
 
 impl Default for ServerBuilder {
@@ -29,6 +36,9 @@ impl Default for ServerBuilder {
             init: true,
             unseal: true,
             seal: SealKind::Shamir,
+            node_id: "vault-key-test".to_string(),
+            join: Vec::new(),
+            clustered: false,
         }
     }
 }
@@ -147,6 +157,9 @@ impl ServerBuilder {
                 child: None,
                 mode: Mode::Stopped,
             }),
+            node_id: self.node_id,
+            join: self.join,
+            clustered: self.clustered,
             transit_provider,
         };
         // From here on `server` owns the directory: an early return drops it, which cleans up.

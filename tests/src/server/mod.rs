@@ -5,6 +5,9 @@
 //! killed, and its directory removed, when the value is dropped — also when the test panics. Its ports stay reserved
 //! for it against other harness servers, also those of other test processes, as long as the value lives.
 //!
+//! A [`Cluster`] is three (or more) such servers sharing one raft storage: the first initialises and leads, the
+//! others join it with `retry_join` and serve as standbys; nodes can be killed, restarted and stepped down.
+//!
 //! When no server can be had, the functions return a [`HarnessError`]; tests `.expect()` it and fail rather than skip,
 //! so a missing binary can never pass silently.
 //!
@@ -30,12 +33,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 mod builder;
+mod cluster;
 mod install;
 mod ports;
 mod process;
 mod tls;
 
 pub use builder::ServerBuilder;
+pub use cluster::{Cluster, DEFAULT_NODES};
 pub use install::find_bao;
 pub use process::{InitData, Mode, Reply, SealKind, Server};
 

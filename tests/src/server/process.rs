@@ -94,6 +94,12 @@ pub struct Server {
     pub(super) ports: Mutex<Option<Ports>>,
     pub(super) init: OnceLock<InitData>,
     pub(super) process: Mutex<Process>,
+    /// The raft node id.
+    pub(super) node_id: String,
+    /// The API addresses of the nodes this one joins (`retry_join`).
+    pub(super) join: Vec<String>,
+    /// A member of a cluster: unsealed as a standby counts as serving.
+    pub(super) clustered: bool,
     /// The server behind the transit seal; declared last so that it is dropped after this server's process is gone.
     pub(super) transit_provider: Option<Box<Server>>,
 }
@@ -370,6 +376,31 @@ impl Server {
         self.stop_locked(&mut process)
     }
 
+    /// Kills the process at once (SIGKILL: no step-down, no clean raft shutdown), as a crash would; the data stays
+    /// and [`Server::restart`] brings it back.
+    pub fn kill(&self) -> Result<(), HarnessError> {
+        let mut process = lock(&self.process);
+        process.mode = Mode::Stopped;
+        let Some(mut child) = process.child.take() else {
+            return Ok(());
+        };
+        let _ = child.kill();
+        child
+            .wait()
+            .map(|_| ())
+            .map_err(|e| self.error(format!("cannot wait for the killed bao server: {e}")))
+    }
+
+    /// The raft node id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Takes the shares and root token of the cluster this node joined, for [`Server::unseal`] and the like.
+    pub(super) fn adopt(&self, init: InitData) {
+        let _ = self.init.set(init);
+    }
+
     pub(super) fn restart_as(&self, mode: Mode) -> Result<(), HarnessError> {
         let mut process = lock(&self.process);
         self.stop_locked(&mut process)?;
@@ -475,14 +506,20 @@ impl Server {
             ),
             None => String::new(),
         };
+        let join_lines: String = self
+            .join
+            .iter()
+            .map(|leader| format!("  retry_join {{\n    leader_api_addr = {}\n  }}\n", hcl_string(leader)))
+            .collect();
         let config = format!(
-            "storage \"raft\" {{\n  path = {data}\n  node_id = \"vault-key-test\"\n  performance_multiplier = 1\n}}\n\
+            "storage \"raft\" {{\n  path = {data}\n  node_id = {node_id}\n  performance_multiplier = 1\n{join_lines}}}\n\
              listener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n\
              {tls_lines}{legacy_lines}}}\n\
              {seal_stanza}\
              api_addr = \"{scheme}://127.0.0.1:{api}\"\n\
              cluster_addr = \"https://127.0.0.1:{cluster}\"\n",
             data = hcl_string(&self.data_dir.to_string_lossy()),
+            node_id = hcl_string(&self.node_id),
         );
         fs::write(&self.config_path, config).map_err(|e| {
             HarnessError::new(format!("cannot write {}: {e}", self.config_path.display()))
@@ -610,12 +647,14 @@ impl Server {
         }
     }
 
-    /// Polls `sys/health` until it answers 200 (active); right after unsealing it answers 429 (standby) briefly.
+    /// Polls `sys/health` until it answers 200 (active); right after unsealing it answers 429 (standby) briefly. A
+    /// cluster member is serving as a standby too (429, or 473 as a performance standby).
     pub(super) fn wait_active(&self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let last = match self.send(&self.probe_agent, "GET", "/v1/sys/health", None, None) {
                 Ok(reply) if reply.status == 200 => return Ok(()),
+                Ok(reply) if self.clustered && matches!(reply.status, 429 | 473) => return Ok(()),
                 Ok(reply) => format!("{}: {}", reply.status, reply.body),
                 Err(e) => e.to_string(),
             };

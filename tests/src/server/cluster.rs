@@ -1,0 +1,231 @@
+//! A raft cluster of OpenBao servers on loopback: the first node initialises itself and leads,
+//! the others join it (`retry_join`) and are unsealed with its shares. Nodes can be killed,
+//! restarted and stepped down one by one.
+
+use super::*;
+
+/// How many nodes [`Cluster::start`] starts.
+pub const DEFAULT_NODES: usize = 3;
+
+/// A cluster of [`Server`]s sharing one raft storage, each with its own process, ports and
+/// directory; dropping it stops them all.
+#[derive(Debug)]
+pub struct Cluster {
+    nodes: Vec<Server>,
+}
+
+impl Cluster {
+    /// Three nodes with the default options, all unsealed, the first one active.
+    pub fn start() -> Result<Cluster, HarnessError> {
+        Self::start_with(ServerBuilder::new(), DEFAULT_NODES)
+    }
+
+    /// `size` nodes started from `builder` (its listener options and shares; a cluster is plain
+    /// HTTP with the Shamir seal). The first node is initialised and unsealed and leads; each
+    /// other one joins it and is unsealed with its shares, then serves as a standby.
+    pub fn start_with(builder: ServerBuilder, size: usize) -> Result<Cluster, HarnessError> {
+        if builder.tls || builder.seal != SealKind::Shamir || size == 0 {
+            return Err(HarnessError::new(
+                "a harness cluster has one node or more, plain HTTP and the Shamir seal",
+            ));
+        }
+        let member = |index: usize| ServerBuilder {
+            node_id: format!("node-{index}"),
+            clustered: true,
+            ..builder.clone()
+        };
+        let first = ServerBuilder {
+            init: true,
+            unseal: true,
+            ..member(1)
+        }
+        .start()?;
+        let init = first.init_data_or_panic().clone();
+        let leader_address = first.address();
+        let mut nodes = vec![first];
+        for index in 2..=size {
+            let node = ServerBuilder {
+                init: false,
+                unseal: false,
+                join: vec![leader_address.clone()],
+                ..member(index)
+            }
+            .start()?;
+            node.adopt(init.clone());
+            unseal_member(&node, &init.keys)?;
+            nodes.push(node);
+        }
+        let cluster = Cluster { nodes };
+        cluster.wait_voters(size)?;
+        Ok(cluster)
+    }
+
+    /// Every node, in the order they were started (node ids `node-1`, `node-2`, ...).
+    pub fn nodes(&self) -> &[Server] {
+        &self.nodes
+    }
+
+    /// The node at `index`.
+    pub fn node(&self, index: usize) -> &Server {
+        &self.nodes[index]
+    }
+
+    /// The root token `sys/init` gave the first node.
+    pub fn root_token(&self) -> &str {
+        self.nodes[0].root_token()
+    }
+
+    /// The unseal shares `sys/init` gave (in effect until a rekey replaces them).
+    pub fn keys(&self) -> Vec<String> {
+        self.nodes[0].keys()
+    }
+
+    /// The index of the active node, waiting up to `within` until one is active (after a kill or
+    /// a step-down the others elect one in a few seconds).
+    pub fn wait_leader(&self, within: Duration) -> Result<usize, HarnessError> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(index) = self.states().iter().position(|&status| status == Some(200)) {
+                return Ok(index);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.error(format!(
+                    "no active node after {within:?}; sys/health codes: {:?}",
+                    self.states()
+                )));
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The indices of the nodes that serve as standbys now (`sys/health` 429).
+    pub fn standbys(&self) -> Vec<usize> {
+        self.states()
+            .iter()
+            .enumerate()
+            .filter(|(_, &status)| status == Some(429))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Each node's `sys/health` status code (`None`: stopped or not answering).
+    pub fn states(&self) -> Vec<Option<u16>> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                if node.mode() != Mode::Normal {
+                    return None;
+                }
+                node.send(&node.probe_agent, "GET", "/v1/sys/health", None, None)
+                    .ok()
+                    .map(|reply| reply.status)
+            })
+            .collect()
+    }
+
+    /// Kills node `index` at once, as a crash would.
+    pub fn kill(&self, index: usize) -> Result<(), HarnessError> {
+        self.nodes[index].kill()
+    }
+
+    /// Starts node `index` again (on its data; it comes back sealed) and unseals it with `keys`,
+    /// the shares in effect now.
+    pub fn restart<S: AsRef<str>>(&self, index: usize, keys: &[S]) -> Result<(), HarnessError> {
+        let node = &self.nodes[index];
+        node.restart()?;
+        unseal_member(node, keys)
+    }
+
+    /// Asks node `index`, which must be active, to step down (`PUT sys/step-down` with the root
+    /// token): another node takes the lead.
+    pub fn step_down(&self, index: usize) -> Result<(), HarnessError> {
+        let node = &self.nodes[index];
+        let reply = node.call("PUT", "/v1/sys/step-down", Some(node.root_token()), None)?;
+        if reply.status != 204 {
+            return Err(node.error(format!(
+                "PUT /v1/sys/step-down answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the active node's raft configuration lists `count` voters.
+    fn wait_voters(&self, count: usize) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let leader = &self.nodes[self.wait_leader(READY_TIMEOUT)?];
+            let reply = leader.call(
+                "GET",
+                "/v1/sys/storage/raft/configuration",
+                Some(leader.root_token()),
+                None,
+            )?;
+            let voters = reply.json().ok().and_then(|value| {
+                value["data"]["config"]["servers"]
+                    .as_array()
+                    .map(|servers| servers.iter().filter(|s| s["voter"] == true).count())
+            });
+            if voters == Some(count) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(leader.error(format!(
+                    "raft lists {voters:?} voters, not {count}, after {READY_TIMEOUT:?}: {}",
+                    reply.body
+                )));
+            }
+            thread::sleep(POLL_INTERVAL * 4);
+        }
+    }
+
+    fn error(&self, message: String) -> HarnessError {
+        let mut message = message;
+        for node in &self.nodes {
+            message.push_str(&format!(
+                "\n--- last {LOG_TAIL_LINES} lines of {}'s log ---\n{}",
+                node.node_id(),
+                log_tail(&node.log_path, LOG_TAIL_LINES)
+            ));
+        }
+        HarnessError::new(message)
+    }
+}
+
+/// Unseals a cluster member with `keys`: a node joining the cluster takes the threshold of
+/// shares and is unsealed only once it has joined, so the seal status is polled after them.
+fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), HarnessError> {
+    let needed = usize::try_from(node.threshold()).unwrap_or(usize::MAX);
+    for key in keys.iter().take(needed) {
+        let reply = node.call(
+            "PUT",
+            "/v1/sys/unseal",
+            None,
+            Some(&json!({"key": key.as_ref()})),
+        )?;
+        if reply.status != 200 {
+            return Err(node.error(format!(
+                "PUT /v1/sys/unseal answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        if reply.json()?["sealed"] == Value::Bool(false) {
+            break;
+        }
+    }
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let reply = node.call("GET", "/v1/sys/seal-status", None, None)?;
+        if reply.json()?["sealed"] == Value::Bool(false) {
+            return node.wait_active();
+        }
+        if Instant::now() >= deadline {
+            return Err(node.error(format!(
+                "{} still sealed {READY_TIMEOUT:?} after its shares: {}",
+                node.node_id(),
+                reply.body
+            )));
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
