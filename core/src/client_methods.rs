@@ -258,8 +258,15 @@ macro_rules! client_methods {
         }
 
         $crate::__client_fn! { $mode,
+        /// `GET sys/ha-status`: every node of the cluster, the active one among them.
+        fn read_ha_status(&self) -> $crate::ops::cluster::HaStatus {
+            $crate::__client_wait!($mode, self.execute(&$crate::ops::cluster::ReadHaStatus))
+        }
+        }
+
+        $crate::__client_fn! { $mode,
         /// `PUT sys/step-down`: the active node gives up leadership (needs sudo). A rekey or
-        /// root-token generation in progress on it is lost.
+        /// root-token generation in progress on it cannot complete any more.
         fn step_down(&self) -> () {
             $crate::__client_wait!($mode, self.execute(&$crate::ops::cluster::StepDown))
         }

@@ -1,8 +1,11 @@
-//! `sys/health`, `sys/leader` and `sys/step-down`: every health status code is an answer.
-//! The bodies are OpenBao 2.7.2's, from the capture.
+//! `sys/health`, `sys/leader`, `sys/ha-status` and `sys/step-down`: every health status code is
+//! an answer. The bodies are OpenBao 2.7.2's, from the capture and (`sys/ha-status`) from a
+//! three-node raft cluster of the harness.
 
 use http::{Method, StatusCode};
-use vault_key_core::ops::cluster::{NodeState, ReadHealthStatus, ReadLeaderStatus, StepDown};
+use vault_key_core::ops::cluster::{
+    NodeState, ReadHaStatus, ReadHealthStatus, ReadLeaderStatus, StepDown,
+};
 use vault_key_core::{Error, Operation, Refusal, Target};
 
 const UNINIT: &str = r#"{"initialized":false,"sealed":true,"standby":true,"replication_performance_mode":"unknown","replication_dr_mode":"unknown","server_time_utc":1795994868,"version":"2.7.2"}"#;
@@ -159,4 +162,39 @@ fn another_node_of_the_same_target() {
         target.at_address("node-3:8200"),
         Err(Error::InvalidInput(_))
     ));
+}
+
+#[test]
+fn the_nodes_of_a_cluster() {
+    let target = Target::new("http://127.0.0.1:8200").unwrap();
+    let request = ReadHaStatus.request(&target).unwrap();
+    assert_eq!(
+        (request.method(), request.uri().path()),
+        (&Method::GET, "/v1/sys/ha-status")
+    );
+    let body = include_str!("fixtures/openbao/ha-status.json");
+    let status = ReadHaStatus.parse(StatusCode::OK, body.as_bytes()).unwrap();
+    assert_eq!(status.nodes.len(), 3);
+    let active = status.active().expect("an active node");
+    assert_eq!(active.api_address, "http://127.0.0.1:36981");
+    assert_eq!(
+        active.last_echo, None,
+        "the active node does not echo itself"
+    );
+    let standbys: Vec<_> = status.nodes.iter().filter(|n| !n.active_node).collect();
+    assert_eq!(standbys.len(), 2);
+    assert!(standbys
+        .iter()
+        .all(|n| n.last_echo.is_some() && n.version.as_deref() == Some("2.7.2")));
+    let refused = ReadHaStatus
+        .parse(
+            StatusCode::FORBIDDEN,
+            br#"{"errors":["permission denied"]}"#,
+        )
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Some(&Refusal::PermissionDenied));
+    let empty = ReadHaStatus
+        .parse(StatusCode::OK, br#"{"data":{"nodes":null}}"#)
+        .unwrap();
+    assert!(empty.nodes.is_empty() && empty.active().is_none());
 }

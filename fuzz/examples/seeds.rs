@@ -118,6 +118,9 @@ fn selector(method: &str, path: &str) -> Option<u8> {
         (_, "seal", _) => 22,
         (_, "decode-token", _) => 23,
         (_, p, _) if p.starts_with("health") => 24,
+        (_, "leader", _) => 25,
+        (_, "step-down", _) => 26,
+        (_, "ha-status", _) => 27,
         _ => return None,
     };
     Some(op | if recovery { 0x80 } else { 0 })

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vault_key_core::ops::cluster::{ReadHealthStatus, ReadLeaderStatus, StepDown};
+use vault_key_core::ops::cluster::{ReadHaStatus, ReadHealthStatus, ReadLeaderStatus, StepDown};
 use vault_key_core::ops::decode::DecodeToken;
 use vault_key_core::ops::encryption_key::{
     ConfigureRotation, GetEncryptionKeyStatus, ReadRotateConfig, RotateEncryptionKey, RotateRootKey,
@@ -115,6 +115,7 @@ fuzz_target!(|data: &[u8]| {
         ),
         25 => run(ReadLeaderStatus, status, body, leaks),
         26 => run(StepDown, status, body, leaks),
+        27 => run(ReadHaStatus, status, body, leaks),
         _ => {
             if let Some(result) = RekeyResult::salvage(body) {
                 leaks.check(&format!("{result:?}"));

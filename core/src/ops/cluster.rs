@@ -315,9 +315,61 @@ pub struct LeaderStatus {
 
 operation!(ReadLeaderStatus => LeaderStatus, |self, target| target.request(Method::GET, "sys/leader", None), wire::json);
 
+/// `GET sys/ha-status` (OpenBao; Vault has it since 1.10): every node of the cluster as the
+/// answering node knows them. Needs a token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadHaStatus;
+
+/// The nodes of an HA cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct HaStatus {
+    /// Every node that reported to the active node, the active one among them.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub nodes: Vec<HaNode>,
+}
+
+impl HaStatus {
+    /// The active node, if the answer names one.
+    pub fn active(&self) -> Option<&HaNode> {
+        self.nodes.iter().find(|node| node.active_node)
+    }
+}
+
+/// One node of an HA cluster, as `sys/ha-status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct HaNode {
+    /// The node's host name.
+    #[serde(default)]
+    pub hostname: String,
+    /// Its API address (`api_addr`).
+    #[serde(default)]
+    pub api_address: String,
+    /// Its cluster address.
+    #[serde(default)]
+    pub cluster_address: String,
+    /// Whether it is the active node.
+    #[serde(default)]
+    pub active_node: bool,
+    /// When it last reported to the active node (RFC 3339; none for the active node itself).
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub last_echo: Option<String>,
+    /// The server version it runs.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub version: Option<String>,
+    /// The version it upgrades to, during an autopilot upgrade.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub upgrade_version: Option<String>,
+}
+
+operation!(ReadHaStatus => HaStatus, |self, target| target.request(Method::GET, "sys/ha-status", None), wire::json);
+
 /// `PUT sys/step-down`: hvac's `step_down`. The active node gives up leadership (needs a token
-/// with sudo); another node (or, alone, the same one) takes over. Its rekey or root-token
-/// generation in progress is lost.
+/// with sudo); another node (or, alone, the same one) takes over. A rekey or root-token
+/// generation in progress on it cannot complete any more: the new leader does not know it (an
+/// OpenBao 2.7.2 node keeps counting the shares of its rekey as a standby but refuses the
+/// share that would complete it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepDown;
 
