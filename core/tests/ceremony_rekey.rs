@@ -976,3 +976,80 @@ fn the_scripted_server_checks_request_bodies() {
         .unwrap();
     server.answer(request);
 }
+
+/// Answers a node gives when it cannot judge a share (bodies as OpenBao 2.7.2 words them).
+const NOT_JUDGED: [(u16, &str, Refusal); 4] = [
+    (
+        500,
+        r#"{"errors":["local node not active but active cluster node not found"]}"#,
+        Refusal::NoActiveNode,
+    ),
+    (503, r#"{"errors":["Vault is sealed"]}"#, Refusal::Sealed),
+    (
+        503,
+        r#"{"errors":["overloaded, try again later"]}"#,
+        Refusal::Overloaded,
+    ),
+    (
+        503,
+        r#"{"errors":["node is not active"]}"#,
+        Refusal::NodeNotActive,
+    ),
+];
+
+#[test]
+fn a_share_the_node_could_not_judge_is_queued_again() {
+    let target = target(Dialect::OpenBao);
+    let started = r#"{"data":{"n":3,"nonce":"n-1","progress":0,"required":2,"started":true,"t":2,"verification_required":false}}"#;
+    for (status, body, refusal) in NOT_JUDGED {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+        rekey
+            .submit_shares([KeyShare::new("aa"), KeyShare::new("bb")])
+            .unwrap();
+        rekey.poll(&target).unwrap().into_request().unwrap();
+        rekey
+            .handle_response(http::StatusCode::OK, started.as_bytes())
+            .unwrap();
+        let first = rekey.poll(&target).unwrap().into_request().unwrap();
+        let err = rekey
+            .handle_response(http::StatusCode::from_u16(status).unwrap(), body.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.refusal(), Some(&refusal), "{body}");
+        assert_eq!(rekey.phase(), RekeyPhase::CollectingShares, "{body}");
+        assert_eq!(
+            rekey.queued_shares(),
+            2,
+            "{body}: the share is queued again"
+        );
+        let again = rekey.poll(&target).unwrap().into_request().unwrap();
+        assert_eq!(again.body(), first.body(), "{body}: the same share, first");
+    }
+}
+
+#[test]
+fn a_verification_share_the_node_could_not_judge_is_queued_again() {
+    let target = target(Dialect::OpenBao);
+    let started = r#"{"data":{"n":3,"nonce":"n-1","progress":0,"required":1,"started":true,"t":2,"verification_required":true}}"#;
+    let issued = r#"{"data":{"complete":true,"keys":["k1","k2","k3"],"nonce":"n-1","verification_nonce":"v-1","verification_required":true}}"#;
+    for (status, body, refusal) in NOT_JUDGED {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
+        rekey.submit_share(KeyShare::new("aa")).unwrap();
+        for answer in [started, issued] {
+            rekey.poll(&target).unwrap().into_request().unwrap();
+            rekey
+                .handle_response(http::StatusCode::OK, answer.as_bytes())
+                .unwrap();
+        }
+        assert_eq!(rekey.phase(), RekeyPhase::Verifying);
+        rekey
+            .submit_verification_share(KeyShare::new("k1"))
+            .unwrap();
+        rekey.poll(&target).unwrap().into_request().unwrap();
+        let err = rekey
+            .handle_response(http::StatusCode::from_u16(status).unwrap(), body.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.refusal(), Some(&refusal), "{body}");
+        assert_eq!(rekey.phase(), RekeyPhase::Verifying, "{body}");
+        assert_eq!(rekey.queued_verification_shares(), 1, "{body}");
+    }
+}

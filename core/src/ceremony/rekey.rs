@@ -186,6 +186,8 @@ impl Flight for InFlight {
 ///
 /// Shares queue up and are sent one per request. A share is used up once an answer to it
 /// arrives, whether the server counted it or refused it; the other queued shares stay queued.
+/// A node that could not judge it (sealed, a standby, no leader yet, overloaded) leaves it
+/// at the front of the queue for the next drive.
 /// Backups are read and deleted with plain operations: see [`read_backup`](Self::read_backup).
 ///
 /// See the [module docs](super) for a complete example.
@@ -769,6 +771,10 @@ impl RekeyCeremony {
             return Err(err);
         };
         match err.refusal() {
+            Some(refusal) if refusal.is_retryable() || *refusal == Refusal::Sealed => {
+                // Not judged: queued again for the next drive.
+                self.verification_shares.push_front(share);
+            }
             Some(Refusal::WrongNonce { .. }) => {
                 // The verification nonce changed (verification restarted): the share itself
                 // was not judged, so it is sent again once the new nonce is read.

@@ -438,9 +438,10 @@ pub(super) trait Rules {
     }
 
     /// An error answer to a start or a current share (`flight`): if the server may have
-    /// acted on it, its outcome is settled before anything else is sent; a share's refusal
-    /// says what it means for the ceremony (another nonce, progress reset, the ceremony
-    /// gone). Returns the error to report.
+    /// acted on it, its outcome is settled before anything else is sent; a share the node
+    /// could not judge (sealed, a standby, no leader, overload) is queued again; other
+    /// refusals say what they mean for the ceremony (another nonce, progress reset, the
+    /// ceremony gone). Returns the error to report.
     fn refused(
         &mut self,
         err: Error,
@@ -455,6 +456,11 @@ pub(super) trait Rules {
             return err;
         }
         match err.refusal() {
+            // Not judged: the node could not take it now (sealed, a standby, no leader yet,
+            // overloaded); it goes back to the front of its queue for the next drive.
+            Some(refusal) if refusal.is_retryable() || *refusal == Refusal::Sealed => {
+                self.requeue(flight);
+            }
             Some(Refusal::WrongNonce { expected }) => {
                 if let Some(conflict) = self.skeleton().conflict(expected.as_ref()) {
                     self.abort();
