@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vault_key_core::ceremony::{RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase};
+use vault_key_core::ops::cluster::{HaStatus, Health, LeaderStatus, ReadHealthStatus};
 use vault_key_core::ops::encryption_key::{ConfigureRotation, KeyStatus, RotateConfig};
 use vault_key_core::ops::generate_root::{
     RootGenerationStatus, StartRootTokenGeneration, TokenKind,
@@ -79,6 +80,12 @@ pub trait KeyClient: Send + Sync {
     fn reset_unseal(&self) -> Result<SealStatus, CallError>;
     /// `PUT sys/seal`.
     fn seal(&self) -> Result<(), CallError>;
+    /// `GET sys/health` with the default codes (a standby answers 429).
+    fn read_health_status(&self) -> Result<Health, CallError>;
+    /// `GET sys/leader`.
+    fn read_leader_status(&self) -> Result<LeaderStatus, CallError>;
+    /// `GET sys/ha-status`.
+    fn read_ha_status(&self) -> Result<HaStatus, CallError>;
 
     /// `GET .../attempt`.
     fn read_root_generation_progress(
@@ -167,6 +174,7 @@ pub struct ClientFactory {
     dialect: Dialect,
     keys: KeyKind,
     timeout: Option<std::time::Duration>,
+    headers: Vec<(String, String)>,
 }
 
 impl ClientFactory {
@@ -179,6 +187,7 @@ impl ClientFactory {
             dialect,
             keys: KeyKind::Unseal,
             timeout: None,
+            headers: Vec::new(),
         }
     }
 
@@ -188,6 +197,14 @@ impl ClientFactory {
             timeout: Some(timeout),
             ..self.clone()
         }
+    }
+
+    /// The same factory for clients that send the header `name: value` on every request (as
+    /// `X-Vault-No-Request-Forwarding: true`, which turns a standby's forwarding off).
+    pub fn with_header(&self, name: &str, value: &str) -> Self {
+        let mut factory = self.clone();
+        factory.headers.push((name.to_string(), value.to_string()));
+        factory
     }
 
     /// Trust only the CA in this PEM file.
@@ -247,6 +264,9 @@ impl ClientFactory {
         }
         if let Some(timeout) = self.timeout {
             builder = builder.timeout(timeout);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
         }
         match &self.trust {
             Trust::System => builder,
@@ -383,6 +403,21 @@ macro_rules! key_client {
 
             fn seal(&self) -> Result<(), CallError> {
                 $wait!(self, self.client.seal())
+            }
+
+            fn read_health_status(&self) -> Result<Health, CallError> {
+                $wait!(
+                    self,
+                    self.client.read_health_status(ReadHealthStatus::new())
+                )
+            }
+
+            fn read_leader_status(&self) -> Result<LeaderStatus, CallError> {
+                $wait!(self, self.client.read_leader_status())
+            }
+
+            fn read_ha_status(&self) -> Result<HaStatus, CallError> {
+                $wait!(self, self.client.read_ha_status())
             }
 
             fn read_root_generation_progress(

@@ -136,6 +136,12 @@ impl Cluster {
         unseal_member(node, keys)
     }
 
+    /// Unseals node `index` (running and sealed) with `keys`, the shares in effect now, and waits
+    /// until it serves.
+    pub fn unseal<S: AsRef<str>>(&self, index: usize, keys: &[S]) -> Result<(), HarnessError> {
+        unseal_member(&self.nodes[index], keys)
+    }
+
     /// Asks node `index`, which must be active, to step down (`PUT sys/step-down` with the root
     /// token): another node takes the lead.
     pub fn step_down(&self, index: usize) -> Result<(), HarnessError> {
@@ -192,9 +198,26 @@ impl Cluster {
     }
 }
 
-/// Unseals a cluster member with `keys`: a node joining the cluster takes the threshold of
-/// shares and is unsealed only once it has joined, so the seal status is polled after them.
+/// Unseals a cluster member with `keys`: a node joining the cluster is initialised once it
+/// reached the leader, takes the threshold of shares and is unsealed only once it has joined,
+/// so the seal status is polled before and after them.
 fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), HarnessError> {
+    // A joining node is initialised once `retry_join` has reached the leader.
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let reply = node.call("GET", "/v1/sys/seal-status", None, None)?;
+        if reply.json()?["initialized"] == Value::Bool(true) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(node.error(format!(
+                "{} not initialised {READY_TIMEOUT:?} after joining: {}",
+                node.node_id(),
+                reply.body
+            )));
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
     let needed = usize::try_from(node.threshold()).unwrap_or(usize::MAX);
     for key in keys.iter().take(needed) {
         let reply = node.call(

@@ -509,7 +509,12 @@ impl Server {
         let join_lines: String = self
             .join
             .iter()
-            .map(|leader| format!("  retry_join {{\n    leader_api_addr = {}\n  }}\n", hcl_string(leader)))
+            .map(|leader| {
+                format!(
+                    "  retry_join {{\n    leader_api_addr = {}\n  }}\n",
+                    hcl_string(leader)
+                )
+            })
             .collect();
         let config = format!(
             "storage \"raft\" {{\n  path = {data}\n  node_id = {node_id}\n  performance_multiplier = 1\n{join_lines}}}\n\
