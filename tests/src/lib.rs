@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod clients;
 pub mod faults;
+pub mod load;
 pub mod pgp;
 pub mod proxy;
 pub mod server;

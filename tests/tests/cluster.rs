@@ -423,3 +423,20 @@ fn the_leader_killed_between_two_shares() {
 fn the_leader_stepped_down_between_two_shares() {
     leader_lost_between_two_shares(true);
 }
+
+#[test]
+fn load_on_the_leader_and_the_standbys_without_an_error() {
+    let (_turn, cluster) = cluster();
+    cluster.wait_leader(DEADLINE).unwrap();
+    let (hyper, ureq) = ((256, 20), (16, 250));
+    let report = vault_key_tests::load::run(&cluster, hyper, ureq).expect("the load runs");
+    eprintln!("{report}");
+    for (run, expected) in [
+        (&report.hyper_warmup, hyper.0 * hyper.1),
+        (&report.hyper, hyper.0 * hyper.1),
+        (&report.ureq, ureq.0 * ureq.1),
+    ] {
+        assert_eq!(run.errors, 0, "{report}");
+        assert_eq!(run.ok, expected as u64, "{report}");
+    }
+}
