@@ -15,17 +15,22 @@ fn main() {
     });
     if let Err(e) = cluster.wait_leader(std::time::Duration::from_secs(60)) {
         eprintln!("no leader: {e}");
+        drop(cluster);
         std::process::exit(2);
     }
-    match vault_key_tests::load::run(&cluster, (256, hyper_requests), (16, ureq_requests)) {
-        Ok(report) => {
-            println!("{report}");
-            let errors = report.hyper_warmup.errors + report.hyper.errors + report.ureq.errors;
-            std::process::exit(if errors == 0 { 0 } else { 1 });
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    }
+    // The cluster is dropped (its servers stopped) before the process exits.
+    let code =
+        match vault_key_tests::load::run(&cluster, (256, hyper_requests), (16, ureq_requests)) {
+            Ok(report) => {
+                println!("{report}");
+                let errors = report.hyper_warmup.errors + report.hyper.errors + report.ureq.errors;
+                i32::from(errors != 0)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                2
+            }
+        };
+    drop(cluster);
+    std::process::exit(code);
 }
