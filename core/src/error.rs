@@ -524,6 +524,18 @@ pub enum CeremonyError {
         /// The nonce the server reported.
         found: String,
     },
+    /// The server's ceremony encrypts to other PGP keys than the ones this ceremony accepted
+    /// (someone restarted it with another key set): no share is sent to it. Fingerprints are
+    /// lowercase hex, in the server's order.
+    #[error(
+        "the server's ceremony encrypts to the PGP keys {found:?}, not the accepted {expected:?}"
+    )]
+    FingerprintMismatch {
+        /// The fingerprints this ceremony accepted.
+        expected: Vec<String>,
+        /// The fingerprints the server reported.
+        found: Vec<String>,
+    },
     /// The server reports no ceremony in progress where one was expected.
     #[error("the server reports no {0} in progress")]
     NotStarted(&'static str),

@@ -51,6 +51,8 @@ mod error;
 mod exchange;
 pub mod ops;
 pub mod otp;
+#[cfg(feature = "pgp")]
+pub mod pgp;
 mod secret;
 mod target;
 pub mod transport;

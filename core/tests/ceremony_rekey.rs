@@ -1053,3 +1053,56 @@ fn a_verification_share_the_node_could_not_judge_is_queued_again() {
         assert_eq!(rekey.queued_verification_shares(), 1, "{body}");
     }
 }
+
+#[test]
+fn a_rekey_to_other_pgp_keys_gets_no_share() {
+    let target = target(Dialect::OpenBao);
+    let ours = [
+        "24F0E2E4E7FEAC8F9C0A1E98886F6E3F5B3148A8",
+        "424be52f3e6d21911b2ff0ec27fa7488d7d92e4f",
+    ];
+    let status = |fingerprints: &str| {
+        format!(
+            r#"{{"data":{{"n":2,"nonce":"n-1","progress":0,"required":2,"started":true,"t":2,"pgp_fingerprints":{fingerprints},"backup":true,"verification_required":false}}}}"#
+        )
+    };
+    // The same keys, in the server's lowercase: the holder's share goes out.
+    let mut rekey = RekeyCeremony::resume(KeyKind::Unseal).require_fingerprints(ours);
+    rekey.submit_share(KeyShare::new("aa")).unwrap();
+    rekey.poll(&target).unwrap().into_request().unwrap();
+    let same = status(
+        r#"["24f0e2e4e7feac8f9c0a1e98886f6e3f5b3148a8","424be52f3e6d21911b2ff0ec27fa7488d7d92e4f"]"#,
+    );
+    rekey
+        .handle_response(http::StatusCode::OK, same.as_bytes())
+        .unwrap();
+    assert!(matches!(rekey.poll(&target).unwrap(), Next::Send(_)));
+
+    // A re-init swapped one key (or reordered them, or dropped PGP): refused before a share.
+    for swapped in [
+        r#"["24f0e2e4e7feac8f9c0a1e98886f6e3f5b3148a8","27e665ab8618c4dd024151692a139934e54fb17b"]"#,
+        r#"["424be52f3e6d21911b2ff0ec27fa7488d7d92e4f","24f0e2e4e7feac8f9c0a1e98886f6e3f5b3148a8"]"#,
+        "null",
+    ] {
+        let mut rekey = RekeyCeremony::resume(KeyKind::Unseal).require_fingerprints(ours);
+        rekey.submit_share(KeyShare::new("aa")).unwrap();
+        rekey.poll(&target).unwrap().into_request().unwrap();
+        let err = rekey
+            .handle_response(http::StatusCode::OK, status(swapped).as_bytes())
+            .unwrap_err();
+        let Error::Ceremony(CeremonyError::FingerprintMismatch { expected, found }) = err else {
+            panic!("{swapped}: {err:?}");
+        };
+        assert_eq!(expected[0], "24f0e2e4e7feac8f9c0a1e98886f6e3f5b3148a8");
+        assert_eq!(
+            found,
+            rekey.status().unwrap().pgp_fingerprints,
+            "whose keys, shown"
+        );
+        assert_eq!(rekey.phase(), RekeyPhase::Aborted);
+        assert!(
+            rekey.poll(&target).unwrap().is_finished(),
+            "no share goes out"
+        );
+    }
+}

@@ -519,3 +519,38 @@ fn a_legacy_server_wants_a_base64_otp() {
         .unwrap();
     assert_eq!(generation.otp().unwrap().len(), 24);
 }
+
+#[test]
+fn a_generation_to_another_pgp_key_gets_no_share() {
+    let target = ceremony_support::target(Dialect::OpenBao);
+    let status = |fingerprint: &str| {
+        format!(
+            r#"{{"data":{{"complete":false,"nonce":"n-1","otp":"","otp_length":26,"pgp_fingerprint":"{fingerprint}","progress":0,"required":3,"started":true}}}}"#
+        )
+    };
+    let ours = "424BE52F3E6D21911B2FF0EC27FA7488D7D92E4F";
+    let mut generation = RootTokenCeremony::resume(TokenKind::Root, None).require_fingerprint(ours);
+    generation.submit_share(KeyShare::new("aa")).unwrap();
+    generation.poll(&target).unwrap().into_request().unwrap();
+    let same = status(&ours.to_ascii_lowercase());
+    generation
+        .handle_response(http::StatusCode::OK, same.as_bytes())
+        .unwrap();
+    assert!(matches!(generation.poll(&target).unwrap(), Next::Send(_)));
+
+    for other in ["27e665ab8618c4dd024151692a139934e54fb17b", ""] {
+        let mut generation =
+            RootTokenCeremony::resume(TokenKind::Root, None).require_fingerprint(ours);
+        generation.submit_share(KeyShare::new("aa")).unwrap();
+        generation.poll(&target).unwrap().into_request().unwrap();
+        let err = generation
+            .handle_response(http::StatusCode::OK, status(other).as_bytes())
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Ceremony(CeremonyError::FingerprintMismatch { ref found, .. }) if found.iter().map(String::as_str).eq((!other.is_empty()).then_some(other))),
+            "{other:?}: {err:?}"
+        );
+        assert_eq!(generation.phase(), RootTokenPhase::Aborted);
+        assert!(generation.poll(&target).unwrap().is_finished());
+    }
+}

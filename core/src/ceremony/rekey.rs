@@ -209,7 +209,12 @@ impl RekeyCeremony {
     /// and which shares to rekey). The start request is sent first; its answer pins the
     /// nonce.
     pub fn start(config: StartRekey) -> Self {
-        Self::new(config.key_kind(), Mode::Start(config))
+        let pinned = config.pgp_fingerprints().map(<[String]>::to_vec);
+        let mut rekey = Self::new(config.key_kind(), Mode::Start(config));
+        if let Some(fingerprints) = pinned {
+            rekey.run.require_fingerprints(fingerprints);
+        }
+        rekey
     }
 
     /// Joins the rekey of `kind` already in progress: its progress is read first and its
@@ -233,6 +238,21 @@ impl RekeyCeremony {
     }
 
     shared_methods!(RekeyEvent);
+
+    /// Accept only a rekey whose new shares go to these PGP keys, by fingerprint (hex, any
+    /// case), in this order: a rekey restarted with another key set (a re-init that swaps in
+    /// someone else's keys) fails with [`CeremonyError::FingerprintMismatch`] before a share
+    /// is sent, on start, on resume and at every progress read. A rekey started with
+    /// checked keys (`StartRekey::pgp_public_keys`, feature `pgp`) pins them itself.
+    pub fn require_fingerprints<I, S>(mut self, fingerprints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.run
+            .require_fingerprints(fingerprints.into_iter().map(Into::into).collect());
+        self
+    }
 
     /// Queues one current share (hvac's `rekey`). It is sent once the nonce is pinned.
     pub fn submit_share(&mut self, share: KeyShare) -> Result<(), Error> {
@@ -626,9 +646,22 @@ impl RekeyCeremony {
             self.abort();
             return Err(err.into());
         }
-        self.status = Some(status);
+        self.check_fingerprints(status)?;
         self.run.stage = Stage::Collecting;
         Ok(RekeyEvent::Started)
+    }
+
+    /// Keeps `status` and refuses (aborting) a rekey that encrypts to other PGP keys than the
+    /// pinned ones: no share goes to it, and [`status`](Self::status) shows whose keys the new
+    /// shares would go to.
+    fn check_fingerprints(&mut self, status: RekeyStatus) -> Result<(), Error> {
+        let checked = self.run.check_fingerprints(&status.pgp_fingerprints);
+        self.status = Some(status);
+        if let Err(err) = checked {
+            self.abort();
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     fn on_read(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
@@ -638,7 +671,7 @@ impl RekeyCeremony {
             return Err(err.into());
         }
         let verification_nonce = status.verification_nonce.clone();
-        self.status = Some(status);
+        self.check_fingerprints(status)?;
         match verification_nonce {
             Some(verification_nonce) => {
                 if self.result.is_none() && matches!(self.mode, Mode::Start(_)) {

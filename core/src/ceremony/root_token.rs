@@ -256,6 +256,14 @@ impl RootTokenCeremony {
 
     shared_methods!(RootTokenEvent);
 
+    /// Accept only a generation whose token is encrypted to the PGP key with this fingerprint
+    /// (hex, any case): another (or none) fails with
+    /// [`CeremonyError::FingerprintMismatch`] before a share is sent.
+    pub fn require_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.run.require_fingerprints(vec![fingerprint.into()]);
+        self
+    }
+
     /// Gives the OTP: while [`AwaitingOtp`](RootTokenPhase::AwaitingOtp) it is checked
     /// against the server's `otp_length` and then sent to start the generation; for a resumed
     /// generation it is the OTP to decode the token with.
@@ -495,6 +503,7 @@ impl RootTokenCeremony {
             self.abort();
             return Err(err.into());
         }
+        self.check_fingerprint(&status)?;
         self.run.stage = Stage::Collecting;
         self.pgp_fingerprint = status.pgp_fingerprint.clone();
         let server_otp = matches!(self.mode, Mode::Start(TokenProtection::ServerOtp));
@@ -525,6 +534,7 @@ impl RootTokenCeremony {
             self.abort();
             return Err(err.into());
         }
+        self.check_fingerprint(&status)?;
         if status.otp_length > 0 || self.otp_length.is_none() {
             self.otp_length = Some(status.otp_length);
         }
@@ -544,6 +554,19 @@ impl RootTokenCeremony {
         } else {
             Ok(RootTokenEvent::Refreshed)
         }
+    }
+
+    /// Refuses (aborting) a generation whose token goes to another PGP key than the pinned
+    /// one; [`pgp_fingerprint`](Self::pgp_fingerprint) then shows whose.
+    fn check_fingerprint(&mut self, status: &RootGenerationStatus) -> Result<(), Error> {
+        let found: Vec<String> = status.pgp_fingerprint.iter().cloned().collect();
+        if let Err(err) = self.run.check_fingerprints(&found) {
+            self.pgp_fingerprint = status.pgp_fingerprint.clone();
+            self.status = Some(status.clone());
+            self.abort();
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     fn on_share_answer(

@@ -117,6 +117,9 @@ pub(super) struct Skeleton<F, X, L> {
     dialect: Option<Dialect>,
     required_nonce: Option<String>,
     nonce: Option<String>,
+    /// The PGP fingerprints the server's ceremony must encrypt to (lowercase), if the caller
+    /// pinned them.
+    fingerprints: Option<Vec<String>>,
     in_flight: Option<F>,
     asked: Asked,
     /// Current shares (for a root token, the shares that generate it), sent in order.
@@ -132,6 +135,7 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
             dialect: None,
             required_nonce: None,
             nonce: None,
+            fingerprints: None,
             in_flight: None,
             asked: Asked::Nothing,
             shares: VecDeque::new(),
@@ -145,6 +149,31 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
 
     pub(super) fn require_nonce(&mut self, nonce: String) {
         self.required_nonce = Some(nonce);
+    }
+
+    pub(super) fn require_fingerprints(&mut self, fingerprints: Vec<String>) {
+        self.fingerprints = Some(
+            fingerprints
+                .into_iter()
+                .map(|f| f.trim().to_ascii_lowercase())
+                .collect(),
+        );
+    }
+
+    /// Refuses a server ceremony that encrypts to other PGP keys than the pinned ones (in
+    /// the same order), whatever the case of the hex.
+    pub(super) fn check_fingerprints(&self, found: &[String]) -> Result<(), CeremonyError> {
+        let Some(expected) = &self.fingerprints else {
+            return Ok(());
+        };
+        let found: Vec<String> = found.iter().map(|f| f.to_ascii_lowercase()).collect();
+        if *expected == found {
+            return Ok(());
+        }
+        Err(CeremonyError::FingerprintMismatch {
+            expected: expected.clone(),
+            found,
+        })
     }
 
     /// The nonce accepted before the server's was seen: the one the caller required.

@@ -219,6 +219,9 @@ pub struct StartRekey {
     pgp_keys: Vec<String>,
     backup: bool,
     require_verification: bool,
+    /// The fingerprints of checked keys, which a ceremony pins.
+    #[serde(skip)]
+    pgp_fingerprints: Option<Vec<String>>,
 }
 
 impl StartRekey {
@@ -232,6 +235,7 @@ impl StartRekey {
             pgp_keys: Vec::new(),
             backup: false,
             require_verification: true,
+            pgp_fingerprints: None,
         }
     }
 
@@ -244,7 +248,24 @@ impl StartRekey {
     /// Encrypt each new share to one PGP public key (base64 of the binary key), in order.
     pub fn pgp_keys(mut self, keys: Vec<String>) -> Self {
         self.pgp_keys = keys;
+        self.pgp_fingerprints = None;
         self
+    }
+
+    /// Encrypt each new share to one checked PGP key
+    /// ([`check_public_keys`](crate::pgp::check_public_keys)), in order; a
+    /// [`RekeyCeremony`](crate::ceremony::RekeyCeremony) started with it pins their
+    /// fingerprints.
+    #[cfg(feature = "pgp")]
+    pub fn pgp_public_keys(mut self, keys: &[crate::pgp::PgpPublicKey]) -> Self {
+        self.pgp_keys = keys.iter().map(|k| k.to_base64().to_string()).collect();
+        self.pgp_fingerprints = Some(keys.iter().map(|k| k.fingerprint().to_string()).collect());
+        self
+    }
+
+    /// The fingerprints of the keys given with `pgp_public_keys`.
+    pub fn pgp_fingerprints(&self) -> Option<&[String]> {
+        self.pgp_fingerprints.as_deref()
     }
 
     /// Store the encrypted new shares on the server, to be read with
