@@ -5,8 +5,12 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
+use vault_key_core::ceremony::{RekeyCeremony, RootTokenCeremony, TokenProtection};
+use vault_key_core::ops::generate_root::{StartRootTokenGeneration, TokenKind};
+use vault_key_core::ops::rekey::StartRekey;
+use vault_key_core::ops::seal::Initialize;
 use vault_key_core::pgp::{check_public_keys, PgpError, PgpPublicKey, PgpSecretKey};
-use vault_key_core::{EncodedToken, KeyShare};
+use vault_key_core::{CeremonyError, Dialect, EncodedToken, Error, KeyShare, Target};
 
 /// 2027-01-15, when every fixture key but the expired one is valid.
 const NOW: u64 = 1_800_000_000;
@@ -252,5 +256,80 @@ proptest! {
         bytes[at] ^= 1 << bit;
         let damaged: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let _ = key.decrypt_share(&KeyShare::new(damaged.as_str()));
+    }
+}
+
+#[test]
+fn the_operations_check_their_keys_before_sending() {
+    let good = [fixture("pub1.b64"), fixture("pub2.b64")];
+    let sign_only = fixture("sign-only.b64");
+    let rekey =
+        StartRekey::new(3, 2).pgp_keys(vec![good[0].clone(), good[1].clone(), sign_only.clone()]);
+    assert!(matches!(
+        rekey.check_pgp_keys(NOW),
+        Err(PgpError::NoEncryptionKey { key: 2, .. })
+    ));
+    let init = Initialize::new(2, 2)
+        .pgp_keys(good.to_vec())
+        .root_token_pgp_key(fixture("expired.b64"));
+    assert!(matches!(
+        init.check_pgp_keys(NOW),
+        Err(PgpError::Expired { key: 0, .. })
+    ));
+    assert!(Initialize::new(2, 2)
+        .pgp_keys(good.to_vec())
+        .check_pgp_keys(NOW)
+        .is_ok());
+    let generation = StartRootTokenGeneration::new().pgp_key(fixture("revoked.b64"));
+    assert!(matches!(
+        generation.check_pgp_key(NOW),
+        Err(PgpError::Revoked { .. })
+    ));
+    assert!(StartRootTokenGeneration::new().check_pgp_key(NOW).is_ok());
+}
+
+#[test]
+fn ceremonies_started_with_pgp_keys_pin_them() {
+    let target = Target::new("http://127.0.0.1:8200")
+        .unwrap()
+        .with_dialect(Dialect::OpenBao);
+    let keys = vec![
+        fixture("pub1.b64"),
+        fixture("pub2.b64"),
+        fixture("pub3.b64"),
+    ];
+    let started = |fingerprints: [&str; 3]| {
+        format!(
+            r#"{{"data":{{"n":3,"nonce":"n-1","progress":0,"required":2,"started":true,"t":2,"pgp_fingerprints":["{}","{}","{}"],"verification_required":true}}}}"#,
+            fingerprints[0], fingerprints[1], fingerprints[2]
+        )
+    };
+    let [one, two, three] = CAPTURE_FINGERPRINTS;
+    for (answer, pinned_ok) in [
+        (started([one, two, three]), true),
+        (started([one, three, two]), false),
+    ] {
+        let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).pgp_keys(keys.clone()));
+        rekey.poll(&target).unwrap().into_request().unwrap();
+        let event = rekey.handle_response(http::StatusCode::OK, answer.as_bytes());
+        assert_eq!(event.is_ok(), pinned_ok, "{event:?}");
+        if !pinned_ok {
+            assert!(matches!(
+                event,
+                Err(Error::Ceremony(CeremonyError::FingerprintMismatch { .. }))
+            ));
+        }
+    }
+    let token = |fingerprint: &str| {
+        format!(
+            r#"{{"data":{{"complete":false,"nonce":"n-1","otp":"","otp_length":0,"pgp_fingerprint":"{fingerprint}","progress":0,"required":3,"started":true}}}}"#
+        )
+    };
+    for (answer, pinned_ok) in [(token(two), true), (token(one), false)] {
+        let protection = TokenProtection::PgpKey(fixture("pub2.b64").trim().to_string());
+        let mut generation = RootTokenCeremony::start(TokenKind::Root, protection);
+        generation.poll(&target).unwrap().into_request().unwrap();
+        let event = generation.handle_response(http::StatusCode::OK, answer.as_bytes());
+        assert_eq!(event.is_ok(), pinned_ok, "{event:?}");
     }
 }

@@ -209,7 +209,10 @@ impl RekeyCeremony {
     /// and which shares to rekey). The start request is sent first; its answer pins the
     /// nonce.
     pub fn start(config: StartRekey) -> Self {
-        let pinned = config.pgp_fingerprints().map(<[String]>::to_vec);
+        let pinned = config
+            .pgp_fingerprints()
+            .map(<[String]>::to_vec)
+            .or_else(|| super::skeleton::fingerprints_of(config.pgp_key_list()));
         let mut rekey = Self::new(config.key_kind(), Mode::Start(config));
         if let Some(fingerprints) = pinned {
             rekey.run.require_fingerprints(fingerprints);
@@ -242,8 +245,8 @@ impl RekeyCeremony {
     /// Accept only a rekey whose new shares go to these PGP keys, by fingerprint (hex, any
     /// case), in this order: a rekey restarted with another key set (a re-init that swaps in
     /// someone else's keys) fails with [`CeremonyError::FingerprintMismatch`] before a share
-    /// is sent, on start, on resume and at every progress read. A rekey started with
-    /// checked keys (`StartRekey::pgp_public_keys`, feature `pgp`) pins them itself.
+    /// is sent, on start, on resume and at every progress read. With the `pgp` feature, a
+    /// rekey started with PGP keys pins their fingerprints itself.
     pub fn require_fingerprints<I, S>(mut self, fingerprints: I) -> Self
     where
         I: IntoIterator<Item = S>,

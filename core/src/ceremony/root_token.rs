@@ -227,11 +227,19 @@ pub struct RootTokenCeremony {
 impl RootTokenCeremony {
     /// A new generation of a token of `kind`, protected as `protection` says.
     pub fn start(kind: TokenKind, protection: TokenProtection) -> Self {
-        let otp = match &protection {
-            TokenProtection::Otp(otp) => Some(otp.clone()),
-            _ => None,
+        let (otp, pinned) = match &protection {
+            TokenProtection::Otp(otp) => (Some(otp.clone()), None),
+            TokenProtection::PgpKey(key) => (
+                None,
+                super::skeleton::fingerprints_of(std::slice::from_ref(key)),
+            ),
+            _ => (None, None),
         };
-        Self::new(kind, Mode::Start(protection), otp)
+        let mut generation = Self::new(kind, Mode::Start(protection), otp);
+        if let Some(fingerprints) = pinned {
+            generation.run.require_fingerprints(fingerprints);
+        }
+        generation
     }
 
     /// Joins the generation of `kind` already in progress: its status is read first and its
@@ -258,7 +266,8 @@ impl RootTokenCeremony {
 
     /// Accept only a generation whose token is encrypted to the PGP key with this fingerprint
     /// (hex, any case): another (or none) fails with
-    /// [`CeremonyError::FingerprintMismatch`] before a share is sent.
+    /// [`CeremonyError::FingerprintMismatch`] before a share is sent. With the `pgp` feature, a
+    /// generation started with [`TokenProtection::PgpKey`] pins its key itself.
     pub fn require_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
         self.run.require_fingerprints(vec![fingerprint.into()]);
         self

@@ -536,6 +536,25 @@ pub(super) trait Rules {
     }
 }
 
+/// The fingerprints of PGP keys given as text, when every one of them reads (feature `pgp`): a
+/// ceremony started with them pins them. Without the feature, or with a key that does not
+/// read (the server refuses it anyway), nothing is pinned.
+pub(super) fn fingerprints_of(keys: &[String]) -> Option<Vec<String>> {
+    #[cfg(feature = "pgp")]
+    if !keys.is_empty() {
+        return keys
+            .iter()
+            .map(|key| {
+                crate::pgp::PgpPublicKey::parse(key)
+                    .ok()
+                    .map(|k| k.fingerprint().to_string())
+            })
+            .collect();
+    }
+    let _ = keys;
+    None
+}
+
 /// Queues shares after checking every one of them: all or nothing.
 pub(super) fn queue<I>(queue: &mut VecDeque<KeyShare>, shares: I) -> Result<(), Error>
 where

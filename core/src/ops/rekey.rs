@@ -263,6 +263,16 @@ impl StartRekey {
         self
     }
 
+    /// Checks every PGP key given ([`check_public_keys`](crate::pgp::check_public_keys) at
+    /// `now`, seconds since the epoch) before anything is sent; the error names the key.
+    #[cfg(feature = "pgp")]
+    pub fn check_pgp_keys(
+        &self,
+        now: u64,
+    ) -> Result<Vec<crate::pgp::PgpPublicKey>, crate::pgp::PgpError> {
+        crate::pgp::check_public_keys(&self.pgp_keys, now)
+    }
+
     /// The fingerprints of the keys given with `pgp_public_keys`.
     pub fn pgp_fingerprints(&self) -> Option<&[String]> {
         self.pgp_fingerprints.as_deref()

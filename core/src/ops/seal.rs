@@ -100,6 +100,19 @@ impl Initialize {
         self
     }
 
+    /// Checks every PGP key given (for the unseal shares, the recovery shares and the root
+    /// token; [`check_public_keys`](crate::pgp::check_public_keys) at `now`, seconds since the
+    /// epoch) before anything is sent; the error names the key by its position in its list.
+    #[cfg(feature = "pgp")]
+    pub fn check_pgp_keys(&self, now: u64) -> Result<(), crate::pgp::PgpError> {
+        crate::pgp::check_public_keys(&self.pgp_keys, now)?;
+        crate::pgp::check_public_keys(&self.recovery_pgp_keys, now)?;
+        if let Some(key) = &self.root_token_pgp_key {
+            crate::pgp::check_public_keys(std::slice::from_ref(key), now)?;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), InvalidInput> {
         match (self.secret_shares, self.secret_threshold) {
             (Some(shares), Some(threshold)) => {
