@@ -220,18 +220,7 @@ fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), Harness
     }
     let needed = usize::try_from(node.threshold()).unwrap_or(usize::MAX);
     for key in keys.iter().take(needed) {
-        let reply = node.call(
-            "PUT",
-            "/v1/sys/unseal",
-            None,
-            Some(&json!({"key": key.as_ref()})),
-        )?;
-        if reply.status != 200 {
-            return Err(node.error(format!(
-                "PUT /v1/sys/unseal answered {}: {}",
-                reply.status, reply.body
-            )));
-        }
+        let reply = node.submit_unseal_key(key.as_ref())?;
         if reply.json()?["sealed"] == Value::Bool(false) {
             break;
         }

@@ -317,18 +317,7 @@ impl Server {
     pub fn unseal_with<S: AsRef<str>>(&self, keys: &[S]) -> Result<(), HarnessError> {
         let mut last = String::new();
         for key in keys {
-            let reply = self.call(
-                "PUT",
-                "/v1/sys/unseal",
-                None,
-                Some(&json!({"key": key.as_ref()})),
-            )?;
-            if reply.status != 200 {
-                return Err(self.error(format!(
-                    "PUT /v1/sys/unseal answered {}: {}",
-                    reply.status, reply.body
-                )));
-            }
+            let reply = self.submit_unseal_key(key.as_ref())?;
             if reply.json()?["sealed"] == Value::Bool(false) {
                 return self.wait_active();
             }
@@ -338,6 +327,18 @@ impl Server {
             "still sealed after {} key(s); last sys/unseal answer: {last}",
             keys.len()
         )))
+    }
+
+    /// `PUT sys/unseal` with one share; an answer other than 200 is an error.
+    pub(super) fn submit_unseal_key(&self, key: &str) -> Result<Reply, HarnessError> {
+        let reply = self.call("PUT", "/v1/sys/unseal", None, Some(&json!({ "key": key })))?;
+        if reply.status != 200 {
+            return Err(self.error(format!(
+                "PUT /v1/sys/unseal answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        Ok(reply)
     }
 
     /// Seals the server with the root token (`PUT sys/seal`, which takes about a second).
