@@ -41,6 +41,14 @@
 //! messages, classified as a [`Refusal`]), the response could not be understood (the raw body
 //! is kept, so a result is never lost), or the input was invalid (nothing was sent).
 //! Secrets ([`KeyShare`], [`Token`], [`Otp`], [`EncodedToken`]) zeroize on drop and never print.
+//!
+//! # Features
+//!
+//! - `pgp`: checks holders' PGP keys before a ceremony and decrypts PGP-encrypted shares,
+//!   backups and root tokens in pure Rust (the `pgp` module; rPGP, which needs Rust 1.88).
+//! - `pgp-web`: `pgp` for `wasm32-unknown-unknown` in a browser.
+//!
+//! Pinning a ceremony to PGP fingerprints (`require_fingerprints`) needs no feature.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
