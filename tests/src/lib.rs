@@ -11,6 +11,7 @@
 //!   shares and tokens with gpg, [`cli`] drives the `bao` CLI for interoperability tests, and
 //!   [`support`] holds what the scenarios share.
 
+pub mod browser;
 pub mod cli;
 pub mod clients;
 pub mod faults;
