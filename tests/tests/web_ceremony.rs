@@ -5,8 +5,9 @@
 //! On each dialect's paths (OpenBao's own on a default listener, Vault's on a listener with the
 //! legacy endpoints on): a refusal shown as a sentence (the other dialect's paths, a share that
 //! is not one), a rekey with verification to new shares, which then unseal the server while the
-//! old ones no longer do, and a root-token generation with an OTP drawn in the browser, whose
-//! token, decoded in the page, has the root policy.
+//! old ones no longer do, and a root-token generation with an OTP drawn in the browser, where a
+//! wrong share is refused as a sentence and the count starts again, and whose token, decoded in
+//! the page, has the root policy.
 
 use serde_json::json;
 use vault_key_core::Dialect;
@@ -157,15 +158,26 @@ fn ceremonies(fixture: &Fixture, server: &Server, paths: &str, dialect: Dialect)
     let client = factory.client(Some(server.root_token())).expect("client");
     reseal_with_new_shares(server, client.as_ref(), &shares(&old), &shares(&new));
 
-    // A root token, with an OTP drawn by the page, from 2 of the new shares.
+    // A root token, with an OTP drawn by the page, from 2 of the new shares; first with a
+    // wrong share, well formed but not one of them, which the server refuses as a sentence.
     browser.step("#root-start").unwrap();
     expect_contains(
         browser,
         "#root-progress",
         "protected by a one-time password drawn in this browser: 0 of 2 shares given.",
     );
+    give(browser, "#root-share", "#root-submit", &"5a".repeat(33));
+    give(browser, "#root-share", "#root-submit", &new[0]);
+    expect_contains(
+        browser,
+        "#message",
+        "The shares did not combine into the key",
+    );
+    // Counting starts again, on the same generation.
+    expect_contains(browser, "#root-progress", "0 of 2 shares given.");
     for share in new.iter().take(2) {
         give(browser, "#root-share", "#root-submit", share);
+        assert_eq!(browser.text("#message").unwrap(), "");
     }
     expect_contains(
         browser,
