@@ -98,6 +98,7 @@
 #![deny(missing_docs)]
 
 mod resolve;
+mod socket;
 mod stack;
 mod tracking;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
-use ureq::unversioned::transport::{Connector, DefaultConnector};
+use ureq::unversioned::transport::{Connector, RustlsConnector};
 use ureq::AsSendBody;
 use vault_key_core::transport::config::{ClientConfig, USER_AGENT};
 use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
@@ -18,6 +18,7 @@ use vault_key_core::HttpClient;
 use zeroize::Zeroize;
 
 use crate::resolve::QuickResolver;
+use crate::socket::Socket;
 use crate::tracking::{self, Tracking};
 
 /// Read buffer for response bodies, on the stack (Vault's answers are a few hundred bytes;
@@ -62,7 +63,7 @@ impl Stack {
             .max_idle_age(POOL_IDLE_TIMEOUT)
             .tls_config(tls)
             .build();
-        let connector = DefaultConnector::new().chain(Tracking);
+        let connector = Socket.chain(RustlsConnector::default()).chain(Tracking);
         let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::default());
         Ok(Self {
             agent,

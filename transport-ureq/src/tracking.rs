@@ -32,16 +32,16 @@ pub(crate) fn progress() -> Option<ExchangeProgress> {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Tracking;
 
-impl Connector<Box<dyn Transport>> for Tracking {
+impl<In: Transport> Connector<In> for Tracking {
     type Out = Tracked;
 
     fn connect(
         &self,
         _details: &ConnectionDetails,
-        chained: Option<Box<dyn Transport>>,
+        chained: Option<In>,
     ) -> Result<Option<Tracked>, ureq::Error> {
         Ok(chained.map(|inner| Tracked {
-            inner,
+            inner: Box::new(inner),
             exchanges: 0,
             answer_bytes: 0,
             writing: false,

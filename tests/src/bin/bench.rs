@@ -473,19 +473,22 @@ fn main() -> ExitCode {
     for (_, run, n) in &runs {
         run(&bench, n / 10 + 1);
     }
-    // Each round measures every run once, the raw stack and our client of a mode back to back
-    // (which goes first alternates), so that a ratio compares two runs seconds apart.
+    // Each round measures every run once, the runs of a mode back to back: the four sequential
+    // clients and hvac, then each concurrent pair. The order within a mode rotates from round
+    // to round, so that a ratio compares runs seconds apart and no client always goes first.
+    // The sequential clients run on this thread, whose CPU time is their client cost.
+    let groups: [&[usize]; 3] = [&[0, 1, 2, 3, 8], &[4, 5], &[6, 7]];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for round in 0..sizes.rounds {
-        for pair in 0..runs.len().div_ceil(2) {
-            let pair = (pair + round) % runs.len().div_ceil(2);
-            let mut members: Vec<usize> = (pair * 2..(pair * 2 + 2).min(runs.len())).collect();
-            if round % 2 == 1 {
-                members.reverse();
-            }
-            for i in members {
+        for group in 0..groups.len() {
+            let members = groups[(group + round) % groups.len()];
+            for k in 0..members.len() {
+                let i = members[(k + round) % members.len()];
                 let (_, run, n) = runs[i];
+                let before = thread_cpu_ns();
                 rates[i].push(run(&bench, n));
+                cpu[i].push((thread_cpu_ns() - before) as f64 / n as f64 / 1000.0);
             }
         }
     }
@@ -510,15 +513,22 @@ fn main() -> ExitCode {
         "\nGET sys/key-status, {} rounds: median requests per second, and the median of each round's ratio to raw hyper in the same mode",
         sizes.rounds
     );
-    println!("| client | req/s | ratio |");
-    println!("|---|---|---|");
-    for (name, _, _) in &runs {
+    println!("| client | req/s | ratio | client CPU per request |");
+    println!("|---|---|---|---|");
+    for (i, (name, _, _)) in runs.iter().enumerate() {
+        // Only the sequential Rust clients do all their work on this thread.
+        let cpu = if groups[0].contains(&i) && !name.starts_with("hvac") {
+            format!("{:.1} µs", median(&mut cpu[i].clone()))
+        } else {
+            "-".to_string()
+        };
         println!(
-            "| {name} | {:.0} | {:.2} |",
+            "| {name} | {:.0} | {:.2} | {cpu} |",
             by(name),
             ratio_to(name, base_of(name))
         );
     }
+    let cpu_of = |name: &str| median(&mut cpu[index(name)].clone());
 
     println!("\nallocations per request (whole process)");
     let count = sizes.sequential / 4;
@@ -579,6 +589,12 @@ fn main() -> ExitCode {
     println!(
         "vault-key-ureq to raw ureq, sequentially: {:.2}",
         ratio_to("vault-key-ureq", "raw ureq")
+    );
+    println!(
+        "client CPU per request, sequentially, to raw hyper's: vault-key-hyper {:.2}, raw ureq {:.2}, vault-key-ureq {:.2}",
+        cpu_of("vault-key-hyper") / cpu_of("raw hyper"),
+        cpu_of("raw ureq") / cpu_of("raw hyper"),
+        cpu_of("vault-key-ureq") / cpu_of("raw hyper"),
     );
     let hvac_rate = by("hvac (Python)");
     let vs_hvac = |name: &str| {
