@@ -3,7 +3,8 @@
 //! sequentially, with 32 requests in flight
 //! (hyper) and from 8 threads sharing one client (ureq), against a raw hyper client (a request built once per call
 //! from cached parts, the body drained), raw ureq, and, when pip can install it into a venv under `target/`, the
-//! Python client hvac. Rounds alternate the order; each figure is the median of the rounds. Then allocations per
+//! Python client hvac. Rounds rotate the order within each mode; each figure is the median of the rounds, with the
+//! sequential clients' CPU time per request (their work runs on the main thread). Then allocations per
 //! request (a counting allocator), resident memory across 100,000 requests, and a whole 5-share rekey with
 //! verification and a root-token generation (client CPU time against wall time).
 //!
