@@ -960,7 +960,11 @@ fn put_after_a_server_restart_is_sent_at_most_once() {
             // Written on the closed connection: lost, and not sent again. Never with ureq,
             // whose pooled connection is checked on its way out of the pool.
             Err(error) => {
-                assert_ne!(via, Via::Ureq, "the ureq client sent on a closed connection");
+                assert_ne!(
+                    via,
+                    Via::Ureq,
+                    "the ureq client sent on a closed connection"
+                );
                 assert_eq!(
                     transport_kind(via, Err::<(), _>(error)),
                     TransportErrorKind::Protocol,
