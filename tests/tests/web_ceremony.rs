@@ -7,9 +7,13 @@
 //! is not one), a rekey with verification to new shares, which then unseal the server while the
 //! old ones no longer do, and a root-token generation with an OTP drawn in the browser, where a
 //! wrong share is refused as a sentence and the count starts again, and whose token, decoded in
-//! the page, has the root policy.
+//! the page, has the root policy. And ceremonies started by another client, joined from the
+//! page: a rekey restarted meanwhile (the page's share refused, counted nowhere) and a
+//! generation whose OTP the other operator hands over.
 
 use serde_json::json;
+use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::Dialect;
 use vault_key_tests::browser::{page, Browser, StaticSite};
 use vault_key_tests::clients::{ClientFactory, Transport};
@@ -164,7 +168,8 @@ fn ceremonies(fixture: &Fixture, server: &Server, paths: &str, dialect: Dialect)
     expect_contains(
         browser,
         "#root-progress",
-        "protected by a one-time password drawn in this browser: 0 of 2 shares given.",
+        "Generation in progress: 0 of 2 shares given. The token will be decoded here with its \
+         one-time password.",
     );
     give(browser, "#root-share", "#root-submit", &"5a".repeat(33));
     give(browser, "#root-share", "#root-submit", &new[0]);
@@ -212,4 +217,86 @@ fn ceremonies_in_a_browser_on_vaults_paths() {
     let fixture = fixture();
     let server = start(Server::builder().legacy_endpoints(true));
     ceremonies(&fixture, &server, "vault", Dialect::Vault);
+}
+
+/// Ceremonies another operator started, joined from the page: a rekey (whose restart by the
+/// other operator the page refuses to follow, in a sentence) and a root-token generation whose
+/// OTP the other operator hands over.
+#[test]
+fn joining_ceremonies_started_elsewhere() {
+    let fixture = fixture();
+    let browser = &fixture.browser;
+    let server = start(Server::builder());
+    allow_origin(&server, &fixture.site.origin());
+    browser.open(&fixture.site.origin()).expect("open the page");
+    browser.type_into("#address", &server.address()).unwrap();
+    browser.type_into("#token", server.root_token()).unwrap();
+    let other = ClientFactory::new(Transport::Ureq, server.address(), Dialect::OpenBao)
+        .client(Some(server.root_token()))
+        .expect("the other operator's client");
+    let old = server.keys();
+    let config = StartRekey::new(3, 2).require_verification(false);
+
+    let first = other
+        .start_rekey(&config)
+        .expect("the other operator starts");
+    browser.step("#rekey-join").unwrap();
+    expect_contains(
+        browser,
+        "#rekey-progress",
+        "Rekey started: 0 of 3 current shares given. It makes 3 new shares with threshold 2.",
+    );
+    give(browser, "#rekey-share", "#rekey-submit", &old[0]);
+    expect_contains(browser, "#rekey-progress", "1 of 3 current shares given");
+
+    // The other operator cancels and starts again: the page does not follow.
+    other.cancel_rekey(first.nonce.as_deref()).expect("cancel");
+    other.start_rekey(&config).expect("start again");
+    give(browser, "#rekey-share", "#rekey-submit", &old[1]);
+    expect_contains(browser, "#message", "another ceremony");
+    let progress = other.read_rekey_progress().expect("progress");
+    assert_eq!(progress.progress, 0, "the share went to no ceremony");
+
+    // Joined again, on purpose: the new rekey, to its end.
+    browser.step("#rekey-join").unwrap();
+    expect_contains(browser, "#rekey-progress", "0 of 3 current shares given");
+    for share in old.iter().take(3) {
+        give(browser, "#rekey-share", "#rekey-submit", share);
+    }
+    expect_contains(
+        browser,
+        "#rekey-progress",
+        "Rekeyed: the new shares are in effect.",
+    );
+    let new = browser.texts("#rekey-new-shares li").unwrap();
+    assert_eq!(new.len(), 3, "{new:?}");
+    browser.step("#rekey-stored").unwrap();
+    reseal_with_new_shares(&server, other.as_ref(), &shares(&old), &shares(&new));
+
+    // A generation the other operator started, with the server's OTP, which they hand over.
+    let generation = other
+        .start_root_token_generation(TokenKind::Root, None, None)
+        .expect("the other operator starts a generation");
+    let otp = generation.otp.expect("a server-generated OTP");
+    browser.type_into("#root-otp", otp.expose()).unwrap();
+    browser.step("#root-join").unwrap();
+    expect_contains(
+        browser,
+        "#root-progress",
+        "Generation in progress: 0 of 2 shares given. The token will be decoded here",
+    );
+    assert_eq!(browser.property("#root-otp", "value").unwrap(), json!(""));
+    for share in new.iter().take(2) {
+        give(browser, "#root-share", "#root-submit", share);
+    }
+    expect_contains(
+        browser,
+        "#root-progress",
+        "Done: the new root token is below",
+    );
+    let token = browser.text("#root-token").unwrap();
+    let lookup = server
+        .call("GET", "/v1/auth/token/lookup-self", Some(&token), None)
+        .expect("lookup-self");
+    assert_eq!(lookup.status, 200, "the token decoded in the page works");
 }

@@ -16,9 +16,9 @@ use vault_key_core::ceremony::{
     TokenProtection,
 };
 use vault_key_core::ops::generate_root::TokenKind;
-use vault_key_core::ops::rekey::StartRekey;
+use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::ops::seal::ReadSealStatus;
-use vault_key_core::{execute_async, Dialect, Error, KeyShare, Target, Token};
+use vault_key_core::{execute_async, Dialect, Error, KeyShare, Otp, Target, Token};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlSelectElement};
@@ -39,10 +39,13 @@ pub fn mount() -> Result<(), JsValue> {
         elements: Elements::find(&document)?,
         state: RefCell::default(),
     });
-    let actions: [(&str, Action); 8] = [
+    let actions: [(&str, Action); 10] = [
         ("check", |page| Box::pin(async move { page.check().await })),
         ("rekey-start", |page| {
             Box::pin(async move { page.start_rekey().await })
+        }),
+        ("rekey-join", |page| {
+            Box::pin(async move { page.join_rekey().await })
         }),
         ("rekey-submit", |page| {
             Box::pin(async move { page.submit_rekey_share().await })
@@ -55,6 +58,9 @@ pub fn mount() -> Result<(), JsValue> {
         }),
         ("root-start", |page| {
             Box::pin(async move { page.start_root().await })
+        }),
+        ("root-join", |page| {
+            Box::pin(async move { page.join_root().await })
         }),
         ("root-submit", |page| {
             Box::pin(async move { page.submit_root_share().await })
@@ -105,6 +111,7 @@ struct Elements {
     rekey_new_shares: HtmlElement,
     rekey_stored: HtmlElement,
     root_share: HtmlInputElement,
+    root_otp: HtmlInputElement,
     root_progress: HtmlElement,
     root_token: HtmlElement,
     root_stored: HtmlElement,
@@ -142,6 +149,7 @@ impl Elements {
             rekey_new_shares: find(document, "rekey-new-shares")?,
             rekey_stored: find(document, "rekey-stored")?,
             root_share: find(document, "root-share")?,
+            root_otp: find(document, "root-otp")?,
             root_progress: find(document, "root-progress")?,
             root_token: find(document, "root-token")?,
             root_stored: find(document, "root-stored")?,
@@ -287,7 +295,9 @@ impl Page {
         outcome
     }
 
-    async fn start_rekey(&self) -> Outcome {
+    /// Whether a new rekey may begin on the page: none is running, and the last one's new
+    /// shares were stored.
+    fn rekey_free(&self) -> Outcome {
         if let Some(ceremony) = &self.state.borrow().rekey {
             if !matches!(
                 ceremony.phase(),
@@ -307,20 +317,37 @@ impl Page {
                 );
             }
         }
+        Ok(())
+    }
+
+    async fn start_rekey(&self) -> Outcome {
+        self.rekey_free()?;
         let shares = number(&self.elements.rekey_shares, "new shares")?;
         let threshold = number(&self.elements.rekey_threshold, "threshold")?;
-        self.state.borrow_mut().rekey = Some(RekeyCeremony::start(
+        self.begin_rekey(RekeyCeremony::start(
             StartRekey::new(shares, threshold).require_verification(true),
-        ));
-        let started = self.step(rekey_slot, NO_REKEY, |_| Ok(())).await;
-        if started.is_err() {
-            // A refused start started nothing: the page forgets it.
+        ))
+        .await
+    }
+
+    /// Joins the rekey another operator started: its progress is read and its nonce pinned.
+    async fn join_rekey(&self) -> Outcome {
+        self.rekey_free()?;
+        self.begin_rekey(RekeyCeremony::resume(KeyKind::Unseal))
+            .await
+    }
+
+    async fn begin_rekey(&self, ceremony: RekeyCeremony) -> Outcome {
+        self.state.borrow_mut().rekey = Some(ceremony);
+        let begun = self.step(rekey_slot, NO_REKEY, |_| Ok(())).await;
+        if begun.is_err() {
+            // A refused start or join began nothing: the page forgets it.
             let mut state = self.state.borrow_mut();
             if state.rekey.as_ref().map(RekeyCeremony::phase) == Some(RekeyPhase::Starting) {
                 state.rekey = None;
             }
         }
-        started.map(drop)
+        begun.map(drop)
     }
 
     async fn submit_rekey_share(&self) -> Outcome {
@@ -348,7 +375,8 @@ impl Page {
         Ok(())
     }
 
-    async fn start_root(&self) -> Outcome {
+    /// Whether a new generation may begin on the page.
+    fn root_free(&self) -> Outcome {
         if let Some(ceremony) = &self.state.borrow().root {
             if ceremony.phase() == RootTokenPhase::Done {
                 return Err(
@@ -368,19 +396,42 @@ impl Page {
                 );
             }
         }
-        self.state.borrow_mut().root = Some(RootTokenCeremony::start(
-            TokenKind::Root,
-            TokenProtection::GenerateOtp,
-        ));
-        let next = self.step(root_slot, NO_ROOT, |_| Ok(())).await;
-        if next.is_err() {
-            // A refused start started nothing: the page forgets it.
+        Ok(())
+    }
+
+    /// Joins the generation another operator started; with the OTP it was started with, the
+    /// token is decoded here.
+    async fn join_root(&self) -> Outcome {
+        self.root_free()?;
+        let otp = Zeroizing::new(self.elements.root_otp.value());
+        self.elements.root_otp.set_value("");
+        let otp = (!otp.trim().is_empty()).then(|| Otp::new(otp.trim()));
+        self.begin_root(RootTokenCeremony::resume(TokenKind::Root, otp))
+            .await
+            .map(drop)
+    }
+
+    async fn begin_root(&self, ceremony: RootTokenCeremony) -> Result<Next, String> {
+        self.state.borrow_mut().root = Some(ceremony);
+        let begun = self.step(root_slot, NO_ROOT, |_| Ok(())).await;
+        if begun.is_err() {
+            // A refused start or join began nothing: the page forgets it.
             let mut state = self.state.borrow_mut();
             if state.root.as_ref().map(RootTokenCeremony::phase) == Some(RootTokenPhase::Starting) {
                 state.root = None;
             }
         }
-        let next = next?;
+        begun
+    }
+
+    async fn start_root(&self) -> Outcome {
+        self.root_free()?;
+        let next = self
+            .begin_root(RootTokenCeremony::start(
+                TokenKind::Root,
+                TokenProtection::GenerateOtp,
+            ))
+            .await?;
         if let Next::NeedOtp { .. } = next {
             // The OTP is drawn here, from the browser's CSPRNG, and checked before the start
             // that carries it is sent.
@@ -456,9 +507,16 @@ impl Page {
         match root.filter(|c| c.phase() == RootTokenPhase::Done) {
             Some(ceremony) => {
                 if e.root_token.text_content().unwrap_or_default().is_empty() {
-                    let text = match ceremony.decode_token() {
-                        Ok(token) => token.expose().to_string(),
-                        Err(error) => explain::core(&error),
+                    let text = match (ceremony.otp(), ceremony.encoded_token()) {
+                        (None, Some(encoded)) => format!(
+                            "Encoded token (decode it with the OTP of whoever started the \
+                             generation): {}",
+                            encoded.expose()
+                        ),
+                        _ => match ceremony.decode_token() {
+                            Ok(token) => token.expose().to_string(),
+                            Err(error) => explain::core(&error),
+                        },
                     };
                     e.root_token.set_text_content(Some(&text));
                 }

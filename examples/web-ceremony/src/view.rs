@@ -59,12 +59,19 @@ pub fn root_token(ceremony: &RootTokenCeremony) -> String {
     match ceremony.phase() {
         RootTokenPhase::Starting => "Starting the generation…".to_string(),
         RootTokenPhase::AwaitingOtp => "Drawing a one-time password…".to_string(),
-        RootTokenPhase::CollectingShares => format!(
-            "Generation started, protected by a one-time password drawn in this browser: \
-             {progress} of {required} shares given."
+        RootTokenPhase::CollectingShares if ceremony.otp().is_some() => format!(
+            "Generation in progress: {progress} of {required} shares given. The token will be \
+             decoded here with its one-time password."
         ),
-        RootTokenPhase::Done => "Done: the new root token is below, decoded in this browser. \
-             It is shown once."
+        RootTokenPhase::CollectingShares => format!(
+            "Generation in progress: {progress} of {required} shares given. Its token can only \
+             be decoded with the one-time password of whoever started it."
+        ),
+        RootTokenPhase::Done if ceremony.otp().is_some() => "Done: the new root token is below, \
+             decoded in this browser. It is shown once."
+            .to_string(),
+        RootTokenPhase::Done => "Done: the encoded token is below; whoever started the \
+             generation decodes it with their one-time password."
             .to_string(),
         RootTokenPhase::OutcomeUnknown => "The last answer did not arrive: the next step reads \
              the server's progress before anything is sent again."
@@ -123,5 +130,28 @@ mod tests {
         assert_eq!(ceremony.phase(), RekeyPhase::Verifying);
         assert!(rekey(&ceremony).starts_with("New shares issued: 0 of 2 verified."));
         assert_eq!(rekey_share_label(Some(&ceremony)), "New share, to verify");
+    }
+
+    /// A generation joined without its OTP: the page says the token is not its to decode.
+    #[test]
+    fn a_joined_generation_without_its_otp() {
+        use vault_key_core::ops::generate_root::TokenKind;
+        let target = Target::new("http://127.0.0.1:8200").unwrap();
+        let mut ceremony = RootTokenCeremony::resume(TokenKind::Root, None);
+        let next = ceremony.poll(&target).unwrap();
+        assert!(matches!(next, Next::Send(_)), "{next:?}");
+        ceremony
+            .handle_response(
+                http::StatusCode::OK,
+                br#"{"started":true,"nonce":"n1","progress":1,"required":3,"complete":false,
+                    "encoded_token":"","encoded_root_token":"","pgp_fingerprint":"",
+                    "otp":"","otp_length":26}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            root_token(&ceremony),
+            "Generation in progress: 1 of 3 shares given. Its token can only be decoded with \
+             the one-time password of whoever started it."
+        );
     }
 }
