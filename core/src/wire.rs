@@ -4,8 +4,15 @@
 use crate::error::{DecodeError, Error, ServerError};
 use bytes::Bytes;
 use http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::de::value::{
+    BoolDeserializer, BorrowedStrDeserializer, F64Deserializer, I64Deserializer,
+    MapAccessDeserializer, SeqAccessDeserializer, StringDeserializer, U64Deserializer,
+    UnitDeserializer,
+};
+use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
+use std::fmt;
 
 /// Turns a non-success status into a classified [`ServerError`].
 pub(crate) fn refusal(status: StatusCode, body: &[u8]) -> Option<Error> {
@@ -23,42 +30,28 @@ pub(crate) fn refusal(status: StatusCode, body: &[u8]) -> Option<Error> {
     Some(ServerError::from_answer(status.as_u16(), errors, body).into())
 }
 
-/// A success body, with the part that holds the answer located: the `data` object when the
-/// server used the envelope, the whole body otherwise.
+/// A success body: the answer is the `data` object when the server used the envelope, the
+/// whole body otherwise.
 pub(crate) struct Payload<'a> {
     status: StatusCode,
     body: &'a [u8],
-    payload: &'a [u8],
 }
 
-/// Checks the status and locates the payload. The body is scanned once without building a
-/// tree, and each decode afterwards goes straight into its typed value, so a secret in the
-/// body is copied only into the zeroizing type that keeps it.
+/// Checks the status and that the body is a JSON object. Each decode afterwards goes straight
+/// into its typed value in one pass over the body, so a secret in it is copied only into the
+/// zeroizing type that keeps it.
 pub(crate) fn payload(status: StatusCode, body: &[u8]) -> Result<Payload<'_>, Error> {
     if let Some(err) = refusal(status, body) {
         return Err(err);
     }
-    let decode_error =
-        |reason: String| Error::from(DecodeError::new(status.as_u16(), reason, body));
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(decode_error("expected a JSON object".into()));
+        return Err(Error::from(DecodeError::new(
+            status.as_u16(),
+            "expected a JSON object".to_string(),
+            body,
+        )));
     }
-    #[derive(Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow, default)]
-        data: Option<&'a serde_json::value::RawValue>,
-    }
-    let probe: Probe<'_> =
-        serde_json::from_slice(body).map_err(|e| decode_error(format!("not JSON: {e}")))?;
-    let payload = match probe.data {
-        Some(data) if data.get().starts_with('{') => data.get().as_bytes(),
-        _ => body,
-    };
-    Ok(Payload {
-        status,
-        body,
-        payload,
-    })
+    Ok(Payload { status, body })
 }
 
 impl Payload<'_> {
@@ -68,14 +61,243 @@ impl Payload<'_> {
     }
 
     /// Decodes the payload into `T`; a mismatch keeps the whole body in the error.
+    ///
+    /// Both ways of decoding give the same answer; which is faster depends on the shape. An
+    /// envelope (the servers' logical responses open with `request_id`) is located first,
+    /// then only `data` is decoded; a top-level answer is decoded in one pass.
     pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(self.payload).map_err(|e| {
-            Error::from(DecodeError::new(
-                self.status.as_u16(),
-                e.to_string(),
-                self.body,
-            ))
+        if opens_envelope(self.body) {
+            return self.decode_in_two_steps();
+        }
+        match one_pass(self.body) {
+            Ok(value) => Ok(value),
+            // Whatever went wrong, the two-step decode says it the same way every time.
+            Err(_) => self.decode_in_two_steps(),
+        }
+    }
+
+    /// Locates the payload (a scan of the body), then decodes it.
+    fn decode_in_two_steps<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        #[derive(Deserialize)]
+        struct Probe<'a> {
+            #[serde(borrow, default)]
+            data: Option<&'a serde_json::value::RawValue>,
+        }
+        let probe: Probe<'_> =
+            serde_json::from_slice(self.body).map_err(|e| self.error(format!("not JSON: {e}")))?;
+        let payload = match probe.data {
+            Some(data) if data.get().starts_with('{') => data.get().as_bytes(),
+            _ => self.body,
+        };
+        serde_json::from_slice(payload).map_err(|e| self.error(e.to_string()))
+    }
+}
+
+/// Whether `body` opens the way the servers' logical responses do, with `request_id`.
+fn opens_envelope(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let rest = &body[start..];
+    let after = rest.get(1..).map(|r| {
+        &r[r.iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(r.len())..]
+    });
+    rest.first() == Some(&b'{') && after.is_some_and(|r| r.starts_with(b"\"request_id\""))
+}
+
+/// Decodes `T` in one pass over `body`: from the `data` object when the body has one, else
+/// from the top level. `T` is decoded from the top-level fields while a `data` object is
+/// decoded into a second `T` on the side, which wins; when the top-level decode fails for want
+/// of fields the envelope holds, the side one is the answer.
+fn one_pass<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut data = None;
+    let top = T::deserialize(Intercept {
+        inner: &mut deserializer,
+        data: &mut data,
+    });
+    let value = match data {
+        Some(data) => data,
+        None => top?,
+    };
+    // A top-level decode that stopped early leaves the rest unread: then this fails too.
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A deserializer of the top-level object that keeps `data` from `T` and decodes it aside.
+struct Intercept<'a, D, T> {
+    inner: D,
+    data: &'a mut Option<T>,
+}
+
+impl<'de, D, T> Deserializer<'de> for Intercept<'_, D, T>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_map(InterceptVisitor {
+            visitor,
+            data: self.data,
         })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+struct InterceptVisitor<'a, V, T> {
+    visitor: V,
+    data: &'a mut Option<T>,
+}
+
+impl<'de, V, T> Visitor<'de> for InterceptVisitor<'_, V, T>
+where
+    V: Visitor<'de>,
+    T: Deserialize<'de>,
+{
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(InterceptMap {
+            map,
+            data: self.data,
+            seen_data: false,
+            at_data: false,
+        })
+    }
+}
+
+/// The top-level entries. A `data` object is decoded into a `T` on the side, and `T` sees
+/// `data` as `null`; any other `data` value reaches `T` as it is.
+struct InterceptMap<'a, A, T> {
+    map: A,
+    data: &'a mut Option<T>,
+    seen_data: bool,
+    at_data: bool,
+}
+
+impl<'de, A, T> MapAccess<'de> for InterceptMap<'_, A, T>
+where
+    A: MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some(key) = self.map.next_key::<Cow<'de, str>>()? else {
+            return Ok(None);
+        };
+        if key == "data" {
+            if std::mem::replace(&mut self.seen_data, true) {
+                return Err(A::Error::custom("duplicate field `data`"));
+            }
+            self.at_data = true;
+        }
+        match key {
+            Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+            Cow::Owned(key) => seed.deserialize(StringDeserializer::new(key)),
+        }
+        .map(Some)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        if std::mem::take(&mut self.at_data) {
+            self.map.next_value_seed(DataSeed {
+                seed,
+                data: &mut *self.data,
+            })
+        } else {
+            self.map.next_value_seed(seed)
+        }
+    }
+}
+
+/// The value of `data`: an object goes to the side as a `T`, anything else to `seed`.
+struct DataSeed<'a, S, T> {
+    seed: S,
+    data: &'a mut Option<T>,
+}
+
+impl<'de, S, T> DeserializeSeed<'de> for DataSeed<'_, S, T>
+where
+    S: DeserializeSeed<'de>,
+    T: Deserialize<'de>,
+{
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, S, T> Visitor<'de> for DataSeed<'_, S, T>
+where
+    S: DeserializeSeed<'de>,
+    T: Deserialize<'de>,
+{
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<S::Value, M::Error> {
+        *self.data = Some(T::deserialize(MapAccessDeserializer::new(map))?);
+        self.seed.deserialize(UnitDeserializer::new())
+    }
+
+    fn visit_seq<Q: SeqAccess<'de>>(self, seq: Q) -> Result<S::Value, Q::Error> {
+        self.seed.deserialize(SeqAccessDeserializer::new(seq))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<S::Value, E> {
+        self.seed.deserialize(UnitDeserializer::new())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<S::Value, E> {
+        self.seed.deserialize(BoolDeserializer::new(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<S::Value, E> {
+        self.seed.deserialize(I64Deserializer::new(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<S::Value, E> {
+        self.seed.deserialize(U64Deserializer::new(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<S::Value, E> {
+        self.seed.deserialize(F64Deserializer::new(v))
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<S::Value, E> {
+        self.seed.deserialize(BorrowedStrDeserializer::new(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<S::Value, E> {
+        self.seed
+            .deserialize(StringDeserializer::new(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<S::Value, E> {
+        self.seed.deserialize(StringDeserializer::new(v))
     }
 }
 
@@ -237,6 +459,115 @@ fn skip_space(text: &[u8], mut at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Status {
+        nonce: String,
+        #[serde(default)]
+        progress: u32,
+        #[serde(default)]
+        keys: Option<Vec<String>>,
+    }
+
+    fn two_steps<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+        Payload {
+            status: StatusCode::OK,
+            body,
+        }
+        .decode_in_two_steps()
+        .map_err(|e| e.to_string())
+    }
+
+    /// Where the one-pass decode answers, it answers what locating the payload first does.
+    fn same<T: DeserializeOwned + PartialEq + fmt::Debug>(body: &[u8]) {
+        if let Ok(fast) = one_pass::<T>(body) {
+            assert_eq!(
+                Ok(fast),
+                two_steps::<T>(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // And decode, which picks one of the two, says what the two-step decode says.
+        let picked = Payload {
+            status: StatusCode::OK,
+            body,
+        }
+        .decode::<T>()
+        .map_err(|e| e.to_string());
+        assert_eq!(
+            picked,
+            two_steps::<T>(body),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+
+    #[test]
+    fn one_pass_agrees_on_every_shape() {
+        for body in [
+            &br#"{"nonce":"n","progress":2}"#[..],
+            br#"{"request_id":"r","data":{"nonce":"n","progress":2},"warnings":null}"#,
+            br#"{"nonce":"top","data":{"nonce":"inner"}}"#,
+            br#"{"data":{"nonce":"inner"},"nonce":"top","progress":"not a number"}"#,
+            br#"{"nonce":"n","data":null}"#,
+            br#"{"nonce":"n","data":"text"}"#,
+            br#"{"nonce":"n","data":[1,{"a":2}]}"#,
+            br#"{"data":{"nonce":"a"},"data":{"nonce":"b"}}"#,
+            br#"{"data":{"progress":1}}"#,
+            br#"{"d\u0061ta":{"nonce":"escaped"}}"#,
+            br#"{"nonce":"n","keys":["k1","k2"],"data":{"nonce":"m","keys":null}}"#,
+            br#"{"nonce":"n"} trailing"#,
+            br#"{"nonce":"n","#,
+            br#"{"request_id":"r","nonce":"top"}"#,
+        ] {
+            same::<Status>(body);
+            same::<serde_json::Value>(body);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<u8>().prop_map(|n| serde_json::json!(n)),
+            "[a-z]{0,3}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["data", "nonce", "progress", "keys", "x"]),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|entries| {
+                    let text: Vec<String> =
+                        entries.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                    serde_json::from_str(&format!("{{{}}}", text.join(","))).unwrap_or_default()
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Objects with duplicate keys, `data` of every kind and nested envelopes.
+        #[test]
+        fn one_pass_agrees_with_two_steps(
+            entries in prop::collection::vec(
+                (prop::sample::select(vec!["data", "nonce", "progress", "keys", "request_id"]),
+                 json_value()),
+                0..5,
+            )
+        ) {
+            let text: Vec<String> = entries.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+            let body = format!("{{{}}}", text.join(","));
+            same::<Status>(body.as_bytes());
+            same::<serde_json::Value>(body.as_bytes());
+        }
+    }
 
     #[derive(Deserialize, Debug, PartialEq)]
     struct Term {
