@@ -193,39 +193,51 @@ impl Target {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Request<Bytes>, Error> {
-        let uri = format!("{}/v1/{}", self.address, path);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("X-Vault-Request", "true");
+        // Built by hand rather than through `format!` and `Request::builder()`: this runs for
+        // every request, and the header names are known.
+        let mut uri = String::with_capacity(self.address.len() + 4 + path.len());
+        uri.push_str(&self.address);
+        uri.push_str("/v1/");
+        uri.push_str(path);
+        let uri = http::Uri::try_from(uri).map_err(|_| {
+            Error::from(InvalidInput::Address {
+                address: self.address.clone(),
+                reason: "cannot form a request URL with this address",
+            })
+        })?;
+        let json = body.is_some();
+        let mut request = Request::new(body.unwrap_or_default());
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.insert(X_VAULT_REQUEST, HeaderValue::from_static("true"));
         if self.token.is_some() {
             let value = self.token_header.clone().ok_or(InvalidInput::Header {
                 name: "X-Vault-Token".into(),
                 reason: "token contains characters not allowed in a header",
             })?;
-            builder = builder.header("X-Vault-Token", value);
+            headers.insert(X_VAULT_TOKEN, value);
         }
         if let Some(namespace) = &self.namespace {
-            builder = builder.header("X-Vault-Namespace", namespace.as_str());
+            let value = HeaderValue::from_str(namespace).map_err(|_| InvalidInput::Header {
+                name: "X-Vault-Namespace".into(),
+                reason: "namespace contains characters not allowed in a header",
+            })?;
+            headers.insert(X_VAULT_NAMESPACE, value);
         }
         for (name, value) in &self.headers {
-            builder = builder.header(name, value);
+            headers.append(name.clone(), value.clone());
         }
-        let body = match body {
-            Some(json) => {
-                builder = builder.header(CONTENT_TYPE, "application/json");
-                json
-            }
-            None => Bytes::new(),
-        };
-        builder.body(body).map_err(|_| {
-            Error::from(InvalidInput::Address {
-                address: self.address.clone(),
-                reason: "cannot form a request URL with this address",
-            })
-        })
+        if json {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        Ok(request)
     }
 }
+
+const X_VAULT_REQUEST: HeaderName = HeaderName::from_static("x-vault-request");
+const X_VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
+const X_VAULT_NAMESPACE: HeaderName = HeaderName::from_static("x-vault-namespace");
 
 /// The address as an error shows it: user information, query and fragment can carry
 /// credentials, so they are replaced by `<redacted>`.
