@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -586,32 +586,56 @@ struct KeepAliveServer {
     address: String,
     connections: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
+    /// For each request served, in order, the number of the connection it came on.
+    served_on: Arc<Mutex<Vec<usize>>>,
 }
 
 impl KeepAliveServer {
     fn start() -> Self {
+        Self::holding(0)
+    }
+
+    /// A server that answers none of the first `held` requests until all of them arrived, so
+    /// that a client sending `held` at once needs as many connections.
+    fn holding(held: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r) = (connections.clone(), requests.clone());
+        let served_on = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Barrier::new(held.max(1)));
+        let (c, r, on) = (connections.clone(), requests.clone(), served_on.clone());
         thread::spawn(move || {
             for stream in listener.incoming().take(64) {
                 let Ok(stream) = stream else { continue };
-                c.fetch_add(1, Ordering::SeqCst);
-                let r = r.clone();
-                thread::spawn(move || serve_keep_alive(stream, &r));
+                let number = c.fetch_add(1, Ordering::SeqCst);
+                let (r, on, gate) = (r.clone(), on.clone(), gate.clone());
+                thread::spawn(move || {
+                    serve_keep_alive(
+                        stream,
+                        |request| {
+                            if request < held {
+                                gate.wait();
+                            }
+                            on.lock().unwrap().push(number);
+                        },
+                        &r,
+                    )
+                });
             }
         });
         Self {
             address,
             connections,
             requests,
+            served_on,
         }
     }
 }
 
-fn serve_keep_alive(stream: TcpStream, requests: &AtomicUsize) {
+/// Answers every request on `stream` with a seal status; `arrived` is told the number of each
+/// request (counted over all connections) before its answer goes out.
+fn serve_keep_alive(stream: TcpStream, arrived: impl Fn(usize), requests: &AtomicUsize) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -641,7 +665,7 @@ fn serve_keep_alive(stream: TcpStream, requests: &AtomicUsize) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        requests.fetch_add(1, Ordering::SeqCst);
+        arrived(requests.fetch_add(1, Ordering::SeqCst));
         let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{SEAL_STATUS}",
             SEAL_STATUS.len()
@@ -682,6 +706,61 @@ fn connections_are_reused() {
     });
     assert_eq!(server.requests.load(Ordering::SeqCst), 6);
     assert!(server.connections.load(Ordering::SeqCst) <= 2, "hyper");
+}
+
+/// After requests in flight at once left several connections idle, one request after another
+/// goes out on the connection used last, not on each idle one in turn (a server answers slower
+/// on a connection that has been idle).
+#[test]
+fn the_connection_used_last_goes_out_first() {
+    const AT_ONCE: usize = 3;
+    const AFTER: usize = 6;
+    let check = |via: Via, server: &KeepAliveServer| {
+        assert_eq!(
+            server.connections.load(Ordering::SeqCst),
+            AT_ONCE,
+            "{via:?}: one connection per request in flight, then none"
+        );
+        let served_on = server.served_on.lock().unwrap();
+        let sequential = &served_on[AT_ONCE..];
+        assert_eq!(sequential.len(), AFTER, "{via:?}");
+        assert!(
+            sequential.iter().all(|&c| c == sequential[0]),
+            "{via:?}: one request after another went out on connections {sequential:?}"
+        );
+    };
+
+    let server = KeepAliveServer::holding(AT_ONCE);
+    let client = vault_key_ureq::Client::new(&server.address).unwrap();
+    thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| client.read_seal_status().unwrap());
+        }
+    });
+    for _ in 0..AFTER {
+        client.read_seal_status().unwrap();
+    }
+    check(Via::Ureq, &server);
+
+    let server = KeepAliveServer::holding(AT_ONCE);
+    runtime().block_on(async {
+        let client = vault_key_hyper::Client::new(&server.address).unwrap();
+        let tasks: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.read_seal_status().await.unwrap() })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        for _ in 0..AFTER {
+            // As in `connections_are_reused`: hyper's connection task hands it back.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client.read_seal_status().await.unwrap();
+        }
+    });
+    check(Via::Hyper, &server);
 }
 
 #[test]

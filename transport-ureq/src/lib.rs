@@ -97,6 +97,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod pool;
 mod resolve;
 mod socket;
 mod stack;

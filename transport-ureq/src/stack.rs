@@ -17,6 +17,7 @@ use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKin
 use vault_key_core::HttpClient;
 use zeroize::Zeroize;
 
+use crate::pool::Reuse;
 use crate::resolve::QuickResolver;
 use crate::socket::Socket;
 use crate::tracking::{self, Tracking};
@@ -61,9 +62,15 @@ impl Stack {
             .timeout_global(config.timeout)
             .timeout_connect(Some(config.connect_timeout))
             .max_idle_age(POOL_IDLE_TIMEOUT)
+            // The pool is ours (`pool.rs`), which hands out the connection used last.
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .tls_config(tls)
             .build();
-        let connector = Socket.chain(RustlsConnector::default()).chain(Tracking);
+        let connector = Reuse::new(
+            Socket.chain(RustlsConnector::default()).chain(Tracking),
+            POOL_IDLE_TIMEOUT,
+        );
         let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::default());
         Ok(Self {
             agent,
