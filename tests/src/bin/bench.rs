@@ -464,9 +464,11 @@ fn main() -> ExitCode {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
     {
-        for (name, run, n) in runs.iter().filter(|r| r.0 == only.as_str()) {
-            run(&bench, n / 10 + 1);
-            println!("{name}: {:.0} req/s", run(&bench, *n));
+        for one in only.split(';') {
+            for (name, run, n) in runs.iter().filter(|r| r.0 == one) {
+                run(&bench, n / 10 + 1);
+                println!("{name}: {:.0} req/s", run(&bench, *n));
+            }
         }
         return ExitCode::SUCCESS;
     }
@@ -479,6 +481,7 @@ fn main() -> ExitCode {
     // to round, so that a ratio compares runs seconds apart and no client always goes first.
     // The sequential clients run on this thread, whose CPU time is their client cost.
     let groups: [&[usize]; 3] = [&[0, 1, 2, 3, 8], &[4, 5], &[6, 7]];
+    let verbose = args.iter().any(|a| a == "--verbose");
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for round in 0..sizes.rounds {
@@ -490,6 +493,14 @@ fn main() -> ExitCode {
                 let before = thread_cpu_ns();
                 rates[i].push(run(&bench, n));
                 cpu[i].push((thread_cpu_ns() - before) as f64 / n as f64 / 1000.0);
+                if verbose {
+                    eprintln!(
+                        "round {round}: {}: {:.0} req/s, {:.1} µs",
+                        runs[i].0,
+                        rates[i].last().unwrap(),
+                        cpu[i].last().unwrap()
+                    );
+                }
             }
         }
     }
