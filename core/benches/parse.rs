@@ -4,10 +4,12 @@
 //! client does (`serde_json::from_slice` into a `serde_json::Value`). Building: an operation's
 //! whole `http::Request`, against `http::Request::builder()` with a body serialised by
 //! `serde_json::to_vec`. Run with `cargo bench -p vault-key-core`; it prints nanoseconds per
-//! call and the ratio to the baseline.
+//! call, the ratio to the baseline, and the allocations per call of both.
 
 use bytes::Bytes;
 use http::StatusCode;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use vault_key_core::ops::encryption_key::GetEncryptionKeyStatus;
@@ -15,6 +17,17 @@ use vault_key_core::ops::generate_root::GenerateRoot;
 use vault_key_core::ops::rekey::{Rekey, StartRekey};
 use vault_key_core::ops::seal::ReadSealStatus;
 use vault_key_core::{Dialect, KeyShare, Operation, Target, Token};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations made by one call of `f` (after a first call, which may fill caches).
+fn allocations(mut f: impl FnMut()) -> usize {
+    f();
+    let region = Region::new(GLOBAL);
+    f();
+    region.change().allocations
+}
 
 /// Runs `f` repeatedly for about `budget` and returns nanoseconds per call (best of 5 rounds).
 fn time_per_call(budget: Duration, mut f: impl FnMut()) -> f64 {
@@ -53,41 +66,62 @@ fn fixture(name: &str) -> (StatusCode, Bytes) {
     (status, Bytes::from(body))
 }
 
-fn row(name: &str, ours: f64, baseline: f64) {
+/// One measurement: time per call and allocations per call, ours and the baseline's.
+struct Measured {
+    ns: f64,
+    allocations: usize,
+}
+
+fn measure(budget: Duration, mut f: impl FnMut()) -> Measured {
+    Measured {
+        allocations: allocations(&mut f),
+        ns: time_per_call(budget, f),
+    }
+}
+
+fn row(name: &str, ours: Measured, baseline: Measured) {
     println!(
-        "{name:<46} {ours:>9.0} ns {baseline:>9.0} ns {:>7.2}x",
-        ours / baseline
+        "{name:<46} {:>9.0} ns {:>9.0} ns {:>7.2}x {:>7} {:>9}",
+        ours.ns,
+        baseline.ns,
+        ours.ns / baseline.ns,
+        ours.allocations,
+        baseline.allocations,
     );
 }
 
 fn parse<O: Operation>(name: &str, fixture_name: &str, op: &O, budget: Duration) {
     let (status, body) = fixture(fixture_name);
     op.parse(status, &body).expect("the fixture parses");
-    let ours = time_per_call(budget, || {
+    let ours = measure(budget, || {
         black_box(op.parse(black_box(status), black_box(&body)).ok());
     });
-    let baseline = time_per_call(budget, || {
+    let baseline = measure(budget, || {
         black_box(serde_json::from_slice::<serde_json::Value>(black_box(&body)).ok());
     });
     row(&format!("parse {name} ({} B)", body.len()), ours, baseline);
 }
 
+/// `baseline_body`: the JSON body the baseline serialises, `None` for a `GET` without one.
 fn build<O: Operation>(
     name: &str,
     op: &O,
-    baseline_body: serde_json::Value,
+    baseline_body: Option<serde_json::Value>,
     target: &Target,
     budget: Duration,
 ) {
     let uri = op.request(target).expect("valid input").uri().to_string();
-    let ours = time_per_call(budget, || {
+    let ours = measure(budget, || {
         black_box(op.request(black_box(target)).ok());
     });
-    let baseline = time_per_call(budget, || {
-        let body = serde_json::to_vec(&baseline_body).expect("serialises");
+    let baseline = measure(budget, || {
+        let (method, body) = match &baseline_body {
+            Some(json) => ("PUT", serde_json::to_vec(json).expect("serialises")),
+            None => ("GET", Vec::new()),
+        };
         black_box(
             http::Request::builder()
-                .method("PUT")
+                .method(method)
                 .uri(uri.as_str())
                 .header("X-Vault-Token", "s.token")
                 .body(Bytes::from(body))
@@ -104,8 +138,8 @@ fn main() {
         Duration::from_millis(300)
     };
     println!(
-        "{:<46} {:>12} {:>12} {:>8}",
-        "what", "vault-key", "baseline", "ratio"
+        "{:<46} {:>12} {:>12} {:>8} {:>7} {:>9}",
+        "what", "vault-key", "baseline", "ratio", "allocs", "baseline"
     );
     let share = KeyShare::new("f50240c84a1af2c46e443c815bc960e46fe3c8e3e3f63700de2bfee9e9e53098e5");
     parse(
@@ -142,18 +176,21 @@ fn main() {
         .expect("valid address")
         .with_token(Token::new("s.token"))
         .with_dialect(Dialect::OpenBao);
+    build("key status", &GetEncryptionKeyStatus, None, &target, budget);
     build(
         "rekey share submission",
         &Rekey::new(share.clone(), "n"),
-        serde_json::json!({"key": share.expose(), "nonce": "n"}),
+        Some(serde_json::json!({"key": share.expose(), "nonce": "n"})),
         &target,
         budget,
     );
     build(
         "start rekey",
         &StartRekey::new(5, 3),
-        serde_json::json!({"secret_shares": 5, "secret_threshold": 3, "backup": false,
+        Some(
+            serde_json::json!({"secret_shares": 5, "secret_threshold": 3, "backup": false,
             "require_verification": false}),
+        ),
         &target,
         budget,
     );
