@@ -83,13 +83,25 @@ impl Payload<'_> {
             #[serde(borrow, default)]
             data: Option<&'a serde_json::value::RawValue>,
         }
-        let probe: Probe<'_> =
-            serde_json::from_slice(self.body).map_err(|e| self.error(format!("not JSON: {e}")))?;
-        let payload = match probe.data {
-            Some(data) if data.get().starts_with('{') => data.get().as_bytes(),
-            _ => self.body,
+        let Ok(text) = std::str::from_utf8(self.body) else {
+            // Not UTF-8: decoded from bytes, to fail where the bytes do (or not, in a value
+            // that is skipped).
+            let probe: Probe<'_> = serde_json::from_slice(self.body)
+                .map_err(|e| self.error(format!("not JSON: {e}")))?;
+            let payload = match probe.data {
+                Some(data) if data.get().starts_with('{') => data.get().as_bytes(),
+                _ => self.body,
+            };
+            return serde_json::from_slice(payload).map_err(|e| self.error(e.to_string()));
         };
-        serde_json::from_slice(payload).map_err(|e| self.error(e.to_string()))
+        // UTF-8 checked once for the whole body (see `one_pass_over`).
+        let probe: Probe<'_> =
+            serde_json::from_str(text).map_err(|e| self.error(format!("not JSON: {e}")))?;
+        let payload = match probe.data {
+            Some(data) if data.get().starts_with('{') => data.get(),
+            _ => text,
+        };
+        serde_json::from_str(payload).map_err(|e| self.error(e.to_string()))
     }
 }
 
@@ -113,7 +125,22 @@ fn opens_envelope(body: &[u8]) -> bool {
 /// decoded into a second `T` on the side, which wins; when the top-level decode fails for want
 /// of fields the envelope holds, the side one is the answer.
 fn one_pass<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match std::str::from_utf8(body) {
+        Ok(text) => one_pass_over(serde_json::Deserializer::from_str(text)),
+        Err(_) => one_pass_over(serde_json::Deserializer::from_slice(body)),
+    }
+}
+
+/// Checking a whole body for UTF-8 once is far cheaper than checking each of its strings as
+/// it is read, which is what decoding from bytes does; a body that is not UTF-8 is decoded
+/// from bytes, so that it fails (or not) exactly as before.
+fn one_pass_over<'de, R, T>(
+    mut deserializer: serde_json::Deserializer<R>,
+) -> Result<T, serde_json::Error>
+where
+    R: serde_json::de::Read<'de>,
+    T: DeserializeOwned,
+{
     let mut data = None;
     let top = T::deserialize(Intercept {
         inner: &mut deserializer,
