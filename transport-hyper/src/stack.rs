@@ -17,7 +17,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 use vault_key_core::transport::config::{self, ClientConfig};
-use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
+use vault_key_core::transport::{copy_request, may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
 use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 use vault_key_core::AsyncHttpClient;
 
@@ -104,7 +104,7 @@ impl Stack {
         // ureq probes its pooled connections). Best effort; `may_retry` covers the rest.
         tokio::task::yield_now().await;
         // Only a read may go out twice: a copy is kept for those alone.
-        let spare = may_retry_method(request.method()).then(|| copy(&request));
+        let spare = may_retry_method(request.method()).then(|| copy_request(&request));
         let response = match (self.send_head(&self.pool, request).await, spare) {
             (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
                 self.send_head(&self.fresh, spare).await
@@ -144,16 +144,6 @@ impl AsyncHttpClient for Stack {
             _ => error,
         })
     }
-}
-
-/// The same request again (method, URL, version, headers, body), to send a second time.
-fn copy(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportError> {

@@ -12,7 +12,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::transport::{Connector, RustlsConnector};
 use ureq::AsSendBody;
 use vault_key_core::transport::config::{ClientConfig, USER_AGENT};
-use vault_key_core::transport::{may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
+use vault_key_core::transport::{copy_request, may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
 use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 use vault_key_core::HttpClient;
 use zeroize::Zeroize;
@@ -83,16 +83,6 @@ impl Stack {
     }
 }
 
-/// The same request again (method, URL, version, headers, body), to send a second time.
-fn copy(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
 /// The roots the operating system trusts, as DER.
 fn system_roots() -> Vec<Vec<u8>> {
     rustls_native_certs::load_native_certs()
@@ -108,7 +98,7 @@ impl HttpClient for Stack {
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
         let started = Instant::now();
         // Only a read may go out twice: a copy is kept for those alone.
-        let spare = may_retry_method(request.method()).then(|| copy(&request));
+        let spare = may_retry_method(request.method()).then(|| copy_request(&request));
         let response = match (self.send_head(request, None), spare) {
             (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
                 self.send_head(spare, Some(started))

@@ -134,7 +134,8 @@ use crate::error::{Error, Refusal};
 use crate::exchange::ExecuteError;
 use crate::secret::SecretBytes;
 use crate::transport::redirect::RedirectError;
-use http::{Method, StatusCode};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
 use std::fmt;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -458,6 +459,19 @@ pub fn may_retry(method: &Method, error: &TransportError) -> bool {
 /// reads. A stack keeps a copy of those requests alone, for the retry.
 pub fn may_retry_method(method: &Method) -> bool {
     *method == Method::GET || *method == Method::HEAD
+}
+
+/// The same request again: method, URL, version, headers and body (the body's bytes shared,
+/// not copied). What a stack sends a second time when [`may_retry`] allows, and what a
+/// redirect is built from. Extensions are left out: they cannot be cloned, and neither needs
+/// them.
+pub fn copy_request(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 /// Collects a response body chunk by chunk, never holding more than a limit.

@@ -22,7 +22,7 @@
 //! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
 
 use crate::exchange::{AsyncHttpClient, HttpClient};
-use crate::transport::{Delivery, TransportFailure};
+use crate::transport::{copy_request, Delivery, TransportFailure};
 use bytes::Bytes;
 use http::header::{HeaderName, LOCATION};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -500,17 +500,6 @@ impl TransportFailure for RedirectError {
     fn delivery(&self) -> Delivery<'_> {
         Delivery::NotSent
     }
-}
-
-/// A copy of the request's method, URL, version, headers and body (extensions are not
-/// cloneable and not needed to follow a redirect).
-fn copy_request(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 #[cfg(test)]
