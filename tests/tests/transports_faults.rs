@@ -588,6 +588,8 @@ struct KeepAliveServer {
     requests: Arc<AtomicUsize>,
     /// For each request served, in order, the number of the connection it came on.
     served_on: Arc<Mutex<Vec<usize>>>,
+    /// Connections the client closed.
+    closed: Arc<AtomicUsize>,
 }
 
 impl KeepAliveServer {
@@ -603,13 +605,19 @@ impl KeepAliveServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let served_on = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(AtomicUsize::new(0));
         let gate = Arc::new(Barrier::new(held.max(1)));
-        let (c, r, on) = (connections.clone(), requests.clone(), served_on.clone());
+        let (c, r, on, x) = (
+            connections.clone(),
+            requests.clone(),
+            served_on.clone(),
+            closed.clone(),
+        );
         thread::spawn(move || {
             for stream in listener.incoming().take(64) {
                 let Ok(stream) = stream else { continue };
                 let number = c.fetch_add(1, Ordering::SeqCst);
-                let (r, on, gate) = (r.clone(), on.clone(), gate.clone());
+                let (r, on, gate, x) = (r.clone(), on.clone(), gate.clone(), x.clone());
                 thread::spawn(move || {
                     serve_keep_alive(
                         stream,
@@ -620,7 +628,8 @@ impl KeepAliveServer {
                             on.lock().unwrap().push(number);
                         },
                         &r,
-                    )
+                    );
+                    x.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
@@ -629,12 +638,14 @@ impl KeepAliveServer {
             connections,
             requests,
             served_on,
+            closed,
         }
     }
 }
 
-/// Answers every request on `stream` with a seal status; `arrived` is told the number of each
-/// request (counted over all connections) before its answer goes out.
+/// Answers every request on `stream` with a seal status, until the client closes it (or stays
+/// silent for 10 s); `arrived` is told the number of each request (counted over all
+/// connections) before its answer goes out.
 fn serve_keep_alive(stream: TcpStream, arrived: impl Fn(usize), requests: &AtomicUsize) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -761,6 +772,35 @@ fn the_connection_used_last_goes_out_first() {
         }
     });
     check(Via::Hyper, &server);
+}
+
+/// vault-key-ureq keeps at most 32 idle connections: of 40 left by requests in flight at once,
+/// it closes the 8 that waited longest.
+#[test]
+fn the_ureq_pool_keeps_at_most_32_idle_connections() {
+    const AT_ONCE: usize = 40;
+    let server = KeepAliveServer::holding(AT_ONCE);
+    let client = vault_key_ureq::Client::new(&server.address).unwrap();
+    thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| client.read_seal_status().unwrap());
+        }
+    });
+    assert_eq!(server.connections.load(Ordering::SeqCst), AT_ONCE);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.closed.load(Ordering::SeqCst) < AT_ONCE - 32 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    // A moment more, for a close too many to show.
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.closed.load(Ordering::SeqCst), AT_ONCE - 32);
+    // The 32 kept serve what comes next without a new connection.
+    thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| client.read_seal_status().unwrap());
+        }
+    });
+    assert_eq!(server.connections.load(Ordering::SeqCst), AT_ONCE);
 }
 
 #[test]
