@@ -440,6 +440,9 @@ fn leader_lost_between_two_shares(step_down: bool) {
             cluster
                 .unseal(leader, &texts(&before))
                 .expect("the old shares unseal the node that missed the rekey");
+            cluster
+                .wait_caught_up(leader)
+                .expect("the node that missed the rekey catches up");
         }
     }
     every_node_reseals(&cluster, Some(&first), &keys);

@@ -156,6 +156,28 @@ impl Cluster {
         Ok(())
     }
 
+    /// Waits until node `index` (unsealed) has applied all that the active node had committed
+    /// when asked. A node that was down catches up on what it missed (a rekey's new keyring
+    /// among it) only a moment after it is unsealed; until then its storage is what it was.
+    pub fn wait_caught_up(&self, index: usize) -> Result<(), HarnessError> {
+        let leader = &self.nodes[self.wait_leader(READY_TIMEOUT)?];
+        let committed = raft_index(leader, "raft_committed_index")?;
+        let node = &self.nodes[index];
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let applied = raft_index(node, "raft_applied_index").ok();
+            if applied.is_some_and(|applied| applied >= committed) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(node.error(format!(
+                    "raft index {applied:?} applied, not {committed}, after {READY_TIMEOUT:?}"
+                )));
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     /// Waits until the active node's raft configuration lists `count` voters.
     fn wait_voters(&self, count: usize) -> Result<(), HarnessError> {
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -240,4 +262,14 @@ fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), Harness
         }
         thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// A raft index `node` reports in `sys/leader` (`raft_committed_index`, `raft_applied_index`).
+fn raft_index(node: &Server, field: &str) -> Result<u64, HarnessError> {
+    let reply = node.call("GET", "/v1/sys/leader", None, None)?;
+    reply
+        .json()
+        .ok()
+        .and_then(|value| value[field].as_u64())
+        .ok_or_else(|| node.error(format!("GET /v1/sys/leader has no {field}: {}", reply.body)))
 }
