@@ -393,6 +393,12 @@ fn main() -> ExitCode {
     } else {
         FULL
     };
+    if cfg!(debug_assertions) {
+        println!(
+            "bench: an unoptimised build; its figures say that it runs, not how fast \
+             (cargo run --release -p vault-key-tests --bin bench)"
+        );
+    }
     let server = match Server::builder().start() {
         Ok(server) => server,
         Err(e) => {
