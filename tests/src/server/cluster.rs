@@ -40,20 +40,55 @@ impl Cluster {
             ..member(1)
         }
         .start()?;
+        // A node that joined becomes a voter after a second of health instead of ten: the
+        // cluster is whole, able to elect a leader when one is lost, that much sooner.
+        wait_leading(&first)?;
+        let reply = first.call(
+            "POST",
+            "/v1/sys/storage/raft/autopilot/configuration",
+            Some(first.root_token()),
+            Some(&json!({ "server_stabilization_time": "1s" })),
+        )?;
+        if reply.status != 204 && reply.status != 200 {
+            return Err(first.error(format!(
+                "POST /v1/sys/storage/raft/autopilot/configuration answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
         let init = first.init_data_or_panic().clone();
         let leader_address = first.address();
+        // The other nodes start, join and are unsealed all at once: each waits mostly on its
+        // own process and on the leader, not on the machine.
+        let joined: Vec<Result<Server, HarnessError>> = thread::scope(|scope| {
+            let joining: Vec<_> = (2..=size)
+                .map(|index| {
+                    let (node, init, leader_address) = (member(index), &init, &leader_address);
+                    scope.spawn(move || {
+                        let node = ServerBuilder {
+                            init: false,
+                            unseal: false,
+                            join: vec![leader_address.clone()],
+                            ..node
+                        }
+                        .start()?;
+                        node.adopt(init.clone());
+                        unseal_member(&node, &init.keys)?;
+                        Ok(node)
+                    })
+                })
+                .collect();
+            joining
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(HarnessError::new("a joining node's start panicked"))
+                    })
+                })
+                .collect()
+        });
         let mut nodes = vec![first];
-        for index in 2..=size {
-            let node = ServerBuilder {
-                init: false,
-                unseal: false,
-                join: vec![leader_address.clone()],
-                ..member(index)
-            }
-            .start()?;
-            node.adopt(init.clone());
-            unseal_member(&node, &init.keys)?;
-            nodes.push(node);
+        for node in joined {
+            nodes.push(node?);
         }
         let cluster = Cluster { nodes };
         cluster.wait_voters(size)?;
@@ -217,6 +252,26 @@ impl Cluster {
             ));
         }
         HarnessError::new(message)
+    }
+}
+
+/// Waits until `node` is the active node (`sys/health` 200; a node unsealed first may answer
+/// as a standby for a moment).
+fn wait_leading(node: &Server) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let reply = node.call("GET", "/v1/sys/health", None, None)?;
+        if reply.status == 200 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(node.error(format!(
+                "{} not active {READY_TIMEOUT:?} after its start: sys/health {}",
+                node.node_id(),
+                reply.status
+            )));
+        }
+        thread::sleep(POLL_INTERVAL);
     }
 }
 

@@ -517,8 +517,16 @@ impl Server {
                 )
             })
             .collect();
+        // Autopilot promotes a node that joined to a voter once it has been healthy for its
+        // stabilization time (set on the cluster's first node); these make it look every
+        // half second instead of every ten.
+        let autopilot_lines = if self.clustered {
+            "  autopilot_reconcile_interval = \"500ms\"\n  autopilot_update_interval = \"500ms\"\n"
+        } else {
+            ""
+        };
         let config = format!(
-            "storage \"raft\" {{\n  path = {data}\n  node_id = {node_id}\n  performance_multiplier = 1\n{join_lines}}}\n\
+            "storage \"raft\" {{\n  path = {data}\n  node_id = {node_id}\n  performance_multiplier = 1\n{autopilot_lines}{join_lines}}}\n\
              listener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n\
              {tls_lines}{legacy_lines}}}\n\
              {seal_stanza}\
