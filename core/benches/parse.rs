@@ -3,8 +3,11 @@
 //! Parsing: decoding a real captured answer into its typed value, against the least any JSON
 //! client does (`serde_json::from_slice` into a `serde_json::Value`). Building: an operation's
 //! whole `http::Request`, against `http::Request::builder()` with a body serialised by
-//! `serde_json::to_vec`. Run with `cargo bench -p vault-key-core`; it prints nanoseconds per
-//! call, the ratio to the baseline, and the allocations per call of both.
+//! `serde_json::to_vec`. Hostile answers: 4 MiB bodies of the shapes that cost most (nested a
+//! hundred thousand levels deep, a million fields, one string that never ends), fed to a rekey
+//! as the cut or undecodable answer to its completing share, against one `serde_json` parse of
+//! the same bytes. Run with `cargo bench -p vault-key-core`; it prints nanoseconds per call, the
+//! ratio to the baseline, and the allocations per call of both.
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -12,11 +15,14 @@ use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use vault_key_core::ceremony::{Next, RekeyCeremony};
 use vault_key_core::ops::encryption_key::GetEncryptionKeyStatus;
 use vault_key_core::ops::generate_root::GenerateRoot;
 use vault_key_core::ops::rekey::{Rekey, StartRekey};
 use vault_key_core::ops::seal::ReadSealStatus;
-use vault_key_core::{Dialect, KeyShare, Operation, Target, Token};
+use vault_key_core::{
+    Delivery, Dialect, KeyShare, Operation, PartialResponse, SecretBytes, Target, Token,
+};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -125,6 +131,75 @@ fn parse<O: Operation>(name: &str, fixture_name: &str, op: &O, budget: Duration)
     row(&format!("parse {name} ({} B)", body.len()), ours, baseline);
 }
 
+/// The transports' cap on an answer's body.
+const CAP: usize = 4 << 20;
+
+/// Bodies of the transports' cap in the shapes that cost most.
+fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let fill = |head: &[u8], unit: &[u8]| {
+        let mut body = head.to_vec();
+        while body.len() + unit.len() <= CAP {
+            body.extend_from_slice(unit);
+        }
+        body
+    };
+    vec![
+        ("{\"data\": nested", fill(b"", b"{\"data\":")),
+        ("[ nested in keys", fill(b"{\"keys\":", b"[")),
+        ("a million fields", fill(b"{", b"\"f\":1,")),
+        ("the same known field", fill(b"{", b"\"keys\":7,")),
+        ("one string", fill(b"{\"keys\":[\"", b"ab")),
+        ("garbage", fill(b"", b"\x00\xff}]\"\\")),
+    ]
+}
+
+/// A rekey whose completing share is in flight.
+fn rekey_in_flight(target: &Target) -> RekeyCeremony {
+    const STARTED: &[u8] =
+        br#"{"data":{"n":3,"nonce":"n","progress":1,"required":2,"started":true,"t":2}}"#;
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let start = rekey.poll(target).expect("a start");
+    assert!(matches!(start, Next::Send(_)));
+    rekey
+        .handle_response(StatusCode::OK, STARTED)
+        .expect("started");
+    rekey
+        .submit_share(KeyShare::new("f50240c8"))
+        .expect("a share");
+    let share = rekey.poll(target).expect("the share");
+    assert!(matches!(share, Next::Send(_)));
+    rekey
+}
+
+/// What a hostile answer to the completing share costs, cut (the connection closed) and whole
+/// (undecodable), against one untyped parse of the same bytes.
+fn hostile(name: &str, body: &[u8], target: &Target, budget: Duration) {
+    let partial = PartialResponse::new(StatusCode::OK, SecretBytes::new(body));
+    let baseline = || {
+        black_box(serde_json::from_slice::<serde_json::Value>(black_box(body)).ok());
+    };
+    let cut = measure(budget, || {
+        let mut rekey = rekey_in_flight(target);
+        rekey.request_failed(Delivery::Cut(black_box(&partial)));
+        black_box(rekey.poll(target).ok());
+    });
+    row(
+        &format!("cut 4 MiB: {name}"),
+        cut,
+        measure(budget, baseline),
+    );
+    let whole = measure(budget, || {
+        let mut rekey = rekey_in_flight(target);
+        black_box(rekey.handle_response(StatusCode::OK, black_box(body)).ok());
+        black_box(rekey.poll(target).ok());
+    });
+    row(
+        &format!("whole 4 MiB: {name}"),
+        whole,
+        measure(budget, baseline),
+    );
+}
+
 /// `baseline_body`: the JSON body the baseline serialises, `None` for a `GET` without one.
 fn build<O: Operation>(
     name: &str,
@@ -217,4 +292,7 @@ fn main() {
         &target,
         budget,
     );
+    for (name, body) in hostile_bodies() {
+        hostile(name, &body, &target, budget);
+    }
 }

@@ -61,6 +61,7 @@ pub mod ops;
 pub mod otp;
 #[cfg(feature = "pgp")]
 pub mod pgp;
+mod salvage;
 mod secret;
 mod target;
 pub mod transport;

@@ -577,7 +577,7 @@ impl RekeyCeremony {
                 return Ok(RekeyEvent::Rekeyed);
             }
         }
-        let could_complete = progress + 1 >= self.required();
+        let could_complete = progress.saturating_add(1) >= self.required();
         let backup = self.status.as_ref().is_some_and(|s| s.backup);
         self.abort();
         if could_complete && !self.verification_expected() {
@@ -635,7 +635,7 @@ impl RekeyCeremony {
             }
             _ => {
                 self.abort();
-                if progress + 1 >= required {
+                if progress.saturating_add(1) >= required {
                     Err(CeremonyError::VerificationUnconfirmed.into())
                 } else {
                     Err(CeremonyError::LostByServer("rekey").into())
@@ -1115,7 +1115,7 @@ fn salvaged_nonce(body: &[u8]) -> Option<String> {
         #[serde(default, deserialize_with = "wire::non_empty")]
         nonce: Option<String>,
     }
-    wire::salvage::<Started>(body).and_then(|started| started.nonce)
+    crate::salvage::salvage::<Started>(body).and_then(|started| started.nonce)
 }
 
 #[cfg(test)]

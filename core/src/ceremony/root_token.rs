@@ -391,7 +391,7 @@ impl RootTokenCeremony {
 
     /// An encoded token complete in a share's answer that was cut or could not be decoded.
     fn salvage_token(&mut self, body: &[u8]) {
-        let Some(salvaged) = wire::salvage::<SalvagedToken>(body) else {
+        let Some(salvaged) = crate::salvage::salvage::<SalvagedToken>(body) else {
             return;
         };
         let Some(encoded) = salvaged.encoded_token.or(salvaged.encoded_root_token) else {
@@ -472,7 +472,7 @@ impl RootTokenCeremony {
                     self.run.stage = Stage::Done;
                     return Ok(RootTokenEvent::Generated);
                 }
-                let could_complete = progress + 1 >= self.required();
+                let could_complete = progress.saturating_add(1) >= self.required();
                 self.abort();
                 if could_complete {
                     return Err(CeremonyError::AnswerLost {
@@ -858,7 +858,7 @@ impl From<skeleton::Recount> for RootTokenEvent {
 
 /// The nonce (and server OTP) complete in a start answer that was cut or undecodable.
 fn salvaged_start(body: &[u8]) -> Option<(String, Option<Otp>)> {
-    match wire::salvage::<SalvagedStart>(body) {
+    match crate::salvage::salvage::<SalvagedStart>(body) {
         Some(SalvagedStart {
             nonce: Some(nonce),
             otp,

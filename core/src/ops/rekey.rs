@@ -120,7 +120,7 @@ impl RekeyResult {
     /// assert!(RekeyResult::salvage(&cut[..40]).is_none());
     /// ```
     pub fn salvage(prefix: &[u8]) -> Option<RekeyResult> {
-        wire::salvage(prefix).filter(|result: &RekeyResult| !result.keys.is_empty())
+        crate::salvage::salvage(prefix).filter(|result: &RekeyResult| !result.keys.is_empty())
     }
 }
 
