@@ -180,3 +180,32 @@ fn a_root_token_generation_asks_for_its_otp() {
     assert_eq!(generation.phase(), RootTokenPhase::Starting);
     assert!(generation.poll(&t).unwrap().into_request().is_some());
 }
+
+/// `{:?}` of what `poll` returns shows where a request goes and how long its body is, never the
+/// share, the OTP or the token in it.
+#[test]
+fn debug_shows_no_secret_of_a_request() {
+    let t = target();
+    let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
+    let start = rekey.poll(&t).unwrap();
+    answer(start, &mut rekey, STARTED);
+    rekey.submit_share(KeyShare::new("f50240c8d1")).unwrap();
+    let share = rekey.poll(&t).unwrap();
+    let Next::Send(request) = &share else {
+        panic!("{share:?}")
+    };
+    let body = String::from_utf8_lossy(request.body()).into_owned();
+    assert!(body.contains("f50240c8d1"), "{body}");
+    let shown = format!("{share:?} {share:#?}");
+    for secret in ["f50240c8d1", "s.operator"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("PUT") && shown.contains("sys/rotate/root/update"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("<{} bytes>", body.len())),
+        "{shown}"
+    );
+}

@@ -2,6 +2,8 @@
 //! `poll_output` and tame-oauth's `TokenOrRequest` do): there is no state to read back to
 //! tell "wait for the answer" from "give me shares" from "over".
 
+use std::fmt;
+
 use bytes::Bytes;
 use http::Request;
 
@@ -11,8 +13,10 @@ use http::Request;
 /// Returned by [`RekeyCeremony::poll`](super::RekeyCeremony::poll) and
 /// [`RootTokenCeremony::poll`](super::RootTokenCeremony::poll); [`drive`](fn@super::drive)
 /// sends the requests and returns the first value that needs the caller.
+///
+/// Its `Debug` shows a request's method, address and headers (the token as `Sensitive`) and
+/// its body's length, never the body: it holds shares and OTPs.
 #[must_use = "a ceremony moves only when what it needs is done"]
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Next {
     /// Send this request, then feed its answer to `handle_response` (or its failure to
@@ -65,5 +69,43 @@ impl Next {
     /// Whether the ceremony is over.
     pub fn is_finished(&self) -> bool {
         matches!(self, Next::Finished)
+    }
+}
+
+impl fmt::Debug for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Next::Send(request) => f.debug_tuple("Send").field(&Shown(request)).finish(),
+            Next::Settle(request) => f.debug_tuple("Settle").field(&Shown(request)).finish(),
+            Next::AwaitingAnswer => f.write_str("AwaitingAnswer"),
+            Next::NeedShares { progress, required } => f
+                .debug_struct("NeedShares")
+                .field("progress", progress)
+                .field("required", required)
+                .finish(),
+            Next::NeedVerificationShares { progress, required } => f
+                .debug_struct("NeedVerificationShares")
+                .field("progress", progress)
+                .field("required", required)
+                .finish(),
+            Next::NeedOtp { length } => f.debug_struct("NeedOtp").field("length", length).finish(),
+            Next::Finished => f.write_str("Finished"),
+        }
+    }
+}
+
+/// A request as `Debug` may show it: everything but the body, which is only measured.
+struct Shown<'a>(&'a Request<Bytes>);
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let request = self.0;
+        f.debug_struct("Request")
+            .field("method", request.method())
+            .field("uri", request.uri())
+            .field("version", &request.version())
+            .field("headers", request.headers())
+            .field("body", &format_args!("<{} bytes>", request.body().len()))
+            .finish()
     }
 }
