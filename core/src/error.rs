@@ -157,6 +157,8 @@ pub struct ServerError {
     pub refusal: Refusal,
     /// The raw body of the answer (may hold secrets; prints as its length).
     pub body: SecretBytes,
+    /// Whether the body was Vault's own JSON with an `errors` list.
+    vault_errors: bool,
 }
 
 impl fmt::Display for ServerError {
@@ -186,12 +188,13 @@ impl ServerError {
     /// Builds a classified error from a status and the server's messages.
     pub fn new(status: u16, errors: Vec<String>) -> Self {
         let errors: Vec<String> = errors.iter().map(|e| unwrap_multierror(e)).collect();
-        let refusal = classify(status, &errors);
+        let refusal = classify(status, &errors, true);
         Self {
             status,
             errors,
             refusal,
             body: SecretBytes::default(),
+            vault_errors: true,
         }
     }
 
@@ -204,7 +207,8 @@ impl ServerError {
             None => {
                 let text = zeroize::Zeroizing::new(String::from_utf8_lossy(body).into_owned());
                 let mut error = Self::new(status, Vec::new());
-                error.refusal = classify(status, &[text.trim().to_string()]);
+                error.refusal = classify(status, &[text.trim().to_string()], false);
+                error.vault_errors = false;
                 error
             }
         };
@@ -212,10 +216,20 @@ impl ServerError {
         error
     }
 
-    /// Whether the answer came from something between the client and the server (502 bad
-    /// gateway, 504 gateway timeout): the request may or may not have been acted on.
+    /// Whether the answer came from something between the client and the server: 502 bad
+    /// gateway, 504 gateway timeout, or any other 5xx without Vault's JSON `errors` (a load
+    /// balancer's `503 Service Temporarily Unavailable` page). The request may or may not have
+    /// reached the server, which may or may not have acted on it.
     pub fn from_gateway(&self) -> bool {
-        matches!(self.status, 502 | 504)
+        matches!(self.status, 502 | 504) || (self.status >= 500 && !self.vault_errors)
+    }
+
+    /// Whether the server itself wrote this refusal: Vault's JSON `errors`, with a status that is
+    /// not a gateway's. Only such a refusal means that the server did not act on the request;
+    /// after any other answer to a request that may change the server (a proxy's page, a
+    /// gateway's 502, plain text), the outcome is unknown until a read settles it.
+    pub fn written_by_server(&self) -> bool {
+        self.vault_errors && !self.from_gateway()
     }
 }
 
@@ -262,7 +276,8 @@ const INVALID_REQUEST_5XX: &[&str] = &[
     "failed to decode json input",
 ];
 
-fn classify(status: u16, errors: &[String]) -> Refusal {
+/// What `errors` (or, `from_vault` false, the text of a body without them) mean at `status`.
+fn classify(status: u16, errors: &[String], from_vault: bool) -> Refusal {
     for message in errors {
         let m = message.to_ascii_lowercase();
         if m.contains("verification must be performed") || m.contains("already finished") {
@@ -351,7 +366,8 @@ fn classify(status: u16, errors: &[String]) -> Refusal {
         405 if errors.iter().all(|m| m.trim().is_empty()) => Refusal::MethodNotAllowed,
         405 => Refusal::EndpointDisabled,
         429 => Refusal::RateLimited,
-        503 => Refusal::Sealed,
+        // Vault answers 503 when sealed; a 503 page of a proxy's says nothing of the server.
+        503 if from_vault => Refusal::Sealed,
         400..=499 => Refusal::InvalidRequest,
         500..=599 => Refusal::ServerFailure,
         _ => Refusal::Other,

@@ -279,6 +279,55 @@ fn a_gateway_error_after_a_share_is_an_unknown_outcome() {
     assert_eq!(poll(&mut rekey).0, Method::GET);
 }
 
+/// A load balancer's bare 503 on the completing share, after the server acted on it: the share
+/// is not sent again; the read that follows finds the verification waiting under this
+/// ceremony's nonce and says its own share completed the rekey, its answer lost.
+#[test]
+fn a_proxys_503_page_after_the_completing_share_is_settled_by_a_read() {
+    let mut rekey = one_share_counted(true);
+    assert_eq!(poll(&mut rekey).0, Method::PUT);
+    let page = "<html><head><title>503 Service Temporarily Unavailable</title></head></html>";
+    let err = answer(&mut rekey, 503, page).unwrap_err();
+    assert!(
+        matches!(&err, Error::Server(e) if e.refusal != Refusal::Sealed && !e.written_by_server()),
+        "{err:?}"
+    );
+    assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
+    assert_eq!(
+        poll(&mut rekey),
+        (Method::GET, "/v1/sys/rotate/root/init".into()),
+        "a read before anything else"
+    );
+    let err = answer(
+        &mut rekey,
+        200,
+        &status(
+            0,
+            r#","verification_nonce":"v-1","verification_required":true"#,
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ceremony(CeremonyError::AnswerLost {
+                recovery: Recovery::CancelAndRestart,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    // Vault's own 503 is its refusal: the share was not judged and goes again.
+    let mut rekey = one_share_counted(true);
+    poll(&mut rekey);
+    answer(&mut rekey, 503, r#"{"errors":["Vault is sealed"]}"#).unwrap_err();
+    assert_eq!(
+        poll(&mut rekey),
+        (Method::PUT, "/v1/sys/rotate/root/update".into())
+    );
+}
+
 #[test]
 fn a_lost_verification_share_is_resolved_from_the_verification_progress() {
     let verifying = || {

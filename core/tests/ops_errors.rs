@@ -311,9 +311,30 @@ fn error_bodies_of_every_shape() {
     assert!(!e.to_string().contains("page not found"), "{e}");
     assert!(e.to_string().contains("recovery mode"), "{e}");
 
-    let e = server_error(parse(StatusCode::SERVICE_UNAVAILABLE, b""));
-    assert!(e.errors.is_empty());
+    // A 503 without Vault's `errors` is a gateway's (a load balancer's page, or nothing): it
+    // says nothing of the server, which may have acted on the request.
+    for page in [
+        &b""[..],
+        b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>",
+    ] {
+        let e = server_error(parse(StatusCode::SERVICE_UNAVAILABLE, page));
+        assert!(e.errors.is_empty());
+        assert_eq!(e.refusal, Refusal::ServerFailure);
+        assert!(e.from_gateway() && !e.written_by_server(), "{e}");
+    }
+    // Vault's own 503 is its refusal: sealed, not acted on.
+    let e = server_error(parse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        br#"{"errors":["Vault is sealed"]}"#,
+    ));
     assert_eq!(e.refusal, Refusal::Sealed);
+    assert!(!e.from_gateway() && e.written_by_server());
+    // A proxy's 4xx page is not the server's refusal either, though not a gateway failure.
+    let e = server_error(parse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        b"<html>413 Request Entity Too Large</html>",
+    ));
+    assert!(!e.from_gateway() && !e.written_by_server());
 
     let e = server_error(parse(StatusCode::BAD_REQUEST, br#"{"errors":[]}"#));
     assert!(e.errors.is_empty());

@@ -564,12 +564,13 @@ where
     Ok(())
 }
 
-/// Whether a failed answer leaves open whether the server acted on the request: it came from
-/// a gateway (502, 504), or it was a success that could not be decoded.
+/// Whether a failed answer leaves open whether the server acted on the request: anything but a
+/// refusal the server itself wrote (a gateway's 502 or 504, a proxy's page of any status, plain
+/// text), or a success that could not be decoded.
 pub(super) fn acted_on_unseen(error: &Error) -> bool {
     match error {
         Error::Decode(_) => true,
-        Error::Server(server) => server.from_gateway(),
+        Error::Server(server) => !server.written_by_server(),
         _ => false,
     }
 }
