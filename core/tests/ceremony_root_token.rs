@@ -429,6 +429,30 @@ fn a_completion_without_a_token_keeps_the_body() {
     assert!(generation.otp().is_some(), "the OTP is still there");
 }
 
+/// An answer that carries the encoded token but not `complete` (or says `false`) is a
+/// completion all the same: the token is the result, never taken for progress and dropped.
+#[test]
+fn a_token_without_complete_is_still_the_result() {
+    let capture = Capture::load();
+    for flag in ["", "\"complete\":false,"] {
+        let mut without = capture.row(111);
+        let body = without.body.replace("\"complete\":true,", flag);
+        assert_ne!(body, without.body, "the capture says complete");
+        without.body = body;
+        let server = Server::new([capture.row(99), without]);
+        let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
+        generation.submit_shares(shares(&capture, &[111])).unwrap();
+        drive(&server.client(), &target(Dialect::Vault), &mut generation).unwrap();
+        assert_eq!(generation.phase(), RootTokenPhase::Done, "{flag:?}");
+        assert_eq!(
+            generation
+                .result()
+                .map(|r| r.encoded().expose().to_string()),
+            Some("MR4veh4NFyZ4FgwCAhQWADwFF300Nik9BXY".to_string())
+        );
+    }
+}
+
 #[test]
 fn the_manual_loop_reports_each_event() {
     let capture = Capture::load();

@@ -55,7 +55,8 @@ pub struct RootGenerationStatus {
     /// Shares needed.
     #[serde(default, deserialize_with = "wire::null_default")]
     pub required: u32,
-    /// Whether the token has been generated.
+    /// Whether the token has been generated (also when the server sent the token without
+    /// saying so).
     #[serde(default, deserialize_with = "wire::null_default")]
     pub complete: bool,
     /// The generated token, encoded with the OTP or encrypted with the PGP key (on completion).
@@ -86,6 +87,8 @@ pub(crate) fn parse_status(
     } else {
         parsed.encoded_root_token = None;
     }
+    // A token is only ever sent on completion: an answer that carries one is complete.
+    parsed.complete |= parsed.encoded_token.is_some();
     Ok(parsed)
 }
 
