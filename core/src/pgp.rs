@@ -372,14 +372,27 @@ impl PgpSecretKey {
         if !decrypted.is_literal() {
             return Err(undecryptable("not a literal message".into()));
         }
-        let mut plain = Zeroizing::new(Vec::new());
-        decrypted
+        // Read no further than a share or a token can be: a compression bomb (megabytes in a
+        // few kilobytes) stops here. The buffer is sized once, so no reallocation leaves a copy
+        // of the plaintext behind.
+        let mut plain = Zeroizing::new(Vec::with_capacity(MAX_PLAINTEXT + 1));
+        (&mut decrypted)
+            .take(MAX_PLAINTEXT as u64 + 1)
             .read_to_end(&mut plain)
             .map_err(|e| undecryptable(e.to_string()))?;
+        if plain.len() > MAX_PLAINTEXT {
+            return Err(undecryptable(format!(
+                "the plaintext is larger than {MAX_PLAINTEXT} bytes: not a share or a token"
+            )));
+        }
         let text = std::str::from_utf8(&plain).map_err(|_| PgpError::NotText)?;
         Ok(Zeroizing::new(text.to_string()))
     }
 }
+
+/// The most a decrypted share or token may hold (a share is tens of bytes, a token about a
+/// hundred); beyond it the message is refused unread.
+const MAX_PLAINTEXT: usize = 4096;
 
 /// The bytes of a message given as hex (a rekey's `keys`) or base64 (`keys_base64`, a token).
 fn message_bytes(text: &str) -> Result<Zeroizing<Vec<u8>>, PgpError> {

@@ -43,6 +43,7 @@ fn fixture(name: &str) -> String {
         "revoked.b64",
         "passphrase.b64",
         "passphrase.pub.asc",
+        "bomb.msg.b64",
         "passphrase.sec.asc",
         "passphrase.msg.b64",
         "curve.b64",
@@ -213,6 +214,25 @@ fn passphrases_and_ecdh() {
         curve.decrypt_token(&token).unwrap().expose(),
         "s.curveToken0123456789"
     );
+}
+
+/// A compression bomb as a share or a token (16 MiB of plaintext in 16 kB) is refused once the
+/// plaintext passes what a share or a token can be, without inflating the rest.
+#[test]
+fn a_compression_bomb_is_refused() {
+    let curve = PgpSecretKey::parse(fixture("curve.sec.asc").as_bytes(), "").unwrap();
+    let bomb = fixture("bomb.msg.b64");
+    let err = curve
+        .decrypt_share(&KeyShare::new(bomb.trim()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PgpError::Undecryptable { reason, .. } if reason.contains("larger than")),
+        "{err:?}"
+    );
+    let err = curve
+        .decrypt_token(&EncodedToken::new(bomb.trim()))
+        .unwrap_err();
+    assert!(matches!(err, PgpError::Undecryptable { .. }), "{err:?}");
 }
 
 #[test]
