@@ -543,14 +543,24 @@ pub enum CeremonyError {
     /// The server's ceremony encrypts to other PGP keys than the ones this ceremony accepted
     /// (someone restarted it with another key set): no share is sent to it. Fingerprints are
     /// lowercase hex, in the server's order.
+    ///
+    /// No share went to it, but it stays on the server until cancelled: the ceremony that
+    /// refused it is left cancellable ([`cancel`](crate::ceremony::RekeyCeremony::cancel), then
+    /// drive), which sends the cancel with `nonce`.
     #[error(
-        "the server's ceremony encrypts to the PGP keys {found:?}, not the accepted {expected:?}"
+        "the server's ceremony encrypts to the PGP keys {found:?}, not the accepted {expected:?}; no share was sent{}",
+        match nonce {
+            Some(nonce) => format!(", and it stays on the server until cancelled (cancel this ceremony and drive it, or cancel nonce {nonce})"),
+            None => String::new(),
+        }
     )]
     FingerprintMismatch {
         /// The fingerprints this ceremony accepted.
         expected: Vec<String>,
         /// The fingerprints the server reported.
         found: Vec<String>,
+        /// The nonce of the server's ceremony, when it said.
+        nonce: Option<String>,
     },
     /// The server reports no ceremony in progress where one was expected.
     #[error("the server reports no {0} in progress")]

@@ -1090,9 +1090,20 @@ fn a_rekey_to_other_pgp_keys_gets_no_share() {
         let err = rekey
             .handle_response(http::StatusCode::OK, status(swapped).as_bytes())
             .unwrap_err();
-        let Error::Ceremony(CeremonyError::FingerprintMismatch { expected, found }) = err else {
+        let shown = err.to_string();
+        let Error::Ceremony(CeremonyError::FingerprintMismatch {
+            expected,
+            found,
+            nonce,
+        }) = err
+        else {
             panic!("{swapped}: {err:?}");
         };
+        assert_eq!(nonce.as_deref(), Some("n-1"));
+        assert!(
+            shown.contains("cancel nonce n-1"),
+            "how to cancel it: {shown}"
+        );
         assert_eq!(expected[0], "24f0e2e4e7feac8f9c0a1e98886f6e3f5b3148a8");
         assert_eq!(
             found,
@@ -1104,5 +1115,12 @@ fn a_rekey_to_other_pgp_keys_gets_no_share() {
             rekey.poll(&target).unwrap().is_finished(),
             "no share goes out"
         );
+        // The rogue rekey stays on the server until cancelled: this ceremony cancels it, under
+        // its nonce.
+        rekey.cancel().unwrap();
+        let cancel = rekey.poll(&target).unwrap().into_request().unwrap();
+        assert_eq!(cancel.method(), http::Method::DELETE);
+        let body = String::from_utf8_lossy(cancel.body()).into_owned();
+        assert!(body.contains("n-1"), "{body}");
     }
 }

@@ -257,8 +257,10 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
         Err(ExecuteError::Core(Error::Ceremony(CeremonyError::FingerprintMismatch {
             expected,
             found,
+            nonce,
         }))) => {
             assert_eq!(expected, ours);
+            assert_eq!(nonce, bait.nonce, "the swapped rekey, named");
             assert_eq!(
                 found, bait.pgp_fingerprints,
                 "whose keys the shares would go to"
@@ -270,5 +272,14 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
     assert_eq!(late.phase(), RekeyPhase::Aborted);
     let progress = operator.read_rekey_progress().unwrap();
     assert_eq!(progress.progress, 0, "no share reached the swapped rekey");
-    operator.cancel_rekey(bait.nonce.as_deref()).unwrap();
+    // The ceremony that refused it cancels it, under its nonce.
+    late.cancel().unwrap();
+    assert_eq!(
+        holder_client.drive_rekey(&mut late).unwrap(),
+        RekeyPhase::Cancelled
+    );
+    assert!(
+        !operator.read_rekey_progress().unwrap().started,
+        "the swapped rekey is gone"
+    );
 }

@@ -658,10 +658,14 @@ impl RekeyCeremony {
     /// pinned ones: no share goes to it, and [`status`](Self::status) shows whose keys the new
     /// shares would go to.
     fn check_fingerprints(&mut self, status: RekeyStatus) -> Result<(), Error> {
-        let checked = self.run.check_fingerprints(&status.pgp_fingerprints);
+        let checked = self
+            .run
+            .check_fingerprints(&status.pgp_fingerprints, status.nonce.as_ref());
+        let nonce = status.nonce.clone();
         self.status = Some(status);
         if let Err(err) = checked {
-            self.abort();
+            // It gets no share, and can be cancelled under its nonce.
+            self.abort_cancellable(nonce);
             return Err(err.into());
         }
         Ok(())

@@ -569,10 +569,11 @@ impl RootTokenCeremony {
     /// one; [`pgp_fingerprint`](Self::pgp_fingerprint) then shows whose.
     fn check_fingerprint(&mut self, status: &RootGenerationStatus) -> Result<(), Error> {
         let found: Vec<String> = status.pgp_fingerprint.iter().cloned().collect();
-        if let Err(err) = self.run.check_fingerprints(&found) {
+        if let Err(err) = self.run.check_fingerprints(&found, status.nonce.as_ref()) {
             self.pgp_fingerprint = status.pgp_fingerprint.clone();
             self.status = Some(status.clone());
-            self.abort();
+            // It gets no share, and can be cancelled under its nonce.
+            self.abort_cancellable(status.nonce.clone());
             return Err(err.into());
         }
         Ok(())

@@ -161,8 +161,12 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
     }
 
     /// Refuses a server ceremony that encrypts to other PGP keys than the pinned ones (in
-    /// the same order), whatever the case of the hex.
-    pub(super) fn check_fingerprints(&self, found: &[String]) -> Result<(), CeremonyError> {
+    /// the same order), whatever the case of the hex; `nonce` is the server's ceremony's.
+    pub(super) fn check_fingerprints(
+        &self,
+        found: &[String],
+        nonce: Option<&String>,
+    ) -> Result<(), CeremonyError> {
         let Some(expected) = &self.fingerprints else {
             return Ok(());
         };
@@ -173,6 +177,7 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
         Err(CeremonyError::FingerprintMismatch {
             expected: expected.clone(),
             found,
+            nonce: nonce.cloned(),
         })
     }
 
