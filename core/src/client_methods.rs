@@ -275,14 +275,16 @@ macro_rules! client_methods {
         $crate::__client_fn! { $mode,
         /// A client for the cluster's leader, as this node names it (`sys/leader`): this client
         /// when the node leads, another with the same token, namespace and dialect at the
-        /// leader's `api_addr` otherwise, `None` while no leader is known.
+        /// leader's `api_addr` otherwise, `None` while no leader is known. A leader named at
+        /// plain `http` by a node reached over `https` is refused
+        /// ([`Target::at_named_leader`](vault_key_core::Target::at_named_leader)).
         fn leader_client(&self) -> Option<Self> {
             let leader = $crate::__client_wait!($mode, self.read_leader_status())?;
             if leader.is_self {
                 return Ok(Some(self.clone()));
             }
             match leader.leader_address {
-                Some(address) => Ok(Some(self.with_target(self.target().at_address(&address)?))),
+                Some(address) => Ok(Some(self.with_target(self.target().at_named_leader(&address)?))),
                 None => Ok(None),
             }
         }

@@ -94,6 +94,25 @@ impl Target {
         })
     }
 
+    /// The same target at the address a node names as the cluster's leader (`sys/leader`),
+    /// which the token then goes to. Refused when it would take the token from `https` down to
+    /// plain `http`: a node, or whoever answers for it, cannot name a leader that drops TLS.
+    pub fn at_named_leader(&self, address: &str) -> Result<Self, Error> {
+        let leader = self.at_address(address)?;
+        let secure = |a: &str| {
+            a.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        };
+        if secure(&self.address) && !secure(&leader.address) {
+            return Err(InvalidInput::Address {
+                address: leader.address,
+                reason: "a leader named over https at a plain http address: the token does not go there",
+            }
+            .into());
+        }
+        Ok(leader)
+    }
+
     /// Sends `token` as `X-Vault-Token` on every request (Vault 2.x and OpenBao's paths need it
     /// for ceremonies too).
     pub fn with_token(mut self, token: Token) -> Self {

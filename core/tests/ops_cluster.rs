@@ -162,6 +162,19 @@ fn another_node_of_the_same_target() {
         target.at_address("node-3:8200"),
         Err(Error::InvalidInput(_))
     ));
+    // A leader named by a node: the same rules, and never from https down to http.
+    assert_eq!(
+        target
+            .at_named_leader("https://node-2:8200")
+            .unwrap()
+            .address(),
+        "https://node-2:8200"
+    );
+    let secure = target.at_address("https://node-1:8200").unwrap();
+    assert!(secure.at_named_leader("HTTPS://node-2:8200").is_ok());
+    let err = secure.at_named_leader("http://node-2:8200").unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(!err.to_string().contains("s.operator"), "{err}");
 }
 
 #[test]
