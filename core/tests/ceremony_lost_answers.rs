@@ -34,6 +34,14 @@ fn status(progress: u32, extra: &str) -> String {
     )
 }
 
+/// The progress read once a rekey has issued its new shares and waits for their verification.
+fn verification_pending() -> String {
+    status(
+        0,
+        r#","verification_nonce":"v-1","verification_required":true"#,
+    )
+}
+
 const NOT_STARTED: &str = r#"{"data":{"n":0,"nonce":"","progress":0,"required":2,"started":false,"t":0,"verification_required":false}}"#;
 
 fn completion(verification: bool) -> String {
@@ -129,15 +137,7 @@ fn a_cut_before_the_last_share_is_not_salvaged() {
     );
     poll(&mut rekey);
     // The read finds the verification pending under this nonce: its own share finished it.
-    let err = answer(
-        &mut rekey,
-        200,
-        &status(
-            0,
-            r#","verification_nonce":"v-1","verification_required":true"#,
-        ),
-    )
-    .unwrap_err();
+    let err = answer(&mut rekey, 200, &verification_pending()).unwrap_err();
     assert_eq!(
         ceremony_error(&err),
         CeremonyError::AnswerLost {
@@ -298,15 +298,7 @@ fn a_proxys_503_page_after_the_completing_share_is_settled_by_a_read() {
         (Method::GET, "/v1/sys/rotate/root/init".into()),
         "a read before anything else"
     );
-    let err = answer(
-        &mut rekey,
-        200,
-        &status(
-            0,
-            r#","verification_nonce":"v-1","verification_required":true"#,
-        ),
-    )
-    .unwrap_err();
+    let err = answer(&mut rekey, 200, &verification_pending()).unwrap_err();
     assert!(
         matches!(
             err,

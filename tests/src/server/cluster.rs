@@ -258,17 +258,34 @@ impl Cluster {
 /// Waits until `node` is the active node (`sys/health` 200; a node unsealed first may answer
 /// as a standby for a moment).
 fn wait_leading(node: &Server) -> Result<(), HarnessError> {
+    poll_until(
+        node,
+        "/v1/sys/health",
+        "not active after its start",
+        |reply| Ok(reply.status == 200),
+    )
+}
+
+/// Asks `node` for `path` until `done` holds of the answer, for at most [`READY_TIMEOUT`]; the
+/// error says the node `failed` and shows the last answer.
+fn poll_until(
+    node: &Server,
+    path: &str,
+    failed: &str,
+    done: impl Fn(&Reply) -> Result<bool, HarnessError>,
+) -> Result<(), HarnessError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let reply = node.call("GET", "/v1/sys/health", None, None)?;
-        if reply.status == 200 {
+        let reply = node.call("GET", path, None, None)?;
+        if done(&reply)? {
             return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(node.error(format!(
-                "{} not active {READY_TIMEOUT:?} after its start: sys/health {}",
+                "{} {failed} ({READY_TIMEOUT:?}): GET {path} answered {} {}",
                 node.node_id(),
-                reply.status
+                reply.status,
+                reply.body
             )));
         }
         thread::sleep(POLL_INTERVAL);
@@ -280,21 +297,12 @@ fn wait_leading(node: &Server) -> Result<(), HarnessError> {
 /// so the seal status is polled before and after them.
 fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), HarnessError> {
     // A joining node is initialised once `retry_join` has reached the leader.
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let reply = node.call("GET", "/v1/sys/seal-status", None, None)?;
-        if reply.json()?["initialized"] == Value::Bool(true) {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(node.error(format!(
-                "{} not initialised {READY_TIMEOUT:?} after joining: {}",
-                node.node_id(),
-                reply.body
-            )));
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
+    poll_until(
+        node,
+        "/v1/sys/seal-status",
+        "not initialised after joining",
+        |reply| Ok(reply.json()?["initialized"] == Value::Bool(true)),
+    )?;
     let needed = usize::try_from(node.threshold()).unwrap_or(usize::MAX);
     for key in keys.iter().take(needed) {
         let reply = node.submit_unseal_key(key.as_ref())?;
@@ -302,21 +310,13 @@ fn unseal_member<S: AsRef<str>>(node: &Server, keys: &[S]) -> Result<(), Harness
             break;
         }
     }
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let reply = node.call("GET", "/v1/sys/seal-status", None, None)?;
-        if reply.json()?["sealed"] == Value::Bool(false) {
-            return node.wait_active();
-        }
-        if Instant::now() >= deadline {
-            return Err(node.error(format!(
-                "{} still sealed {READY_TIMEOUT:?} after its shares: {}",
-                node.node_id(),
-                reply.body
-            )));
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
+    poll_until(
+        node,
+        "/v1/sys/seal-status",
+        "still sealed after its shares",
+        |reply| Ok(reply.json()?["sealed"] == Value::Bool(false)),
+    )?;
+    node.wait_active()
 }
 
 /// A raft index `node` reports in `sys/leader` (`raft_committed_index`, `raft_applied_index`).
