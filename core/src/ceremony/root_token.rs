@@ -585,9 +585,8 @@ impl RootTokenCeremony {
         code: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        // An answer that carries the token is a completion, whatever its `complete` says: the
-        // token is never taken for progress and dropped.
-        if !status.complete && status.encoded_token.is_none() {
+        // `parse_status` says complete whenever the answer carries the token.
+        if !status.complete {
             if let Some(err) = self.run.conflict(status.nonce.as_ref()) {
                 self.abort();
                 return Err(err.into());
