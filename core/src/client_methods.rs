@@ -277,16 +277,23 @@ macro_rules! client_methods {
         /// when the node leads, another with the same token, namespace and dialect at the
         /// leader's `api_addr` otherwise, `None` while no leader is known. A leader named at
         /// plain `http` by a node reached over `https` is refused
-        /// ([`Target::at_named_leader`](vault_key_core::Target::at_named_leader)).
+        /// ([`Target::at_named_leader`](vault_key_core::Target::at_named_leader)), and so is
+        /// one at a host the client's redirect hosts do not allow
+        /// ([`RedirectPolicy::check_named_leader`](vault_key_core::transport::redirect::RedirectPolicy::check_named_leader)).
         fn leader_client(&self) -> Option<Self> {
             let leader = $crate::__client_wait!($mode, self.read_leader_status())?;
             if leader.is_self {
                 return Ok(Some(self.clone()));
             }
-            match leader.leader_address {
-                Some(address) => Ok(Some(self.with_target(self.target().at_named_leader(&address)?))),
-                None => Ok(None),
-            }
+            let Some(address) = leader.leader_address else {
+                return Ok(None);
+            };
+            let target = self.target().at_named_leader(&address)?;
+            self.stack()
+                .policy()
+                .check_named_leader(self.target().address(), target.address())
+                .map_err(|refused| $crate::ExecuteError::Transport(refused.into()))?;
+            Ok(Some(self.with_target(target)))
         }
         }
 

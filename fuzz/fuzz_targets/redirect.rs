@@ -39,11 +39,21 @@ fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         assert!(resolved.host().is_some_and(|h| !h.is_empty()));
     }
 
-    let hosts = match u.int_in_range(0u8..=3)? {
+    let listed = vec![u.arbitrary::<String>()?, "active:8200".into()];
+    let hosts = match u.int_in_range(0u8..=4)? {
         0 => RedirectHosts::Any,
         1 => RedirectHosts::SameHost,
-        2 => RedirectHosts::Listed(vec![u.arbitrary::<String>()?, "active:8200".into()]),
+        2 => RedirectHosts::Listed(listed.clone()),
+        3 => RedirectHosts::Cluster,
         _ => RedirectHosts::Never,
+    };
+    // The leader the first host named (under the cluster policy), when it was asked.
+    let leader: Option<Uri> = if u.arbitrary()? {
+        u.choose(&["http://active:8200", "https://active:8200", "http://other"])?
+            .parse()
+            .ok()
+    } else {
+        None
     };
     let custom = HeaderName::from_static("x-custom");
     let keep = u.arbitrary()?;
@@ -67,15 +77,44 @@ fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         return Ok(());
     };
     let followed = u.int_in_range(0..=4)?;
-    if let Ok(Some(next)) = policy.next_request(&request, &response, followed) {
+    if let Ok(Some(next)) =
+        policy.next_request_to_leader(&request, &response, followed, leader.as_ref())
+    {
         assert!(followed < policy.max_redirects(), "followed past the limit");
         assert_ne!(hosts, RedirectHosts::Never);
         let (from, to) = (request.uri(), next.uri());
-        if hosts == RedirectHosts::SameHost {
-            assert!(from
-                .host()
-                .unwrap_or_default()
-                .eq_ignore_ascii_case(to.host().unwrap_or_default()));
+        let host = |uri: &Uri| uri.host().unwrap_or_default().to_ascii_lowercase();
+        let authority = |uri: &Uri| {
+            uri.authority()
+                .map_or(String::new(), |a| a.as_str().to_ascii_lowercase())
+        };
+        let port = |uri: &Uri| {
+            uri.port_u16()
+                .unwrap_or(if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                })
+        };
+        match &hosts {
+            RedirectHosts::SameHost => assert_eq!(host(from), host(to)),
+            RedirectHosts::Listed(listed) => assert!(
+                listed.iter().any(|allowed| {
+                    let allowed = allowed.to_ascii_lowercase();
+                    allowed == host(to) || allowed == authority(to)
+                }),
+                "a host not listed"
+            ),
+            RedirectHosts::Cluster => assert!(
+                host(from) == host(to)
+                    || leader.as_ref().is_some_and(|leader| {
+                        host(leader) == host(to)
+                            && leader.scheme() == to.scheme()
+                            && port(leader) == port(to)
+                    }),
+                "neither the same host nor the named leader"
+            ),
+            _ => {}
         }
         assert!(
             !(from.scheme_str() == Some("https") && to.scheme_str() == Some("http")),

@@ -19,6 +19,7 @@ use vault_key_core::ops::rekey::{KeyKind, RekeyStatus, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_backup::BackupKeys;
 use vault_key_core::ops::rekey_verify::{VerifyStatus, VerifyUpdate};
 use vault_key_core::ops::seal::{InitResult, Initialize, SealStatus, ServerInfo};
+use vault_key_core::transport::redirect::RedirectHosts;
 use vault_key_core::transport::{TransportError, TransportErrorKind};
 use vault_key_core::{Dialect, EncodedToken, ExecuteError, KeyShare, Otp, Token};
 
@@ -175,6 +176,7 @@ pub struct ClientFactory {
     keys: KeyKind,
     timeout: Option<std::time::Duration>,
     headers: Vec<(String, String)>,
+    redirect_hosts: Option<RedirectHosts>,
 }
 
 impl ClientFactory {
@@ -188,6 +190,15 @@ impl ClientFactory {
             keys: KeyKind::Unseal,
             timeout: None,
             headers: Vec::new(),
+            redirect_hosts: None,
+        }
+    }
+
+    /// The same factory for clients that follow redirects only to `hosts`.
+    pub fn with_redirect_hosts(&self, hosts: RedirectHosts) -> Self {
+        ClientFactory {
+            redirect_hosts: Some(hosts),
+            ..self.clone()
         }
     }
 
@@ -267,6 +278,9 @@ impl ClientFactory {
         }
         for (name, value) in &self.headers {
             builder = builder.header(name.clone(), value.clone());
+        }
+        if let Some(hosts) = &self.redirect_hosts {
+            builder = builder.redirect_hosts(hosts.clone());
         }
         match &self.trust {
             Trust::System => builder,

@@ -23,7 +23,8 @@ use vault_key_core::ceremony::{
 use vault_key_core::ops::cluster::NodeState;
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::StartRekey;
-use vault_key_core::{CeremonyError, Dialect, Error, ExecuteError, KeyShare, Target};
+use vault_key_core::transport::redirect::RedirectHosts;
+use vault_key_core::{CeremonyError, Dialect, Error, ExecuteError, KeyShare, Target, Token};
 use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
 use vault_key_tests::server::{Cluster, Server};
 use vault_key_tests::support::{assert_root_token, reseal_with_new_shares, shares, texts};
@@ -198,6 +199,47 @@ fn every_node_reseals(cluster: &Cluster, old: Option<&[KeyShare]>, keys: &[KeySh
     );
 }
 
+/// The address of the client `leader_client` gives for the node at `address`, on
+/// `transport`'s own client with `hosts` as its redirect hosts (or the default).
+fn named_leader_client(
+    transport: Transport,
+    address: &str,
+    token: &str,
+    hosts: Option<RedirectHosts>,
+) -> Result<Option<String>, String> {
+    let address_of = |target: &Target| target.address().to_string();
+    match transport {
+        Transport::Ureq => {
+            let mut builder = vault_key_ureq::Client::builder()
+                .address(address)
+                .token(Token::new(token));
+            if let Some(hosts) = hosts {
+                builder = builder.redirect_hosts(hosts);
+            }
+            let client = builder.build().map_err(|e| e.to_string())?;
+            let leader = client.leader_client().map_err(|e| e.to_string())?;
+            Ok(leader.map(|c| address_of(c.target())))
+        }
+        Transport::Hyper => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let mut builder = vault_key_hyper::Client::builder()
+                    .address(address)
+                    .token(Token::new(token));
+                if let Some(hosts) = hosts {
+                    builder = builder.redirect_hosts(hosts);
+                }
+                let client = builder.build().map_err(|e| e.to_string())?;
+                let leader = client.leader_client().await.map_err(|e| e.to_string())?;
+                Ok(leader.map(|c| address_of(c.target())))
+            })
+        }
+    }
+}
+
 #[test]
 fn standbys_serve_status_pass_writes_on_and_name_the_leader() {
     let (_turn, cluster) = cluster();
@@ -255,13 +297,57 @@ fn standbys_serve_status_pass_writes_on_and_name_the_leader() {
             .unwrap()
             .rotate_encryption_key()
             .unwrap();
+        // Reached as `localhost`, the standby redirects to the leader at 127.0.0.1, another
+        // host: followed once the standby names it as the leader (the default), refused under
+        // the same-host policy before anything is sent there.
+        let as_localhost = factory(&cluster, standby, transport, Dialect::OpenBao)
+            .with_address(
+                cluster
+                    .node(standby)
+                    .address()
+                    .replace("127.0.0.1", "localhost"),
+            )
+            .with_header("X-Vault-No-Request-Forwarding", "true");
+        as_localhost
+            .client(Some(cluster.root_token()))
+            .unwrap()
+            .rotate_encryption_key()
+            .unwrap();
+        let refused = as_localhost
+            .with_redirect_hosts(RedirectHosts::SameHost)
+            .client(Some(cluster.root_token()))
+            .unwrap()
+            .rotate_encryption_key();
+        match refused {
+            Err(ExecuteError::Transport(error)) => assert!(
+                error.to_string().contains("not an allowed host"),
+                "{transport}: {error}"
+            ),
+            other => panic!("{transport}: {other:?}"),
+        }
         let now = on_leader.get_encryption_key_status().unwrap().term;
         assert_eq!(
             now,
-            term + 2,
-            "{transport}: both rotations reached the leader"
+            term + 3,
+            "{transport}: three rotations reached the leader, the refused one did not"
         );
         term = now;
+
+        // The leader it names, under the host policy too.
+        let at = cluster
+            .node(standby)
+            .address()
+            .replace("127.0.0.1", "localhost");
+        let named = named_leader_client(transport, &at, cluster.root_token(), None);
+        assert_eq!(named, Ok(Some(leader_address.clone())), "{transport}");
+        let same_host = Some(RedirectHosts::SameHost);
+        let refused = named_leader_client(transport, &at, cluster.root_token(), same_host);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|error| error.contains("not an allowed host")),
+            "{transport}: {refused:?}"
+        );
 
         // A root generation runs on the standby itself, and its token works on the leader.
         generate_root(via.as_ref(), &shares(&cluster.keys()), cluster.node(leader));

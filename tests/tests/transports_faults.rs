@@ -246,35 +246,59 @@ const PROXY_HEADER: &str = "X-Proxy-Auth";
 fn redirects_follow_the_host_policy_and_keep_caller_headers_on_their_origin() {
     for via in VIAS {
         // The standby at 127.0.0.1 redirects to the active node, named `localhost` (another
-        // host) or at another port of the same host.
-        let run = |hosts: Option<RedirectHosts>, keep: bool, other_host: bool| {
+        // host) or at another port of the same host. Asked which node leads (`sys/leader`),
+        // it names `leader` (the active node unless another is given).
+        let run_naming = |hosts: Option<RedirectHosts>,
+                          keep: bool,
+                          other_host: bool,
+                          leader: Option<&str>| {
             let active = FaultServer::start(vec![Fault::json(200, SEAL_STATUS)]);
             let port = active.local_addr().port();
             let host = if other_host { "localhost" } else { "127.0.0.1" };
-            let standby = FaultServer::start(vec![Fault::Redirect {
-                status: 307,
-                location: format!("http://{host}:{port}/v1/sys/seal-status"),
-            }]);
+            let named = leader.map_or(format!("http://{host}:{port}"), str::to_string);
+            let standby = FaultServer::start(vec![
+                Fault::Redirect {
+                    status: 307,
+                    location: format!("http://{host}:{port}/v1/sys/seal-status"),
+                },
+                Fault::json(
+                    200,
+                    &format!(
+                        r#"{{"ha_enabled":true,"is_self":false,"leader_address":"{named}","leader_cluster_address":""}}"#
+                    ),
+                ),
+            ]);
             let settings = Settings {
                 redirect_hosts: hosts,
                 keep_custom_headers: keep,
                 ..Settings::default()
             };
             let outcome = exec(via, &standby.address(), &settings, &ReadSealStatus);
-            assert_eq!(
-                standby.requests()[0].header(PROXY_HEADER),
-                Some("proxy-secret")
-            );
-            (outcome, active.requests())
+            let asked = standby.requests();
+            assert_eq!(asked[0].header(PROXY_HEADER), Some("proxy-secret"));
+            (outcome, active.requests(), asked)
+        };
+        let run = |hosts: Option<RedirectHosts>, keep: bool, other_host: bool| {
+            let (outcome, seen, _) = run_naming(hosts, keep, other_host, None);
+            (outcome, seen)
         };
         let host_refused = |outcome: Result<SealStatus, Error>| match redirect_error(via, outcome) {
             RedirectError::HostNotAllowed { host } => host,
             other => panic!("{via:?}: {other:?}"),
         };
 
-        // Any host (the default): followed with the token; the caller's header stays behind.
-        let (outcome, seen) = run(None, false, true);
+        // The cluster (the default): another host only once the standby names it as the
+        // leader, asked without the token or the caller's header; then followed with the
+        // token, and the caller's header stays behind.
+        let (outcome, seen, asked) = run_naming(None, false, true, None);
         assert!(outcome.is_ok(), "{via:?}: {outcome:?}");
+        assert_eq!(asked.len(), 2, "{via:?}: {asked:?}");
+        assert_eq!(
+            (asked[1].method.as_str(), asked[1].path.as_str()),
+            ("GET", "/v1/sys/leader")
+        );
+        assert_eq!(asked[1].header("x-vault-token"), None, "{via:?}");
+        assert_eq!(asked[1].header(PROXY_HEADER), None, "{via:?}");
         assert_eq!(seen[0].header("x-vault-token"), Some(TOKEN), "{via:?}");
         assert_eq!(
             seen[0].header(PROXY_HEADER),
@@ -288,6 +312,15 @@ fn redirects_follow_the_host_policy_and_keep_caller_headers_on_their_origin() {
             Some("proxy-secret"),
             "{via:?}"
         );
+        // A redirect to a host the standby does not name as leader: refused, nothing sent
+        // there.
+        let (outcome, seen, _) = run_naming(None, false, true, Some("http://vault-9:8200"));
+        assert!(host_refused(outcome).starts_with("localhost:"), "{via:?}");
+        assert!(seen.is_empty(), "{via:?}");
+        // Any host: followed without asking.
+        let (outcome, seen, asked) = run_naming(Some(RedirectHosts::Any), false, true, None);
+        assert!(outcome.is_ok(), "{via:?}: {outcome:?}");
+        assert_eq!((asked.len(), seen.len()), (1, 1), "{via:?}");
         // Same host: another port is fine (and another origin, so the header is dropped),
         // another host is refused before anything is sent there.
         let (outcome, seen) = run(Some(RedirectHosts::SameHost), false, false);

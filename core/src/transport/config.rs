@@ -302,7 +302,7 @@ impl<C> Default for ClientBuilder<C> {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_redirects: DEFAULT_MAX_REDIRECTS,
-            redirect_hosts: RedirectHosts::Any,
+            redirect_hosts: RedirectHosts::Cluster,
             keep_custom_headers: false,
             client: PhantomData,
         }
@@ -399,8 +399,8 @@ impl<C> ClientBuilder<C> {
         self
     }
 
-    /// The hosts a redirect may lead to (default: any, as an HA standby redirects to the
-    /// active node).
+    /// The hosts a redirect may lead to (default [`RedirectHosts::Cluster`]: the configured
+    /// host, and the active node as that host names it).
     pub fn redirect_hosts(mut self, hosts: RedirectHosts) -> Self {
         self.redirect_hosts = hosts;
         self

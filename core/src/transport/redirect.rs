@@ -13,8 +13,13 @@
 //!   setting is never bypassed.
 //! - At most [`RedirectPolicy::max_redirects`] redirects are followed per request; one more is
 //!   an error.
-//! - Only to the hosts [`RedirectHosts`] allows: by default any (an HA standby redirects to the
-//!   active node's `api_addr`, another host), or the same host, a list, or none.
+//! - Only to the hosts [`RedirectHosts`] allows. By default ([`RedirectHosts::Cluster`]) that
+//!   is the host the request went to, and the active node as that host names it: an HA
+//!   standby redirects to the active node's `api_addr`, often another host, so before the
+//!   token and a share follow a redirect to another host, the first host is asked
+//!   (`GET sys/leader`, without the token) which node leads, and only that node is followed
+//!   to. A proxy, or anyone who can rewrite one answer, cannot send the token elsewhere.
+//!   Also: any host, the same host, a list, or none.
 //! - The token goes along (Vault's Go client does the same, and the active node needs it), but
 //!   headers the caller added to the target are dropped when the redirect leads to another
 //!   origin, unless the policy keeps them.
@@ -22,6 +27,9 @@
 //! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
 
 use crate::exchange::{AsyncHttpClient, HttpClient};
+use crate::ops::cluster::ReadLeaderStatus;
+use crate::ops::Operation;
+use crate::target::Target;
 use crate::transport::{copy_request, Delivery, TransportFailure};
 use bytes::Bytes;
 use http::header::{HeaderName, LOCATION};
@@ -108,8 +116,12 @@ impl std::error::Error for RedirectError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RedirectHosts {
-    /// Any host (the default: an HA standby redirects to the active node, another host).
+    /// The host of the request (another port is allowed), and the active node as the host the
+    /// request first went to names it in `sys/leader` (the default: a standby redirects to the
+    /// active node, which may be another host).
     #[default]
+    Cluster,
+    /// Any host.
     Any,
     /// Only the host of the request (another port is allowed).
     SameHost,
@@ -120,12 +132,17 @@ pub enum RedirectHosts {
 }
 
 impl RedirectHosts {
-    fn allows(&self, from: &Uri, to: &Uri) -> bool {
+    /// Whether a redirect from `from` may lead to `to`; `leader` is the active node as the
+    /// first host named it, when it was asked.
+    fn allows(&self, from: &Uri, to: &Uri, leader: Option<&Uri>) -> bool {
         let host = |uri: &Uri| uri.host().unwrap_or_default().to_ascii_lowercase();
         match self {
             RedirectHosts::Any => true,
             RedirectHosts::Never => false,
             RedirectHosts::SameHost => host(from) == host(to),
+            RedirectHosts::Cluster => {
+                host(from) == host(to) || leader.is_some_and(|leader| same_node(leader, to))
+            }
             RedirectHosts::Listed(hosts) => {
                 let authority = to
                     .authority()
@@ -137,6 +154,22 @@ impl RedirectHosts {
             }
         }
     }
+}
+
+/// Whether `a` and `b` name the same node: scheme, host (without case) and port (the
+/// scheme's default when none is given).
+fn same_node(a: &Uri, b: &Uri) -> bool {
+    let port = |uri: &Uri| {
+        uri.port_u16().unwrap_or(
+            match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("https") => 443,
+                _ => 80,
+            },
+        )
+    };
+    let scheme = |uri: &Uri| uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    let host = |uri: &Uri| uri.host().unwrap_or_default().to_ascii_lowercase();
+    scheme(a) == scheme(b) && host(a) == host(b) && port(a) == port(b)
 }
 
 /// Which redirects to follow, where to, and with which headers; see the [module](self) for
@@ -156,12 +189,12 @@ impl Default for RedirectPolicy {
 }
 
 impl RedirectPolicy {
-    /// Follows at most `max_redirects` redirects per request, to any host; `0` turns every
-    /// redirect into an error.
+    /// Follows at most `max_redirects` redirects per request, within the cluster
+    /// ([`RedirectHosts::Cluster`]); `0` turns every redirect into an error.
     pub fn new(max_redirects: u32) -> Self {
         Self {
             max_redirects,
-            hosts: RedirectHosts::Any,
+            hosts: RedirectHosts::Cluster,
             custom_headers: Vec::new(),
             keep_custom_headers: false,
         }
@@ -212,18 +245,39 @@ impl RedirectPolicy {
     ///     .status(307)
     ///     .header("Location", "http://active:8200/v1/sys/rekey/update")
     ///     .body(Bytes::new())?;
-    /// let next = RedirectPolicy::default().next_request(&request, &response, 0)?.unwrap();
+    /// // The standby named `active` as the leader (`sys/leader`), so the token may go there.
+    /// let leader: http::Uri = "http://active:8200".parse()?;
+    /// let next = RedirectPolicy::default()
+    ///     .next_request_to_leader(&request, &response, 0, Some(&leader))?
+    ///     .unwrap();
     /// assert_eq!(next.method(), http::Method::PUT);
     /// assert_eq!(next.uri(), "http://active:8200/v1/sys/rekey/update");
     /// assert_eq!(next.headers()["X-Vault-Token"], "s.example");
     /// assert_eq!(next.body(), request.body());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// Under [`RedirectHosts::Cluster`] a redirect to another host is refused here; a client
+    /// that can ask the first host which node leads uses
+    /// [`next_request_to_leader`](Self::next_request_to_leader) (as [`FollowRedirects`] does).
     pub fn next_request<B>(
         &self,
         request: &Request<Bytes>,
         response: &Response<B>,
         followed: u32,
+    ) -> Result<Option<Request<Bytes>>, RedirectError> {
+        self.next_request_to_leader(request, response, followed, None)
+    }
+
+    /// [`next_request`](Self::next_request), knowing `leader`: the active node's address as
+    /// the host the request first went to named it ([`leader_request`](Self::leader_request)),
+    /// which [`RedirectHosts::Cluster`] lets a redirect lead to.
+    pub fn next_request_to_leader<B>(
+        &self,
+        request: &Request<Bytes>,
+        response: &Response<B>,
+        followed: u32,
+        leader: Option<&Uri>,
     ) -> Result<Option<Request<Bytes>>, RedirectError> {
         let status = response.status();
         let keeps_method = matches!(
@@ -269,7 +323,7 @@ impl RedirectPolicy {
                 to: to.to_string(),
             });
         }
-        if !self.hosts.allows(request.uri(), &target) {
+        if !self.hosts.allows(request.uri(), &target, leader) {
             return Err(RedirectError::HostNotAllowed {
                 host: target
                     .authority()
@@ -292,6 +346,128 @@ impl RedirectPolicy {
             }
         }
         Ok(Some(next))
+    }
+
+    /// The read that names the cluster's leader: `GET sys/leader` at `origin`'s scheme and
+    /// authority, without the token or any header of the caller (it needs none). Only under
+    /// [`RedirectHosts::Cluster`], for a redirect to another host; `None` otherwise.
+    pub fn leader_request(&self, origin: &Uri) -> Option<Request<Bytes>> {
+        if self.hosts != RedirectHosts::Cluster {
+            return None;
+        }
+        let address = format!("{}://{}", origin.scheme_str()?, origin.authority()?);
+        ReadLeaderStatus.request(&Target::new(&address).ok()?).ok()
+    }
+
+    /// The active node's address in an answer to [`leader_request`](Self::leader_request):
+    /// `None` when the answer is not a leader status, names none, or names the node that
+    /// answered (which then redirected elsewhere, away from itself).
+    pub fn named_leader(response: &Response<Bytes>) -> Option<Uri> {
+        let status = ReadLeaderStatus.parse_response(response).ok()?;
+        if status.is_self {
+            return None;
+        }
+        status.leader_address?.parse().ok()
+    }
+
+    /// Whether the token may go to `leader`, the address that the node at `from` names as
+    /// the cluster's leader (`sys/leader`), by the same host rules as a redirect: under
+    /// [`RedirectHosts::Cluster`] and [`RedirectHosts::Any`] yes, otherwise only to a host
+    /// the policy allows.
+    pub fn check_named_leader(&self, from: &str, leader: &str) -> Result<(), RedirectError> {
+        let invalid = || RedirectError::InvalidLocation {
+            status: 200,
+            location: leader.to_string(),
+        };
+        let from: Uri = from.parse().map_err(|_| invalid())?;
+        let to: Uri = leader.parse().map_err(|_| invalid())?;
+        if self.hosts.allows(&from, &to, Some(&to)) {
+            Ok(())
+        } else {
+            Err(RedirectError::HostNotAllowed {
+                host: to
+                    .authority()
+                    .map_or(String::new(), |a| a.as_str().to_string()),
+            })
+        }
+    }
+}
+
+/// One request's way through its redirects, for the loops of [`FollowRedirects`]: each
+/// answer goes in, and out comes the answer to return or the next request to send.
+struct RedirectRun<'p> {
+    policy: &'p RedirectPolicy,
+    origin: Uri,
+    followed: u32,
+    /// `None` until `sys/leader` was asked; then the leader it named, if any.
+    leader: Option<Option<Uri>>,
+}
+
+/// A redirect to another host, held while `sys/leader` is asked: the request it answered,
+/// and itself.
+struct HeldRedirect {
+    sent: Request<Bytes>,
+    response: Response<Bytes>,
+}
+
+/// What [`RedirectRun`] wants next.
+enum RedirectStep {
+    /// Not a redirect: the answer.
+    Answer(Response<Bytes>),
+    /// The redirect's request, to send.
+    Send(Request<Bytes>),
+    /// The read of `sys/leader`, whose answer goes to [`RedirectRun::on_leader`] with the
+    /// redirect held.
+    AskLeader(Request<Bytes>, Box<HeldRedirect>),
+}
+
+impl<'p> RedirectRun<'p> {
+    fn new(policy: &'p RedirectPolicy, request: &Request<Bytes>) -> Self {
+        Self {
+            policy,
+            origin: request.uri().clone(),
+            followed: 0,
+            leader: None,
+        }
+    }
+
+    fn on_answer(
+        &mut self,
+        sent: Request<Bytes>,
+        response: Response<Bytes>,
+    ) -> Result<RedirectStep, RedirectError> {
+        let leader = self.leader.as_ref().and_then(Option::as_ref);
+        match self
+            .policy
+            .next_request_to_leader(&sent, &response, self.followed, leader)
+        {
+            Ok(None) => Ok(RedirectStep::Answer(response)),
+            Ok(Some(next)) => {
+                self.followed += 1;
+                Ok(RedirectStep::Send(next))
+            }
+            Err(RedirectError::HostNotAllowed { host }) if self.leader.is_none() => {
+                match self.policy.leader_request(&self.origin) {
+                    Some(ask) => Ok(RedirectStep::AskLeader(
+                        ask,
+                        Box::new(HeldRedirect { sent, response }),
+                    )),
+                    None => Err(RedirectError::HostNotAllowed { host }),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The answer to [`RedirectStep::AskLeader`] (`None` when the read failed: no leader is
+    /// known, and the redirect to another host is refused).
+    fn on_leader(
+        &mut self,
+        held: Box<HeldRedirect>,
+        answer: Option<Response<Bytes>>,
+    ) -> Result<RedirectStep, RedirectError> {
+        self.leader = Some(answer.as_ref().and_then(RedirectPolicy::named_leader));
+        self.on_answer(held.sent, held.response)
     }
 }
 
@@ -399,9 +575,13 @@ fn normalize_path_and_query(path_and_query: &str) -> String {
 /// use vault_key_core::transport::redirect::{FollowRedirects, RedirectError, RedirectPolicy};
 /// use vault_key_core::HttpClient;
 ///
-/// // A stack where the standby node redirects to the active one.
+/// // A stack where the standby node redirects to the active one, which it names as leader.
 /// let stack = |request: http::Request<Bytes>| {
-///     let response = if request.uri().host() == Some("standby") {
+///     let response = if request.uri() == "http://standby:8200/v1/sys/leader" {
+///         http::Response::builder().status(200).body(Bytes::from_static(
+///             br#"{"ha_enabled":true,"is_self":false,"leader_address":"http://active:8200"}"#,
+///         ))
+///     } else if request.uri().host() == Some("standby") {
 ///         http::Response::builder()
 ///             .status(307)
 ///             .header("Location", "http://active:8200/v1/sys/seal-status")
@@ -451,16 +631,17 @@ where
     }
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
-        let mut request = request;
-        let mut followed = 0;
+        let mut run = RedirectRun::new(&self.policy, &request);
+        let mut step = RedirectStep::Send(request);
         loop {
-            let copy = copy_request(&request);
-            let response = self.client.send(request)?;
-            match self.policy.next_request(&copy, &response, followed)? {
-                None => return Ok(response),
-                Some(next) => {
-                    request = next;
-                    followed += 1;
+            step = match step {
+                RedirectStep::Answer(response) => return Ok(response),
+                RedirectStep::Send(request) => {
+                    let sent = copy_request(&request);
+                    run.on_answer(sent, self.client.send(request)?)?
+                }
+                RedirectStep::AskLeader(ask, held) => {
+                    run.on_leader(held, self.client.send(ask).ok())?
                 }
             }
         }
@@ -479,16 +660,17 @@ where
     }
 
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, C::Error> {
-        let mut request = request;
-        let mut followed = 0;
+        let mut run = RedirectRun::new(&self.policy, &request);
+        let mut step = RedirectStep::Send(request);
         loop {
-            let copy = copy_request(&request);
-            let response = self.client.send(request).await?;
-            match self.policy.next_request(&copy, &response, followed)? {
-                None => return Ok(response),
-                Some(next) => {
-                    request = next;
-                    followed += 1;
+            step = match step {
+                RedirectStep::Answer(response) => return Ok(response),
+                RedirectStep::Send(request) => {
+                    let sent = copy_request(&request);
+                    run.on_answer(sent, self.client.send(request).await?)?
+                }
+                RedirectStep::AskLeader(ask, held) => {
+                    run.on_leader(held, self.client.send(ask).await.ok())?
                 }
             }
         }
@@ -579,13 +761,15 @@ mod tests {
     #[test]
     fn keeps_method_body_and_headers_on_307_and_308() {
         let policy = RedirectPolicy::default();
+        let leader: Uri = "http://b:8200".parse().unwrap();
         for status in [307, 308] {
             let req = request(Method::PUT, "http://a:8200/v1/sys/rekey/update");
             let next = policy
-                .next_request(
+                .next_request_to_leader(
                     &req,
                     &redirect(status, Some("http://b:8200/v1/sys/rekey/update")),
                     0,
+                    Some(&leader),
                 )
                 .unwrap()
                 .unwrap();
@@ -692,7 +876,9 @@ mod tests {
             .insert("x-proxy-auth", http::HeaderValue::from_static("p"));
         let to = |location: &str| redirect(307, Some(location));
         let custom = [HeaderName::from_static("x-proxy-auth")];
-        let any = RedirectPolicy::default().custom_headers(custom.clone());
+        let any = RedirectPolicy::default()
+            .hosts(RedirectHosts::Any)
+            .custom_headers(custom.clone());
         let next = any
             .next_request(&req, &to("http://active:8200/v1/x"), 0)
             .unwrap()
@@ -746,5 +932,164 @@ mod tests {
             let err = policy.next_request(&req, &response, 0).unwrap_err();
             assert!(!format!("{err} {err:?}").contains("s.token"));
         }
+    }
+
+    fn leader_answer(leader: &str, is_self: bool) -> Response<Bytes> {
+        let body = format!(
+            r#"{{"ha_enabled":true,"is_self":{is_self},"leader_address":"{leader}","leader_cluster_address":""}}"#
+        );
+        Response::builder()
+            .status(200)
+            .body(Bytes::from(body))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_cluster_policy_follows_only_to_the_leader_the_first_host_names() {
+        let policy = RedirectPolicy::default();
+        assert_eq!(policy.allowed_hosts(), &RedirectHosts::Cluster);
+        let req = request(Method::PUT, "http://standby:8200/v1/sys/rekey/update");
+        let to_active = redirect(307, Some("http://active:8200/v1/sys/rekey/update"));
+        // Another port of the same host needs no lookup; another host does.
+        assert!(policy
+            .next_request(&req, &redirect(307, Some("http://standby:8300/v1/x")), 0)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            policy.next_request(&req, &to_active, 0).err(),
+            Some(RedirectError::HostNotAllowed {
+                host: "active:8200".into()
+            })
+        );
+        let named = |leader: &str| leader.parse::<Uri>().unwrap();
+        for (leader, followed) in [
+            ("http://active:8200", true),
+            ("http://ACTIVE:8200/", true),
+            ("http://active:8201", false),
+            ("http://elsewhere:8200", false),
+            ("https://active:8200", false),
+        ] {
+            let decision = policy.next_request_to_leader(&req, &to_active, 0, Some(&named(leader)));
+            assert_eq!(decision.is_ok(), followed, "{leader}: {decision:?}");
+        }
+        assert_eq!(
+            same_node(&named("http://a"), &named("http://a:80")),
+            same_node(&named("https://a"), &named("https://a:443"))
+        );
+
+        // The lookup: a GET of sys/leader at the first host, with nothing of the caller's.
+        let ask = policy
+            .leader_request(&"http://standby:8200/v1/sys/rekey/update".parse().unwrap())
+            .unwrap();
+        assert_eq!(ask.method(), Method::GET);
+        assert_eq!(ask.uri(), "http://standby:8200/v1/sys/leader");
+        assert!(ask.headers().get("x-vault-token").is_none());
+        assert!(ask.body().is_empty());
+        let other = RedirectPolicy::default().hosts(RedirectHosts::SameHost);
+        assert!(other.leader_request(ask.uri()).is_none());
+
+        assert_eq!(
+            RedirectPolicy::named_leader(&leader_answer("http://active:8200", false)),
+            Some(named("http://active:8200"))
+        );
+        for answer in [
+            leader_answer("http://active:8200", true),
+            leader_answer("", false),
+            redirect(500, None),
+            Response::new(Bytes::from_static(b"<html>")),
+        ] {
+            assert_eq!(RedirectPolicy::named_leader(&answer), None);
+        }
+    }
+
+    #[test]
+    fn follow_redirects_asks_the_first_host_once_and_sends_nothing_to_a_host_it_does_not_name() {
+        for (named, reached) in [
+            (Some("http://active:8200"), true),
+            (Some("http://rogue:8200"), false),
+            (None, false),
+        ] {
+            let seen = RefCell::new(Vec::new());
+            let stack = |request: Request<Bytes>| {
+                seen.borrow_mut().push((
+                    request.uri().to_string(),
+                    request.headers().contains_key("x-vault-token"),
+                ));
+                let response = match (request.uri().host(), request.uri().path()) {
+                    (Some("standby"), "/v1/sys/leader") => match named {
+                        Some(leader) => leader_answer(leader, false),
+                        None => redirect(503, None),
+                    },
+                    (Some("standby"), _) => {
+                        redirect(307, Some("http://active:8200/v1/sys/rekey/update"))
+                    }
+                    _ => Response::new(Bytes::from_static(b"{}")),
+                };
+                Ok::<_, RedirectError>(response)
+            };
+            let client = FollowRedirects::new(stack, RedirectPolicy::default());
+            let outcome = client.send(request(
+                Method::PUT,
+                "http://standby:8200/v1/sys/rekey/update",
+            ));
+            let seen = seen.into_inner();
+            assert_eq!(
+                seen[..2],
+                [
+                    ("http://standby:8200/v1/sys/rekey/update".to_string(), true),
+                    ("http://standby:8200/v1/sys/leader".to_string(), false),
+                ],
+                "{named:?}"
+            );
+            if reached {
+                assert_eq!(outcome.unwrap().status(), 200);
+                assert_eq!(
+                    seen[2..],
+                    [("http://active:8200/v1/sys/rekey/update".to_string(), true)]
+                );
+            } else {
+                assert_eq!(
+                    outcome.unwrap_err(),
+                    RedirectError::HostNotAllowed {
+                        host: "active:8200".into()
+                    },
+                    "{named:?}"
+                );
+                assert_eq!(seen.len(), 2, "nothing sent to the unnamed host: {seen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_named_leader_is_checked_against_the_host_policy() {
+        let check = |hosts: RedirectHosts, leader: &str| {
+            RedirectPolicy::default()
+                .hosts(hosts)
+                .check_named_leader("http://standby:8200", leader)
+        };
+        assert!(check(RedirectHosts::Cluster, "http://active:8200").is_ok());
+        assert!(check(RedirectHosts::Any, "http://active:8200").is_ok());
+        assert!(check(RedirectHosts::SameHost, "http://standby:8300").is_ok());
+        assert_eq!(
+            check(RedirectHosts::SameHost, "http://active:8200"),
+            Err(RedirectError::HostNotAllowed {
+                host: "active:8200".into()
+            })
+        );
+        assert!(check(
+            RedirectHosts::Listed(vec!["active".into()]),
+            "http://active:8200"
+        )
+        .is_ok());
+        assert!(check(
+            RedirectHosts::Listed(vec!["other".into()]),
+            "http://active:8200"
+        )
+        .is_err());
+        assert!(check(RedirectHosts::Never, "http://standby:8200").is_err());
+        assert!(matches!(
+            check(RedirectHosts::Any, "not a url"),
+            Err(RedirectError::InvalidLocation { .. })
+        ));
     }
 }
