@@ -481,6 +481,15 @@ pub enum InvalidInput {
     /// A backup of the new keys needs PGP keys to encrypt them with.
     #[error("a backup of the new keys needs PGP keys to encrypt them")]
     BackupWithoutPgpKeys,
+    /// A ceremony started with PGP keys it cannot pin (a key that does not read, or keys
+    /// given as text without the `pgp` feature): nothing is sent until the caller pins their
+    /// fingerprints (`require_fingerprints`), so that a re-init with other keys is still
+    /// caught.
+    #[error("the PGP keys cannot be pinned ({reason}): give their fingerprints with require_fingerprints before the ceremony starts")]
+    UnpinnedPgpKeys {
+        /// Why the keys could not be read.
+        reason: String,
+    },
     /// An OTP and a PGP key exclude each other.
     #[error("give either an OTP or a PGP key, not both")]
     OtpAndPgpKey,

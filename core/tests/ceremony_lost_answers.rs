@@ -703,7 +703,8 @@ fn a_root_token_in_a_cut_answer_is_recovered() {
 #[test]
 fn a_lost_root_token_is_reported_gone() {
     let mut generation =
-        RootTokenCeremony::start(TokenKind::Root, TokenProtection::PgpKey("a2V5".into()));
+        RootTokenCeremony::start(TokenKind::Root, TokenProtection::PgpKey("a2V5".into()))
+            .require_fingerprint("ab12");
     generation.submit_share(KeyShare::new("aa")).unwrap();
     generation
         .poll(&target())

@@ -534,7 +534,10 @@ fn run_root(setup: RootSetup, dialect: bool, recovery: bool, actions: Vec<Action
         RootSetup::Start(1) => RootTokenCeremony::start(kind, TokenProtection::Otp(otp.clone())),
         RootSetup::Start(2) => RootTokenCeremony::start(kind, TokenProtection::GenerateOtp),
         RootSetup::Start(_) => {
+            // A key the core cannot read without `pgp`, pinned by the fingerprint the
+            // captured PGP generation carries.
             RootTokenCeremony::start(kind, TokenProtection::PgpKey("bWVudGlvbg==".into()))
+                .require_fingerprint("424be52f3e6d21911b2ff0ec27fa7488d7d92e4f")
         }
         RootSetup::Resume { otp: with_otp, .. } => {
             let ceremony = RootTokenCeremony::resume(kind, with_otp.then(|| otp.clone()));

@@ -428,12 +428,15 @@ fn pgp_backup(dialect: Dialect, script: [usize; 6]) {
     let target = target(dialect);
     let pgp_keys = strings(&capture.row(start).req_json().unwrap()["pgp_keys"]);
     assert_eq!(pgp_keys.len(), 3);
+    // Pinned by the caller: without the `pgp` feature the core does not read the keys.
+    let pinned = strings(&capture.row(start).field("pgp_fingerprints"));
     let mut rekey = RekeyCeremony::start(
         StartRekey::new(3, 2)
             .require_verification(false)
             .pgp_keys(pgp_keys)
             .backup(true),
-    );
+    )
+    .require_fingerprints(pinned);
     rekey
         .submit_shares(shares(&capture, &[first, second, last]))
         .unwrap();

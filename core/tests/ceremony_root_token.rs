@@ -164,7 +164,10 @@ fn pgp(dialect: Dialect, script: &[usize], shares_at: &[usize], wrong_at: Option
     let server = Server::new(capture.rows(script));
     let client = server.client();
     let target = target(dialect);
-    let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::PgpKey(key));
+    // Pinned by the caller: without the `pgp` feature the core does not read the key.
+    let pinned = start.field("pgp_fingerprint");
+    let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::PgpKey(key))
+        .require_fingerprint(pinned.as_str().unwrap());
     generation
         .submit_shares(shares(&capture, shares_at))
         .unwrap();

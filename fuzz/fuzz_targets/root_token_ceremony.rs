@@ -33,6 +33,11 @@ fn run(u: &mut Input<'_>) -> Option<()> {
         0 => RootTokenCeremony::resume(kind, None),
         1 => RootTokenCeremony::resume(kind, Some(Otp::new(SECRETS[3]))),
         2 => RootTokenCeremony::resume(kind, None).require_nonce("2dbd10f1"),
+        // A key that does not read is pinned by the captured generation's fingerprint.
+        _ if matches!(protection, TokenProtection::PgpKey(_)) => {
+            RootTokenCeremony::start(kind, protection)
+                .require_fingerprint("424be52f3e6d21911b2ff0ec27fa7488d7d92e4f")
+        }
         _ => RootTokenCeremony::start(kind, protection),
     };
     let target = u.target()?;

@@ -209,14 +209,12 @@ impl RekeyCeremony {
     /// and which shares to rekey). The start request is sent first; its answer pins the
     /// nonce.
     pub fn start(config: StartRekey) -> Self {
-        let pinned = config
-            .pgp_fingerprints()
-            .map(<[String]>::to_vec)
-            .or_else(|| super::skeleton::fingerprints_of(config.pgp_key_list()));
+        let pinned = match config.pgp_fingerprints() {
+            Some(fingerprints) => Ok(Some(fingerprints.to_vec())),
+            None => super::skeleton::fingerprints_of(config.pgp_key_list()),
+        };
         let mut rekey = Self::new(config.key_kind(), Mode::Start(config));
-        if let Some(fingerprints) = pinned {
-            rekey.run.require_fingerprints(fingerprints);
-        }
+        rekey.run.pin_keys(pinned);
         rekey
     }
 

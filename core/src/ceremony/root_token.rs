@@ -228,17 +228,15 @@ impl RootTokenCeremony {
     /// A new generation of a token of `kind`, protected as `protection` says.
     pub fn start(kind: TokenKind, protection: TokenProtection) -> Self {
         let (otp, pinned) = match &protection {
-            TokenProtection::Otp(otp) => (Some(otp.clone()), None),
+            TokenProtection::Otp(otp) => (Some(otp.clone()), Ok(None)),
             TokenProtection::PgpKey(key) => (
                 None,
                 super::skeleton::fingerprints_of(std::slice::from_ref(key)),
             ),
-            _ => (None, None),
+            _ => (None, Ok(None)),
         };
         let mut generation = Self::new(kind, Mode::Start(protection), otp);
-        if let Some(fingerprints) = pinned {
-            generation.run.require_fingerprints(fingerprints);
-        }
+        generation.run.pin_keys(pinned);
         generation
     }
 

@@ -9,7 +9,7 @@
 //! handling of refused shares and cancels, the same for both.
 
 use super::Next;
-use crate::error::{CeremonyError, Error, Refusal};
+use crate::error::{CeremonyError, Error, InvalidInput, Refusal};
 use crate::ops::fields::checked_shares;
 use crate::secret::{KeyShare, SecretBytes};
 use crate::target::{Dialect, Target};
@@ -120,6 +120,8 @@ pub(super) struct Skeleton<F, X, L> {
     /// The PGP fingerprints the server's ceremony must encrypt to (lowercase), if the caller
     /// pinned them.
     fingerprints: Option<Vec<String>>,
+    /// Why the PGP keys the ceremony starts with could not be pinned, if so.
+    unpinnable: Option<String>,
     in_flight: Option<F>,
     asked: Asked,
     /// Current shares (for a root token, the shares that generate it), sent in order.
@@ -136,6 +138,7 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
             required_nonce: None,
             nonce: None,
             fingerprints: None,
+            unpinnable: None,
             in_flight: None,
             asked: Asked::Nothing,
             shares: VecDeque::new(),
@@ -149,6 +152,28 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
 
     pub(super) fn require_nonce(&mut self, nonce: String) {
         self.required_nonce = Some(nonce);
+    }
+
+    /// Pins the fingerprints of the PGP keys the ceremony starts with, as
+    /// [`fingerprints_of`] read them; keys that cannot be read hold the start back until the
+    /// caller pins their fingerprints.
+    pub(super) fn pin_keys(&mut self, read: Result<Option<Vec<String>>, String>) {
+        match read {
+            Ok(Some(fingerprints)) => self.require_fingerprints(fingerprints),
+            Ok(None) => {}
+            Err(reason) => self.unpinnable = Some(reason),
+        }
+    }
+
+    /// An error while keys given to start with are not pinned.
+    fn check_pinned(&self) -> Result<(), Error> {
+        match (&self.unpinnable, &self.fingerprints) {
+            (Some(reason), None) => Err(InvalidInput::UnpinnedPgpKeys {
+                reason: reason.clone(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn require_fingerprints(&mut self, fingerprints: Vec<String>) {
@@ -418,6 +443,7 @@ pub(super) trait Rules {
     /// What the ceremony needs next: the one `poll` of both ceremonies.
     fn poll_next(&mut self, target: &Target) -> Result<Next, Error> {
         self.skeleton().check_dialect(target)?;
+        self.skeleton().check_pinned()?;
         if self.skeleton().awaiting() {
             return Ok(Next::AwaitingAnswer);
         }
@@ -541,23 +567,28 @@ pub(super) trait Rules {
     }
 }
 
-/// The fingerprints of PGP keys given as text, when every one of them reads (feature `pgp`): a
-/// ceremony started with them pins them. Without the feature, or with a key that does not
-/// read (the server refuses it anyway), nothing is pinned.
-pub(super) fn fingerprints_of(keys: &[String]) -> Option<Vec<String>> {
-    #[cfg(feature = "pgp")]
-    if !keys.is_empty() {
-        return keys
-            .iter()
-            .map(|key| {
-                crate::pgp::PgpPublicKey::parse(key)
-                    .ok()
-                    .map(|k| k.fingerprint().to_string())
-            })
-            .collect();
+/// The fingerprints of PGP keys given as text (feature `pgp`), which a ceremony started with
+/// them pins; `Ok(None)` for no keys. A key that does not read, or keys given without the
+/// feature, cannot be pinned: the reason, which the ceremony reports before anything is sent
+/// unless the caller pins the fingerprints themselves.
+pub(super) fn fingerprints_of(keys: &[String]) -> Result<Option<Vec<String>>, String> {
+    if keys.is_empty() {
+        return Ok(None);
     }
-    let _ = keys;
-    None
+    #[cfg(feature = "pgp")]
+    {
+        keys.iter()
+            .enumerate()
+            .map(|(index, key)| {
+                crate::pgp::PgpPublicKey::parse(key)
+                    .map(|k| k.fingerprint().to_string())
+                    .map_err(|e| format!("PGP key {} does not read: {e}", index + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+    #[cfg(not(feature = "pgp"))]
+    Err("without the `pgp` feature, PGP keys given as text are not read".to_string())
 }
 
 /// Queues shares after checking every one of them: all or nothing.
