@@ -119,6 +119,7 @@ fn serve_one(stream: TcpStream, dir: &Path) {
             let kind = match Path::new(path).extension().and_then(|e| e.to_str()) {
                 Some("html") => "text/html; charset=utf-8",
                 Some("js") => "text/javascript",
+                Some("css") => "text/css",
                 Some("wasm") => "application/wasm",
                 _ => "application/octet-stream",
             };

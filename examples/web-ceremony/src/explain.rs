@@ -2,20 +2,59 @@
 //! from the core's typed errors. The server's own words follow where they add something; a
 //! secret never appears (the core's errors carry none in their text).
 
-use std::fmt::Display;
-use vault_key_core::{CeremonyError, Error, ExecuteError, Refusal, ServerError};
+use crate::failure::FetchError;
+use vault_key_core::{CeremonyError, Error, ExecuteError, Refusal, ServerError, Target};
 
-/// A sentence for a failed exchange: the browser could not reach the server, or the core or
-/// the server refused.
-pub fn exchange<E: Display>(error: &ExecuteError<E>, address: &str) -> String {
+/// A sentence for a failed exchange: the browser could not reach the server, the answer broke
+/// off or was a redirect, or the core or the server refused. A redirect reads better with the
+/// leader the node names: see [`redirected`].
+pub fn exchange(error: &ExecuteError<FetchError>, address: &str) -> String {
     match error {
+        ExecuteError::Transport(FetchError::Redirected) => redirected(address, None),
+        ExecuteError::Transport(error @ FetchError::Cut { .. }) => format!(
+            "The answer from {address} broke off ({error}). What arrived of it is kept in the \
+             ceremony; the next step reads the server's progress before anything is sent again."
+        ),
         ExecuteError::Transport(error) => format!(
             "The browser could not reach {address} ({error}): the address is wrong, the server \
-             is down, or it does not allow this page's origin (CORS, sys/config/cors)."
+             is down, or it does not allow this page's origin (CORS, sys/config/cors). \
+             To use another address, reload the page."
         ),
         ExecuteError::Core(error) => core(error),
         other => other.to_string(),
     }
+}
+
+/// A sentence for a node that answered with a redirect, which the page never follows: it
+/// cannot see where to, so the operator chooses the next address. `leader` is what the node
+/// says in `sys/leader`, named only when it is an address, and marked when it would take the
+/// token from https down to plain http.
+pub fn redirected(address: &str, leader: Option<&str>) -> String {
+    let leader = leader
+        .map(str::trim)
+        .filter(|leader| Target::new(leader).is_ok())
+        .map(|leader| {
+            // The core's own rule for a named leader: never from https down to http.
+            let downgrade = Target::new(address)
+                .and_then(|node| node.at_named_leader(leader))
+                .is_err();
+            format!(
+                " It names {leader} as the active node{}.",
+                if downgrade {
+                    ", over plain http: the token would travel unencrypted there, so do not \
+                     use it from this page"
+                } else {
+                    ""
+                }
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "The node at {address} answered with a redirect (it is likely a standby), and this \
+         page follows no redirect: the token and the share would go along to an address \
+         nobody checked. The node did not act on the request; nothing was sent anywhere else.\
+         {leader} Point the page at the active node: reload it and type that node's address."
+    )
 }
 
 /// A sentence for an error of the core.
@@ -176,10 +215,49 @@ mod tests {
 
     #[test]
     fn a_fetch_failure_names_the_address_and_cors() {
-        let error: ExecuteError<&str> = ExecuteError::Transport("TypeError: Failed to fetch");
+        let error =
+            ExecuteError::Transport(FetchError::Failed("TypeError: Failed to fetch".to_string()));
         let sentence = exchange(&error, "http://127.0.0.1:8200");
         assert!(sentence.contains("could not reach http://127.0.0.1:8200"));
         assert!(sentence.contains("CORS"));
+    }
+
+    #[test]
+    fn a_redirect_says_what_happened_and_names_the_leader_it_is_told() {
+        let error = ExecuteError::Transport(FetchError::Redirected);
+        let plain = exchange(&error, "https://standby:8200");
+        assert!(plain.contains("answered with a redirect"), "{plain}");
+        assert!(
+            plain.contains("Point the page at the active node"),
+            "{plain}"
+        );
+        assert!(!plain.contains("names"), "{plain}");
+
+        let named = redirected("https://standby:8200", Some("https://active:8200"));
+        assert!(
+            named.contains("It names https://active:8200 as the active node."),
+            "{named}"
+        );
+        let down = redirected("https://standby:8200", Some("http://active:8200"));
+        assert!(down.contains("over plain http"), "{down}");
+        // What a node says is named only when it is an address.
+        let odd = redirected("https://standby:8200", Some("not an address"));
+        assert!(!odd.contains("not an address"), "{odd}");
+    }
+
+    #[test]
+    fn a_cut_answer_says_it_is_kept() {
+        let error = ExecuteError::Transport(FetchError::Cut {
+            reason: "TypeError: network error".to_string(),
+            partial: vault_key_core::PartialResponse::new(
+                http::StatusCode::OK,
+                vault_key_core::SecretBytes::new(b"{\"encoded_token\":\"abc"),
+            ),
+        });
+        let sentence = exchange(&error, "http://127.0.0.1:8200");
+        assert!(sentence.contains("broke off"), "{sentence}");
+        assert!(sentence.contains("is kept"), "{sentence}");
+        assert!(!sentence.contains("abc"), "{sentence}");
     }
 
     /// A ceremony error as the page meets it: a rekey whose share the server refuses.

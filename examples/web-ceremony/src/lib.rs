@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 
 pub mod explain;
+pub mod failure;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod page;
+pub mod policy;
 pub mod view;

@@ -5,7 +5,9 @@
 //! ends with, so new shares or a token the server produced are never dropped by an error.
 
 use crate::explain;
+use crate::failure::FetchError;
 use crate::fetch::Fetch;
+use crate::policy;
 use crate::view;
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,10 +17,11 @@ use vault_key_core::ceremony::{
     drive_async, Ceremony, Next, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase,
     TokenProtection,
 };
+use vault_key_core::ops::cluster::ReadLeaderStatus;
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::ops::seal::ReadSealStatus;
-use vault_key_core::{execute_async, Dialect, Error, KeyShare, Otp, Target, Token};
+use vault_key_core::{execute_async, Dialect, Error, ExecuteError, KeyShare, Otp, Target, Token};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlSelectElement};
@@ -94,6 +97,12 @@ struct State {
     root: Option<RootTokenCeremony>,
     /// The paths the server serves without extra settings, once it was asked.
     detected: Option<Dialect>,
+    /// The server's address, fixed at the first step: the page's connections are then
+    /// limited to it by a Content-Security-Policy, which cannot be loosened again.
+    server: Option<String>,
+    /// The token, taken out of its field at the first step that needs it, so that the field
+    /// does not hold it for the whole session.
+    token: Option<Token>,
     busy: bool,
 }
 
@@ -103,6 +112,7 @@ struct Elements {
     token: HtmlInputElement,
     dialect: HtmlSelectElement,
     server_status: HtmlElement,
+    server_fixed: HtmlElement,
     rekey_shares: HtmlInputElement,
     rekey_threshold: HtmlInputElement,
     rekey_share: HtmlInputElement,
@@ -141,6 +151,7 @@ impl Elements {
             token: find(document, "token")?,
             dialect: find(document, "dialect")?,
             server_status: find(document, "server-status")?,
+            server_fixed: find(document, "server-fixed")?,
             rekey_shares: find(document, "rekey-shares")?,
             rekey_threshold: find(document, "rekey-threshold")?,
             rekey_share: find(document, "rekey-share")?,
@@ -212,16 +223,80 @@ impl Page {
         message.set_class_name(if refusal { "refusal" } else { "" });
     }
 
-    /// The server's address and token as typed, without paths chosen.
+    /// The server's address and token, without paths chosen. A token typed since the last
+    /// step replaces the one held.
     fn base_target(&self) -> Result<Target, String> {
-        let address = self.elements.address.value();
-        let target = Target::new(address.trim()).map_err(|e| explain::core(&e))?;
-        let token = self.elements.token.value();
-        Ok(if token.trim().is_empty() {
-            target
-        } else {
-            target.with_token(Token::new(token.trim()))
+        let target = Target::new(&self.fix_server()?).map_err(|e| explain::core(&e))?;
+        let typed = Zeroizing::new(self.elements.token.value());
+        if !typed.trim().is_empty() {
+            self.state.borrow_mut().token = Some(Token::new(typed.trim()));
+            self.elements.token.set_value("");
+            self.elements
+                .token
+                .set_placeholder("held by the page: type another to replace it");
+        }
+        Ok(match &self.state.borrow().token {
+            Some(token) => target.with_token(token.clone()),
+            None => target,
         })
+    }
+
+    /// The server's address: the one typed, at the first step, from then on that one. Before
+    /// anything is sent to it, the page's connections are limited to its origin.
+    fn fix_server(&self) -> Result<String, String> {
+        if let Some(address) = &self.state.borrow().server {
+            return Ok(address.clone());
+        }
+        let typed = self.elements.address.value();
+        let address = Target::new(typed.trim())
+            .map_err(|e| explain::core(&e))?
+            .address()
+            .to_string();
+        let source = policy::connect_source(&address).ok_or(
+            "This page limits its connections to the server's address with a \
+             Content-Security-Policy, which can only name a host name or an IPv4 address: \
+             use one of those for the server.",
+        )?;
+        let e = &self.elements;
+        let added = (|| -> Result<(), JsValue> {
+            let meta = e.document.create_element("meta")?;
+            meta.set_attribute("http-equiv", "Content-Security-Policy")?;
+            meta.set_attribute("content", &policy::connect_policy(&source))?;
+            e.document
+                .head()
+                .ok_or("no head")?
+                .append_child(&meta)
+                .map(drop)
+        })();
+        if added.is_err() {
+            return Err(
+                "The page could not limit its connections to the server (its \
+                 Content-Security-Policy): nothing was sent."
+                    .to_string(),
+            );
+        }
+        e.address.set_read_only(true);
+        e.server_fixed.set_text_content(Some(&format!(
+            "This page now connects to {source} only; reload it to choose another server."
+        )));
+        self.state.borrow_mut().server = Some(address.clone());
+        Ok(address)
+    }
+
+    /// A sentence for a failed exchange. For a redirect, the node is asked (without the
+    /// token) which node leads, to name it; the page never goes there by itself.
+    async fn explain(&self, error: &ExecuteError<FetchError>, target: &Target) -> String {
+        if let ExecuteError::Transport(FetchError::Redirected) = error {
+            let leader = match Target::new(target.address()) {
+                Ok(unauthenticated) => execute_async(&Fetch, &unauthenticated, &ReadLeaderStatus)
+                    .await
+                    .ok()
+                    .and_then(|status| status.leader_address),
+                Err(_) => None,
+            };
+            return explain::redirected(target.address(), leader.as_deref());
+        }
+        explain::exchange(error, target.address())
     }
 
     /// The target with the paths chosen, or those the server says it serves.
@@ -247,9 +322,10 @@ impl Page {
     /// Reads the seal status: what the server is, and which paths it serves.
     async fn check_server(&self) -> Result<Target, String> {
         let target = self.base_target()?;
-        let status = execute_async(&Fetch, &target, &ReadSealStatus)
-            .await
-            .map_err(|e| explain::exchange(&e, target.address()))?;
+        let status = match execute_async(&Fetch, &target, &ReadSealStatus).await {
+            Ok(status) => status,
+            Err(error) => return Err(self.explain(&error, &target).await),
+        };
         let server = status.server();
         let dialect = server.dialect();
         self.state.borrow_mut().detected = Some(dialect);
@@ -286,13 +362,17 @@ impl Page {
             .take()
             .ok_or_else(|| missing.to_string())?;
         let outcome = match prepare(&mut ceremony) {
-            Ok(()) => drive_async(&Fetch, &target, &mut ceremony)
-                .await
-                .map_err(|e| explain::exchange(&e, target.address())),
-            Err(error) => Err(explain::core(&error)),
+            Ok(()) => drive_async(&Fetch, &target, &mut ceremony).await,
+            Err(error) => {
+                *slot(&mut self.state.borrow_mut()) = Some(ceremony);
+                return Err(explain::core(&error));
+            }
         };
         *slot(&mut self.state.borrow_mut()) = Some(ceremony);
-        outcome
+        match outcome {
+            Ok(next) => Ok(next),
+            Err(error) => Err(self.explain(&error, &target).await),
+        }
     }
 
     /// Whether a new rekey may begin on the page: none is running, and the last one's new
@@ -378,7 +458,8 @@ impl Page {
     /// Whether a new generation may begin on the page.
     fn root_free(&self) -> Outcome {
         if let Some(ceremony) = &self.state.borrow().root {
-            if ceremony.phase() == RootTokenPhase::Done {
+            // A token that arrived is never dropped, whatever happened to the generation after.
+            if ceremony.result().is_some() {
                 return Err(
                     "Store the token of the last generation first (the button under \
                             it)."
@@ -504,21 +585,13 @@ impl Page {
         e.root_progress.set_text_content(Some(
             &root.map_or_else(|| "No generation started.".to_string(), view::root_token),
         ));
-        match root.filter(|c| c.phase() == RootTokenPhase::Done) {
+        // Shown whenever it arrived, also when the generation then stopped or lost an answer.
+        match root.filter(|c| c.result().is_some()) {
             Some(ceremony) => {
-                if e.root_token.text_content().unwrap_or_default().is_empty() {
-                    let text = match (ceremony.otp(), ceremony.encoded_token()) {
-                        (None, Some(encoded)) => format!(
-                            "Encoded token (decode it with the OTP of whoever started the \
-                             generation): {}",
-                            encoded.expose()
-                        ),
-                        _ => match ceremony.decode_token() {
-                            Ok(token) => token.expose().to_string(),
-                            Err(error) => explain::core(&error),
-                        },
-                    };
-                    e.root_token.set_text_content(Some(&text));
+                // Asked of the node, not its text: reading the text back would copy the
+                // token into the page's memory again.
+                if !e.root_token.has_child_nodes() {
+                    e.root_token.set_text_content(Some(&token_text(ceremony)));
                 }
                 e.root_stored.set_hidden(false);
             }
@@ -528,6 +601,39 @@ impl Page {
             }
         }
     }
+}
+
+/// What the page shows of a generated token: decoded when the page has the OTP, else
+/// encoded, for whoever holds it; encoded too when decoding fails, so that it is never lost.
+fn token_text(ceremony: &RootTokenCeremony) -> Zeroizing<String> {
+    let Some(encoded) = ceremony.encoded_token() else {
+        return Zeroizing::new(String::new());
+    };
+    if ceremony.otp().is_none() {
+        return joined(&[
+            "Encoded token (decode it with the OTP of whoever started the generation): ",
+            encoded.expose(),
+        ]);
+    }
+    match ceremony.decode_token() {
+        Ok(token) => joined(&[token.expose()]),
+        Err(error) => joined(&[
+            "Encoded token (it could not be decoded here: ",
+            &explain::core(&error),
+            "): ",
+            encoded.expose(),
+        ]),
+    }
+}
+
+/// `parts` end to end, in memory sized once and wiped on drop: a string grown as it is
+/// written would leave unwiped copies of the secret in the memory it outgrew.
+fn joined(parts: &[&str]) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for part in parts {
+        text.push_str(part);
+    }
+    text
 }
 
 const NO_REKEY: &str = "No rekey is running on this page: start one first.";

@@ -5,8 +5,24 @@ use vault_key_core::ceremony::{
     RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, Verification,
 };
 
-/// Where a rekey stands.
+/// Where a rekey stands, and, when it stopped or lost an answer after the new shares arrived,
+/// that they are below: what a later failure does to the ceremony never hides them.
 pub fn rekey(ceremony: &RekeyCeremony) -> String {
+    let mut said = rekey_phase(ceremony);
+    let unsettled = matches!(
+        ceremony.phase(),
+        RekeyPhase::OutcomeUnknown | RekeyPhase::Aborted | RekeyPhase::Cancelled
+    );
+    if unsettled && ceremony.result().is_some() {
+        said.push_str(
+            " New shares arrived before that and are below: keep them until you know which \
+             shares are in effect (seal-status, or unseal a standby with them).",
+        );
+    }
+    said
+}
+
+fn rekey_phase(ceremony: &RekeyCeremony) -> String {
     let (progress, required) = (ceremony.progress(), ceremony.required());
     match ceremony.phase() {
         RekeyPhase::Starting => "Starting the rekey…".to_string(),
@@ -53,8 +69,20 @@ pub fn rekey_share_label(ceremony: Option<&RekeyCeremony>) -> &'static str {
     }
 }
 
-/// Where a root-token generation stands.
+/// Where a root-token generation stands, and, when it stopped or lost an answer after the
+/// token arrived, that the token is below: the server will not hand it out again.
 pub fn root_token(ceremony: &RootTokenCeremony) -> String {
+    let mut said = root_phase(ceremony);
+    if ceremony.phase() != RootTokenPhase::Done && ceremony.result().is_some() {
+        said.push_str(
+            " The new token arrived before that and is below: store it, or revoke it \
+             (auth/token/revoke) if it should not exist.",
+        );
+    }
+    said
+}
+
+fn root_phase(ceremony: &RootTokenCeremony) -> String {
     let (progress, required) = (ceremony.progress(), ceremony.required());
     match ceremony.phase() {
         RootTokenPhase::Starting => "Starting the generation…".to_string(),
@@ -130,6 +158,54 @@ mod tests {
         assert_eq!(ceremony.phase(), RekeyPhase::Verifying);
         assert!(rekey(&ceremony).starts_with("New shares issued: 0 of 2 verified."));
         assert_eq!(rekey_share_label(Some(&ceremony)), "New share, to verify");
+    }
+
+    /// A completing answer under another generation's nonce: the ceremony stops, and the token
+    /// it carried is still named as below.
+    #[test]
+    fn a_token_that_arrived_before_the_generation_stopped_is_named() {
+        use vault_key_core::ceremony::TokenProtection;
+        use vault_key_core::ops::generate_root::TokenKind;
+        use vault_key_core::Otp;
+        let target = Target::new("http://127.0.0.1:8200").unwrap();
+        let otp = Otp::new("a".repeat(28));
+        let mut ceremony = RootTokenCeremony::start(TokenKind::Root, TokenProtection::Otp(otp));
+        for body in [
+            r#"{"started":false,"nonce":"","progress":0,"required":1,"complete":false,
+                "encoded_token":"","encoded_root_token":"","pgp_fingerprint":"","otp":"",
+                "otp_length":28}"#,
+            r#"{"started":true,"nonce":"n1","progress":0,"required":1,"complete":false,
+                "encoded_token":"","encoded_root_token":"","pgp_fingerprint":"","otp":"",
+                "otp_length":28}"#,
+        ] {
+            let next = ceremony.poll(&target).unwrap();
+            assert!(matches!(next, Next::Send(_)), "{next:?}");
+            ceremony
+                .handle_response(http::StatusCode::OK, body.as_bytes())
+                .unwrap();
+        }
+        assert!(root_token(&ceremony).starts_with("Generation in progress"));
+        assert!(!root_token(&ceremony).contains("arrived"));
+        ceremony
+            .submit_share(KeyShare::new("ab".repeat(33)))
+            .unwrap();
+        let next = ceremony.poll(&target).unwrap();
+        assert!(matches!(next, Next::Send(_)), "{next:?}");
+        let stopped = ceremony.handle_response(
+            http::StatusCode::OK,
+            br#"{"started":true,"nonce":"n2","progress":1,"required":1,"complete":true,
+                "encoded_token":"GRsFHx0ODRgRJQoKKCQ7MRw4MDMuKB0vHQ","encoded_root_token":"",
+                "pgp_fingerprint":"","otp":"","otp_length":28}"#,
+        );
+        assert!(stopped.is_err(), "another nonce stops the generation");
+        assert_eq!(ceremony.phase(), RootTokenPhase::Aborted);
+        assert!(ceremony.result().is_some());
+        let said = root_token(&ceremony);
+        assert!(said.starts_with("Stopped"), "{said}");
+        assert!(
+            said.contains("The new token arrived before that and is below"),
+            "{said}"
+        );
     }
 
     /// A generation joined without its OTP: the page says the token is not its to decode.
