@@ -609,11 +609,13 @@ pub enum CeremonyError {
         /// What is safe now.
         recovery: Recovery,
     },
-    /// The server no longer has the ceremony (someone cancelled it, or the server restarted,
-    /// was sealed, or another node became the leader) and nothing this ceremony sent can have
-    /// completed it. Whatever it produced stays reachable; for a rekey, the shares in effect
-    /// are those from before. A new ceremony must start.
-    #[error("the server no longer has this {0} (it was cancelled, or the server restarted, was sealed or lost its leadership); nothing it would have produced took effect: start a new one")]
+    /// The server no longer has the ceremony, and nothing this ceremony sent can have
+    /// completed it. What is not known: whether another operator completed it (a rekey's new
+    /// shares, or a token, then went to them), cancelled it, or the server restarted, was
+    /// sealed or another node became the leader. Whatever this ceremony produced stays
+    /// reachable; whether the shares in effect are still the old ones only the other
+    /// operators (or an unseal) can tell.
+    #[error("the server has no {0} in progress any more, and nothing this ceremony sent completed it: another operator may have completed or cancelled it, or the server restarted, was sealed or lost its leadership; what took effect cannot be told from here: ask the other operators before starting a new one")]
     LostByServer(&'static str),
     /// The start request got no answer, and the server now runs a ceremony this one cannot
     /// prove is its own. `cancel` ends it (use a new ceremony after), or resume it with
@@ -631,6 +633,16 @@ pub enum CeremonyError {
     /// unseal (or a root-token generation) tells which.
     #[error("the verification ended after a share whose answer was lost: either the new shares are now in effect, or the server lost the rekey and the old shares are; both are in hand, an unseal tells which")]
     VerificationUnconfirmed,
+    /// The verification restarted under a new nonce at the share that would have completed
+    /// it (the server failed there, or had already restarted it): the new shares are not in
+    /// effect (the old ones are), and still in hand; the shares given under the old nonce no
+    /// longer count. A node that is not the cluster's active one does this (OpenBao 2.7.2 on
+    /// a former leader that still holds the rekey in memory), and sending the shares to it
+    /// again only restarts it again: cancel there and start a new rekey on the active node.
+    /// On the active node (another operator restarted the verification, or a passing
+    /// failure) the ceremony can verify again under the new nonce: it waits for the shares.
+    #[error("the verification restarted at the share that would have completed it: the new shares are not in effect; if this node is not the cluster's active one, cancel and start a new rekey on the active node, otherwise enter the verification shares again")]
+    VerificationRestartedAtCompletion,
 }
 
 /// What is safe after a ceremony's result was lost with its answer

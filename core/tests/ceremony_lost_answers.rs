@@ -8,7 +8,7 @@ mod ceremony_support;
 use ceremony_support::drive;
 use vault_key_core::ceremony::{
     Next, RekeyCeremony, RekeyEvent, RekeyPhase, RootTokenCeremony, RootTokenEvent, RootTokenPhase,
-    TokenProtection,
+    TokenProtection, Verification,
 };
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
@@ -737,4 +737,97 @@ fn a_lost_root_token_is_reported_gone() {
             recovery: Recovery::TokenGone
         }
     );
+}
+
+#[test]
+fn a_server_failure_at_the_completing_verification_share_is_read_and_reported() {
+    let mut rekey = one_share_counted(true);
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &completion(true)).unwrap();
+    rekey
+        .submit_verification_shares(["4738112d", "204ebce3"].map(KeyShare::new))
+        .unwrap();
+    poll(&mut rekey);
+    answer(
+        &mut rekey,
+        200,
+        r#"{"data":{"n":3,"nonce":"v-1","progress":1,"started":true,"t":2}}"#,
+    )
+    .unwrap();
+    assert_eq!(poll(&mut rekey).0, Method::PUT);
+    // The share that completes the verification: the server fails to switch keys.
+    let failed = answer(
+        &mut rekey,
+        500,
+        r#"{"errors":["failed to perform rotation: failed to persist keyring"]}"#,
+    );
+    assert!(failed.is_err(), "{failed:?}");
+    // Read before anything else goes out; it shows the verification restarted.
+    assert_eq!(
+        poll(&mut rekey),
+        (Method::GET, "/v1/sys/rotate/root/init".into())
+    );
+    let restarted = status(
+        0,
+        r#","verification_nonce":"v-2","verification_required":true"#,
+    );
+    let said = answer(&mut rekey, 200, &restarted).unwrap_err();
+    assert_eq!(
+        ceremony_error(&said),
+        CeremonyError::VerificationRestartedAtCompletion
+    );
+    assert!(said.to_string().contains("not in effect"), "{said}");
+    // The new shares stay in hand, unverified, and the ceremony waits for the caller.
+    assert_eq!(rekey.verification(), Verification::Pending);
+    assert_eq!(rekey.result().expect("the new shares").keys.len(), 3);
+    assert!(matches!(
+        rekey.poll(&target()),
+        Ok(Next::NeedVerificationShares { .. })
+    ));
+
+    // A verification restarted before the completing share arrived: the share is not sent
+    // again (the node may restart it again); the restart is read and reported.
+    let mut rekey = one_share_counted(true);
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &completion(true)).unwrap();
+    rekey
+        .submit_verification_shares(["4738112d", "204ebce3"].map(KeyShare::new))
+        .unwrap();
+    poll(&mut rekey);
+    answer(
+        &mut rekey,
+        200,
+        r#"{"data":{"n":3,"nonce":"v-1","progress":1,"started":true,"t":2}}"#,
+    )
+    .unwrap();
+    poll(&mut rekey);
+    answer(
+        &mut rekey,
+        400,
+        r#"{"errors":["incorrect nonce supplied; nonce for this verify operation is \"v-2\""]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(poll(&mut rekey).0, Method::GET);
+    let said = answer(&mut rekey, 200, &restarted).unwrap_err();
+    assert_eq!(
+        ceremony_error(&said),
+        CeremonyError::VerificationRestartedAtCompletion
+    );
+    assert!(matches!(
+        rekey.poll(&target()),
+        Ok(Next::NeedVerificationShares { .. })
+    ));
+
+    // The same read after a failure at a share that could not complete: taken up quietly.
+    let mut rekey = one_share_counted(true);
+    poll(&mut rekey);
+    answer(&mut rekey, 200, &completion(true)).unwrap();
+    rekey
+        .submit_verification_shares([KeyShare::new("4738112d")])
+        .unwrap();
+    poll(&mut rekey);
+    answer(&mut rekey, 500, r#"{"errors":["internal error"]}"#).unwrap_err();
+    rekey.refresh().unwrap();
+    assert_eq!(poll(&mut rekey).0, Method::GET);
+    answer(&mut rekey, 200, &restarted).unwrap();
 }

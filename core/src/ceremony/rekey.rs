@@ -137,6 +137,10 @@ pub(super) struct Verify {
     nonce: Option<String>,
     /// The last verification status the server reported.
     status: Option<VerifyStatus>,
+    /// The share that would have completed the verification did not (the server failed, or
+    /// had restarted the verification): a restart read next is reported, not taken up
+    /// quietly.
+    failed_at_completion: bool,
 }
 
 #[derive(Debug)]
@@ -407,6 +411,7 @@ impl RekeyCeremony {
                                 progress: 0,
                                 ..answer
                             }),
+                            failed_at_completion: false,
                         };
                     }
                     Ok(RekeyEvent::VerificationRestarted)
@@ -517,7 +522,7 @@ impl RekeyCeremony {
                         self.run.done(Asked::CancelVerification);
                         self.run.stage = Stage::Own(Verify {
                             nonce: Some(fresh),
-                            status: None,
+                            ..Verify::default()
                         });
                         self.status = Some(status);
                         Ok(RekeyEvent::VerificationRestarted)
@@ -683,18 +688,33 @@ impl RekeyCeremony {
                     self.abort_cancellable(None);
                     return Err(CeremonyError::CompletedElsewhere.into());
                 }
-                let verify = match std::mem::replace(&mut self.run.stage, Stage::Starting) {
-                    Stage::Own(verify) if verify.nonce.as_ref() == Some(&verification_nonce) => {
-                        verify
-                    }
-                    _ => Verify {
-                        nonce: Some(verification_nonce),
-                        status: None,
-                    },
-                };
+                let (verify, restarted_after_failure) =
+                    match std::mem::replace(&mut self.run.stage, Stage::Starting) {
+                        Stage::Own(verify)
+                            if verify.nonce.as_ref() == Some(&verification_nonce) =>
+                        {
+                            (verify, false)
+                        }
+                        before => (
+                            Verify {
+                                nonce: Some(verification_nonce),
+                                ..Verify::default()
+                            },
+                            matches!(
+                                before,
+                                Stage::Own(Verify {
+                                    failed_at_completion: true,
+                                    ..
+                                })
+                            ),
+                        ),
+                    };
                 self.verification = Verification::Pending;
                 self.run.shares.clear();
                 self.run.stage = Stage::Own(verify);
+                if restarted_after_failure {
+                    return Err(CeremonyError::VerificationRestartedAtCompletion.into());
+                }
             }
             None if matches!(self.run.stage, Stage::Own(_)) => {
                 // Started, same nonce, but no verification pending: the server no longer
@@ -747,7 +767,7 @@ impl RekeyCeremony {
                 let verification_required = result.verification_required && !result.keys.is_empty();
                 let verify = Verify {
                     nonce: result.verification_nonce.clone(),
-                    status: None,
+                    ..Verify::default()
                 };
                 if self.result.is_some() {
                     // Shares recovered earlier from a cut answer stay the result; this answer
@@ -782,10 +802,18 @@ impl RekeyCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
+        let required = self.required();
         let err = match answer {
             Ok(VerifyUpdate::Progress(progress)) => {
                 if let Stage::Own(verify) = &mut self.run.stage {
                     let stale = progress.nonce.is_some() && progress.nonce != verify.nonce;
+                    // The share that should have completed the verification did not: the
+                    // server judged it and went on without switching keys.
+                    let completing = verify
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.progress.saturating_add(1) >= required);
+                    verify.failed_at_completion |= completing && stale;
                     verify.status = Some(progress);
                     if stale {
                         self.run.ask(Asked::Refresh);
@@ -808,10 +836,28 @@ impl RekeyCeremony {
         let Stage::Own(verify) = &mut self.run.stage else {
             return Err(err);
         };
+        let completing = verify
+            .status
+            .as_ref()
+            .is_some_and(|s| s.progress.saturating_add(1) >= required);
         match err.refusal() {
+            Some(Refusal::ServerFailure) if completing => {
+                // The server judged the shares and then failed to put the new ones in effect:
+                // a restarted verification read next is reported, not silently taken up.
+                verify.failed_at_completion = true;
+            }
             Some(refusal) if refusal.is_retryable() || *refusal == Refusal::Sealed => {
                 // Not judged: queued again for the next drive.
                 self.verification_shares.push_front(share);
+            }
+            Some(Refusal::WrongNonce { .. }) if completing => {
+                // The verification restarted at the share that would have completed it (a
+                // former leader that still holds the rekey does this): the progress made is
+                // gone, and the restart is reported once the new nonce is read, rather than
+                // the share sent again to a node that may restart it again.
+                verify.nonce = None;
+                verify.failed_at_completion = true;
+                drop(share);
             }
             Some(Refusal::WrongNonce { .. }) => {
                 // The verification nonce changed (verification restarted): the share itself
@@ -833,6 +879,16 @@ impl RekeyCeremony {
                 return Err(CeremonyError::LostByServer("rekey").into());
             }
             _ => {}
+        }
+        if matches!(
+            self.run.stage,
+            Stage::Own(Verify {
+                failed_at_completion: true,
+                ..
+            })
+        ) {
+            // Whether the verification restarted is read before any share goes again.
+            self.run.ask(Asked::Refresh);
         }
         Err(err)
     }
