@@ -41,6 +41,15 @@ pub enum Damage {
     /// The proxy answers `502 Bad Gateway` itself, as a load balancer does when its upstream broke, after the
     /// server answered.
     BadGateway,
+    /// The proxy answers `503 Service Temporarily Unavailable` itself with an HTML page (no Vault `errors`), as a
+    /// load balancer does, after the server answered.
+    ServiceUnavailablePage,
+    /// A `200` whose body is `{"data":` nested `depth` times, announced longer than it is, then the connection
+    /// closes: a hostile answer, cut, inside the clients' cap.
+    NestedCut {
+        /// How many times `{"data":` is sent.
+        depth: usize,
+    },
 }
 
 /// A cue: damage the answer to the `skip + 1`-th request whose method is `method` and whose path ends in `path_end`,
@@ -339,6 +348,24 @@ fn serve(mut client: TcpStream, state: &Mutex<State>) -> io::Result<()> {
             );
             client.write_all(head.as_bytes())?;
             client.write_all(body)?;
+        }
+        Some(Damage::ServiceUnavailablePage) => {
+            let body = b"<html><head><title>503 Service Temporarily Unavailable</title></head>\r\n<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>\r\n";
+            let head = format!(
+                "HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes())?;
+            client.write_all(body)?;
+        }
+        Some(Damage::NestedCut { depth }) => {
+            let body = b"{\"data\":".repeat(depth);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len() + 1024
+            );
+            client.write_all(head.as_bytes())?;
+            client.write_all(&body)?;
         }
     }
     client.flush()?;

@@ -2,7 +2,8 @@
 //! both transports and both dialects.
 //!
 //! A [`FaultProxy`] stands between the client and the server. On cue it damages one answer after the server produced
-//! it: cut after the head, cut in the body, dropped, held past the client's timeout, replaced by a gateway's 502.
+//! it: cut after the head, cut in the body, dropped, held past the client's timeout, replaced by a gateway's 502 or a
+//! proxy's 503 HTML page, or replaced by 800 kB of nested `{"data":` and cut.
 //! The server is also restarted between two shares, and two clients race on one rekey. After each case the shares in
 //! effect are proven by sealing and unsealing: the old ones when nothing took effect, the new ones (and the old ones
 //! failing) when the rekey went through. Each case prints one row of the table: what the caller was told, the phase
@@ -267,7 +268,8 @@ fn cut_body_without_verification(rig: &mut Rig) {
 }
 
 /// (b) The completing answer dropped after the server answered, with verification; (c) the same answer held past
-/// the client's timeout; (d) a 502 from the proxy in its place. All: the answer is lost, the read says so, the old shares are still in effect, and cancel
+/// the client's timeout; (d) a 502 from the proxy in its place; (e) a proxy's 503 HTML page; (f) a deeply nested
+/// body, cut. All: the answer is lost, the read says so, the old shares are still in effect, and cancel
 /// ends the rekey.
 fn lost_completion_with_verification(
     rig: &mut Rig,
@@ -284,6 +286,10 @@ fn lost_completion_with_verification(
             "{err}"
         ),
         Damage::Hold(_) => assert_eq!(err.transport_kind(), Some(TransportErrorKind::Timeout)),
+        Damage::ServiceUnavailablePage => assert!(
+            matches!(err.core(), Some(Error::Server(e)) if e.status == 503 && !e.written_by_server()),
+            "{err}"
+        ),
         _ => assert_eq!(
             err.transport_kind(),
             Some(TransportErrorKind::Protocol),
@@ -743,6 +749,19 @@ fn every_fault(transport: Transport, dialect: Dialect) {
         client.as_ref(),
         "(d) 502 from the proxy for the completion",
     );
+    lost_completion_with_verification(
+        &mut rig,
+        Damage::ServiceUnavailablePage,
+        client.as_ref(),
+        "(d) a proxy's 503 HTML page for the completion",
+    );
+    // 800 kB of `{"data":`, cut: settled at once, nothing salvaged, the read decides.
+    lost_completion_with_verification(
+        &mut rig,
+        Damage::NestedCut { depth: 100_000 },
+        client.as_ref(),
+        "(a) completion replaced by 100,000 nested {\"data\": and cut",
+    );
     root_completion_cut(&mut rig);
     root_completion_dropped(&mut rig);
     root_start_cut(&mut rig);
@@ -752,7 +771,7 @@ fn every_fault(transport: Transport, dialect: Dialect) {
     lost_completion_with_backup(&mut rig);
     lost_completion_without_verification(&mut rig);
     assert!(rig.proxy.all_fired(), "every cue fired");
-    assert_eq!(rig.rows.len(), 15);
+    assert_eq!(rig.rows.len(), 17);
 }
 
 /// A root token generated with `keys` through the proxy: works when they are the recovery shares in effect, and
