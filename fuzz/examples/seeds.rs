@@ -67,6 +67,16 @@ fn main() {
             written += write(corpus, "root_token_ceremony", &n.to_string(), &script);
         }
     }
+    // The model target: every ceremony its first byte names, with no event (one byte per
+    // request, below 128).
+    for setup in 0..=u8::MAX {
+        written += write(
+            corpus,
+            "ceremony_model",
+            &setup.to_string(),
+            &[setup, 1, 0, 0, 0, 0],
+        );
+    }
     println!("{written} seeds written under {}", corpus.display());
 }
 
