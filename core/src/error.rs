@@ -5,8 +5,8 @@
 //! decoded is kept (it may carry new key shares or a token, so it must not be lost) but only as
 //! [`SecretBytes`], which prints as its length.
 
+use crate::dialect::Dialect;
 use crate::secret::SecretBytes;
-use crate::target::Dialect;
 use std::fmt;
 
 /// Everything that can go wrong in the core.

@@ -4,10 +4,10 @@
 //! [`AsyncHttpClient`]) over reqwest, a WASM `fetch`, an embedded stack or a test script, and
 //! [`execute`] / [`execute_async`] run an [`Operation`] through it.
 
-use crate::error::Error;
+use crate::delivery::Delivery;
+use crate::error::{Error, Refusal};
 use crate::ops::Operation;
 use crate::target::Target;
-use crate::transport::Delivery;
 use bytes::Bytes;
 use http::{Request, Response};
 use std::future::Future;
@@ -83,6 +83,30 @@ pub enum ExecuteError<E> {
     /// The core refused the input, or the server refused, or the answer was not understood.
     #[error(transparent)]
     Core(#[from] Error),
+}
+
+impl<E> ExecuteError<E> {
+    /// The core's error (server refusal, undecodable response, invalid input, ceremony), if
+    /// this is one.
+    pub fn core(&self) -> Option<&Error> {
+        match self {
+            ExecuteError::Core(e) => Some(e),
+            ExecuteError::Transport(_) => None,
+        }
+    }
+
+    /// The stack's error, if this is one.
+    pub fn transport(&self) -> Option<&E> {
+        match self {
+            ExecuteError::Transport(e) => Some(e),
+            ExecuteError::Core(_) => None,
+        }
+    }
+
+    /// The server's refusal, if this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.core().and_then(Error::refusal)
+    }
 }
 
 /// Builds the operation's request, sends it through `client`, and decodes the answer.

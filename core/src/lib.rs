@@ -55,6 +55,8 @@
 
 pub mod ceremony;
 mod client_methods;
+mod delivery;
+mod dialect;
 mod error;
 mod exchange;
 pub mod ops;
@@ -67,9 +69,10 @@ mod target;
 pub mod transport;
 mod wire;
 
+pub use delivery::{Delivery, PartialResponse};
+pub use dialect::Dialect;
 pub use error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal, ServerError};
 pub use exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpClient};
 pub use ops::Operation;
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
-pub use target::{Dialect, Target};
-pub use transport::{Delivery, PartialResponse};
+pub use target::Target;

@@ -1,25 +1,13 @@
 //! Where requests go and how they are addressed: base address, token, namespace, extra
 //! headers and the server's dialect.
 
+use crate::dialect::Dialect;
 use crate::error::{Error, InvalidInput};
 use crate::secret::Token;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, Request};
 use zeroize::Zeroizing;
-
-/// Which family of paths the server speaks for key ceremonies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Dialect {
-    /// HashiCorp Vault's classic paths (`sys/generate-root/*`, `sys/rekey/*`, `sys/rotate`),
-    /// also served by OpenBao when its listener enables them.
-    #[default]
-    Vault,
-    /// OpenBao 2.x authenticated paths (`sys/generate-root-token/*`, `sys/rotate/root/*`,
-    /// `sys/rotate/recovery/*`, `sys/rotate/keyring`).
-    OpenBao,
-}
 
 /// A server to talk to. Cheap to clone; the token is zeroized when the last copy drops.
 ///

@@ -2,9 +2,9 @@
 //! HTTP stack, feed the answer back, until the ceremony needs the caller again.
 
 use super::{Ceremony, Next};
+use crate::delivery::Delivery;
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::target::Target;
-use crate::transport::Delivery;
 
 /// Runs `ceremony` through a blocking `client` until it has nothing to send: every queued
 /// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns what

@@ -332,9 +332,9 @@ pub use root_token::{
     GeneratedToken, RootTokenCeremony, RootTokenEvent, RootTokenPhase, TokenProtection,
 };
 
+use crate::delivery::Delivery;
 use crate::error::Error;
 use crate::target::Target;
-use crate::transport::Delivery;
 use http::StatusCode;
 use std::fmt;
 

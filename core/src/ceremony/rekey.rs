@@ -17,6 +17,8 @@ use super::skeleton::{
     Skeleton, Unknown,
 };
 use super::Next;
+use crate::delivery::Delivery;
+use crate::dialect::Dialect;
 use crate::error::{CeremonyError, DecodeError, Error, Recovery, Refusal};
 use crate::ops::rekey::{
     parse_update, CancelRekey, KeyKind, ReadRekeyProgress, Rekey, RekeyResult, RekeyStatus,
@@ -28,8 +30,7 @@ use crate::ops::rekey_verify::{
 };
 use crate::ops::Operation;
 use crate::secret::{KeyShare, SecretBytes};
-use crate::target::{Dialect, Target};
-use crate::transport::Delivery;
+use crate::target::Target;
 use crate::wire;
 use http::{Response, StatusCode};
 use std::collections::VecDeque;

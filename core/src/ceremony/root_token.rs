@@ -10,6 +10,8 @@ use super::skeleton::{
     self, queue, wrong_phase, Asked, Effect, Flight, Rules, Sending, Skeleton, Unknown,
 };
 use super::Next;
+use crate::delivery::Delivery;
+use crate::dialect::Dialect;
 use crate::error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery};
 use crate::ops::generate_root::{
     parse_status, CancelRootGeneration, GenerateRoot, ReadRootGenerationProgress,
@@ -18,8 +20,7 @@ use crate::ops::generate_root::{
 use crate::ops::Operation;
 use crate::otp::{self, OtpScheme, RandomSource};
 use crate::secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
-use crate::target::{Dialect, Target};
-use crate::transport::Delivery;
+use crate::target::Target;
 use crate::wire;
 use http::{Response, StatusCode};
 

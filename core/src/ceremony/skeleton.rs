@@ -9,11 +9,12 @@
 //! handling of refused shares and cancels, the same for both.
 
 use super::Next;
+use crate::delivery::Delivery;
+use crate::dialect::Dialect;
 use crate::error::{CeremonyError, Error, InvalidInput, Refusal};
 use crate::ops::fields::checked_shares;
 use crate::secret::{KeyShare, SecretBytes};
-use crate::target::{Dialect, Target};
-use crate::transport::Delivery;
+use crate::target::Target;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use std::collections::VecDeque;

@@ -1,8 +1,9 @@
 //! The encryption key (keyring): its status, rotation, and automatic-rotation settings.
 
+use crate::dialect::Dialect;
 use crate::error::{Error, InvalidInput};
 use crate::ops::operation;
-use crate::target::{Dialect, Target};
+use crate::target::Target;
 use crate::wire;
 use http::Method;
 use serde::{Deserialize, Deserializer, Serialize};

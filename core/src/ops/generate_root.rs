@@ -7,11 +7,12 @@
 //! (on a DR secondary, served by the same handlers as `sys/generate-root/*`, so with the
 //! same shapes).
 
+use crate::dialect::Dialect;
 use crate::error::{Error, InvalidInput};
 use crate::ops::fields::share_body;
 use crate::ops::operation;
 use crate::secret::{EncodedToken, KeyShare, Otp};
-use crate::target::{Dialect, Target};
+use crate::target::Target;
 use crate::wire;
 use http::Method;
 use serde::{Deserialize, Serialize};

@@ -4,11 +4,12 @@
 //! `sys/rotate/root/*` and `sys/rotate/recovery/*`. OpenBao keeps the two families' state
 //! apart, so a ceremony stays on one dialect from start to finish.
 
+use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::ops::fields::{share_body, validate_pgp_count, validate_shares};
 use crate::ops::operation;
 use crate::secret::KeyShare;
-use crate::target::{Dialect, Target};
+use crate::target::Target;
 use crate::wire;
 use crate::InvalidInput;
 use http::Method;

@@ -1,11 +1,11 @@
 //! Setting up and opening the vault: `sys/init`, `sys/seal-status`, `sys/unseal`, `sys/seal`.
 //! A key ceremony needs these around it (initialise, unseal with the new shares, seal).
 
+use crate::dialect::Dialect;
 use crate::error::{Error, InvalidInput};
 use crate::ops::fields::{check_share, validate_pgp_count, validate_shares};
 use crate::ops::operation;
 use crate::secret::{KeyShare, Token};
-use crate::target::Dialect;
 use crate::wire;
 use http::Method;
 use serde::{Deserialize, Serialize};

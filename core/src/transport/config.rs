@@ -37,10 +37,11 @@
 //! # Ok::<(), vault_key_core::Error>(())
 //! ```
 
+use crate::dialect::Dialect;
 use crate::error::{Error, InvalidInput};
 use crate::ops::encryption_key::parse_go_duration;
 use crate::secret::Token;
-use crate::target::{Dialect, Target};
+use crate::target::Target;
 use crate::transport::redirect::{RedirectHosts, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 use crate::transport::{TransportError, TransportErrorKind};
 use base64::Engine as _;

@@ -130,7 +130,7 @@ pub mod config;
 pub mod redirect;
 pub mod submit;
 
-use crate::error::{Error, Refusal};
+pub use crate::delivery::{Delivery, PartialResponse};
 use crate::exchange::ExecuteError;
 use crate::secret::SecretBytes;
 use crate::transport::redirect::RedirectError;
@@ -190,50 +190,6 @@ pub struct ExchangeProgress {
     pub reused_connection: bool,
     /// At least one byte of the response had arrived.
     pub response_started: bool,
-}
-
-/// The part of an answer that arrived before its exchange failed: the status line and every
-/// body byte read until then.
-///
-/// The body may hold the very secrets the request produced (the new shares of a rekey whose
-/// completing answer was cut, a server OTP), so it is kept in zeroizing memory and never
-/// printed. The ceremonies recover what is complete in it; see
-/// [`RekeyResult::salvage`](crate::ops::rekey::RekeyResult::salvage).
-#[derive(Debug, Clone)]
-pub struct PartialResponse {
-    status: StatusCode,
-    body: SecretBytes,
-}
-
-impl PartialResponse {
-    /// The status that arrived and the body bytes read before the failure.
-    pub fn new(status: StatusCode, body: SecretBytes) -> Self {
-        Self { status, body }
-    }
-
-    /// The status line's code.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The body bytes that arrived (a prefix of the whole body).
-    pub fn body(&self) -> &SecretBytes {
-        &self.body
-    }
-}
-
-/// How far a request got when its exchange failed, as far as the stack can tell: what a
-/// ceremony needs to know to decide whether the server may have acted on it.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Delivery<'a> {
-    /// The request never left: no connection was made, or the client could not be set up.
-    /// Sending it again is safe.
-    NotSent,
-    /// The request may have reached the server and been acted on, but no answer arrived.
-    Unknown,
-    /// An answer began (its status and part of its body arrived) and then broke off.
-    Cut(&'a PartialResponse),
 }
 
 /// An error of an HTTP stack that can tell how far the failed request got. Implemented by
@@ -373,8 +329,8 @@ impl fmt::Display for TransportError {
             write!(
                 f,
                 " (after status {} and {} body bytes, which are kept)",
-                partial.status.as_u16(),
-                partial.body.len()
+                partial.status().as_u16(),
+                partial.body().len()
             )?;
         }
         Ok(())
@@ -573,30 +529,6 @@ impl BodyCollector {
             status,
             SecretBytes::from_vec(std::mem::take(&mut *self.body)),
         )
-    }
-}
-
-impl<E> ExecuteError<E> {
-    /// The core's error (server refusal, undecodable response, invalid input, ceremony), if
-    /// this is one.
-    pub fn core(&self) -> Option<&Error> {
-        match self {
-            ExecuteError::Core(e) => Some(e),
-            ExecuteError::Transport(_) => None,
-        }
-    }
-
-    /// The stack's error, if this is one.
-    pub fn transport(&self) -> Option<&E> {
-        match self {
-            ExecuteError::Transport(e) => Some(e),
-            ExecuteError::Core(_) => None,
-        }
-    }
-
-    /// The server's refusal, if this is one.
-    pub fn refusal(&self) -> Option<&Refusal> {
-        self.core().and_then(Error::refusal)
     }
 }
 

@@ -26,11 +26,12 @@
 //!
 //! [`FollowRedirects`] applies these rules around any [`HttpClient`] or [`AsyncHttpClient`].
 
+use crate::delivery::Delivery;
 use crate::exchange::{AsyncHttpClient, HttpClient};
 use crate::ops::cluster::ReadLeaderStatus;
 use crate::ops::Operation;
 use crate::target::Target;
-use crate::transport::{copy_request, Delivery, TransportFailure};
+use crate::transport::{copy_request, TransportFailure};
 use bytes::Bytes;
 use http::header::{HeaderName, LOCATION};
 use http::{Method, Request, Response, StatusCode, Uri};
