@@ -6,8 +6,6 @@
 
 use crate::delivery::Delivery;
 use crate::error::{Error, Refusal};
-use crate::ops::Operation;
-use crate::target::Target;
 use bytes::Bytes;
 use http::{Request, Response};
 use std::future::Future;
@@ -107,54 +105,4 @@ impl<E> ExecuteError<E> {
     pub fn refusal(&self) -> Option<&Refusal> {
         self.core().and_then(Error::refusal)
     }
-}
-
-/// Builds the operation's request, sends it through `client`, and decodes the answer.
-///
-/// ```
-/// use bytes::Bytes;
-/// use vault_key_core::{execute, ops::encryption_key::GetEncryptionKeyStatus, Target};
-///
-/// let target = Target::new("http://127.0.0.1:8200")?;
-/// // A scripted stack; a real one would send the request over the network.
-/// let stack = |request: http::Request<Bytes>| {
-///     assert_eq!(request.uri(), "http://127.0.0.1:8200/v1/sys/key-status");
-///     Ok::<_, std::convert::Infallible>(http::Response::new(Bytes::from_static(
-///         br#"{"data":{"term":2,"install_time":"2026-11-29T23:27:57Z","encryptions":7}}"#,
-///     )))
-/// };
-/// let status = execute(&stack, &target, &GetEncryptionKeyStatus)?;
-/// assert_eq!(status.term, 2);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn execute<C, O>(
-    client: &C,
-    target: &Target,
-    operation: &O,
-) -> Result<O::Output, ExecuteError<C::Error>>
-where
-    C: HttpClient + ?Sized,
-    O: Operation + ?Sized,
-{
-    let request = operation.request(target)?;
-    let response = client.send(request).map_err(ExecuteError::Transport)?;
-    Ok(operation.parse_response(&response)?)
-}
-
-/// The async form of [`execute`].
-pub async fn execute_async<C, O>(
-    client: &C,
-    target: &Target,
-    operation: &O,
-) -> Result<O::Output, ExecuteError<C::Error>>
-where
-    C: AsyncHttpClient + ?Sized,
-    O: Operation + ?Sized,
-{
-    let request = operation.request(target)?;
-    let response = client
-        .send(request)
-        .await
-        .map_err(ExecuteError::Transport)?;
-    Ok(operation.parse_response(&response)?)
 }

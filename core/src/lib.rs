@@ -7,7 +7,9 @@
 //! [`http::Response`] back to be decoded into a typed value. Ceremonies (rekey, root-token
 //! generation) are state machines in [`ceremony`] that say what to send next; its docs have
 //! a complete example for each, and [`otp`] decodes the generated root token. The crates
-//! `vault-key-ureq` (blocking) and `vault-key-hyper` (async) do the sending for you.
+//! `vault-key-ureq` (blocking) and `vault-key-hyper` (async) do the sending for you. Given
+//! any stack, [`run`] is the one loop that sends: an operation ([`execute`]), shares in turn
+//! ([`transport::submit`]) and a ceremony ([`ceremony::drive`]) all run through it.
 //!
 //! # Example
 //!
@@ -63,6 +65,7 @@ pub mod ops;
 pub mod otp;
 #[cfg(feature = "pgp")]
 pub mod pgp;
+pub mod run;
 mod salvage;
 mod secret;
 mod target;
@@ -72,7 +75,8 @@ mod wire;
 pub use delivery::{Delivery, PartialResponse};
 pub use dialect::Dialect;
 pub use error::{CeremonyError, DecodeError, Error, InvalidInput, Recovery, Refusal, ServerError};
-pub use exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpClient};
+pub use exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 pub use ops::Operation;
+pub use run::{execute, execute_async};
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 pub use target::Target;

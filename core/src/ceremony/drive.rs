@@ -1,10 +1,15 @@
-//! The loop every ceremony runs, written once: ask for the next request, send it through an
-//! HTTP stack, feed the answer back, until the ceremony needs the caller again.
+//! A ceremony driven through an HTTP stack by the core's one run loop ([`crate::run`]): ask
+//! for the next request, send it, feed the answer back, until the ceremony needs the caller
+//! again.
 
 use super::{Ceremony, Next};
 use crate::delivery::Delivery;
+use crate::error::Error;
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
+use crate::run::{run, run_async, Conversation, Step};
 use crate::target::Target;
+use bytes::Bytes;
+use http::Response;
 
 /// Runs `ceremony` through a blocking `client` until it has nothing to send: every queued
 /// share was sent, it waits for the caller (more shares, an OTP), or it is over. Returns what
@@ -27,23 +32,7 @@ where
     C: HttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    loop {
-        let request = match ceremony.poll(target)? {
-            Next::Send(request) | Next::Settle(request) => request,
-            next => return Ok(next),
-        };
-        let mut outstanding = Outstanding::new(ceremony);
-        let response = match client.send(request) {
-            Ok(response) => response,
-            Err(error) => {
-                outstanding.settle().request_failed(client.delivery(&error));
-                return Err(ExecuteError::Transport(error));
-            }
-        };
-        outstanding
-            .settle()
-            .handle_response(response.status(), response.body())?;
-    }
+    run(client, target, &mut Driven(ceremony))
 }
 
 /// The async form of [`drive`](fn@drive), on any runtime. If the returned future is dropped
@@ -58,51 +47,31 @@ where
     C: AsyncHttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    loop {
-        let request = match ceremony.poll(target)? {
-            Next::Send(request) | Next::Settle(request) => request,
-            next => return Ok(next),
-        };
-        let mut outstanding = Outstanding::new(ceremony);
-        let response = match client.send(request).await {
-            Ok(response) => response,
-            Err(error) => {
-                outstanding.settle().request_failed(client.delivery(&error));
-                return Err(ExecuteError::Transport(error));
-            }
-        };
-        outstanding
-            .settle()
-            .handle_response(response.status(), response.body())?;
-    }
+    run_async(client, target, &mut Driven(ceremony)).await
 }
 
-/// A request handed to the stack: unless its answer (or its failure) is fed back, the ceremony
-/// hears that its outcome is unknown (a panic in the stack, or a dropped future).
-struct Outstanding<'a, K: Ceremony + ?Sized> {
-    ceremony: &'a mut K,
-    settled: bool,
-}
+/// A ceremony as a conversation: it sends until it needs the caller again, and comes to
+/// what it needs ([`Next`], never a request).
+struct Driven<'c, K: Ceremony + ?Sized>(&'c mut K);
 
-impl<'a, K: Ceremony + ?Sized> Outstanding<'a, K> {
-    fn new(ceremony: &'a mut K) -> Self {
-        Self {
-            ceremony,
-            settled: false,
-        }
+impl<K: Ceremony + ?Sized> Conversation for Driven<'_, K> {
+    type Output = Next;
+
+    fn poll_request(&mut self, target: &Target) -> Result<Step<Next>, Error> {
+        Ok(match self.0.poll(target)? {
+            Next::Send(request) | Next::Settle(request) => Step::Send(request),
+            next => Step::Done(next),
+        })
     }
 
-    fn settle(&mut self) -> &mut K {
-        self.settled = true;
-        self.ceremony
+    fn handle_response(&mut self, response: &Response<Bytes>) -> Result<(), Error> {
+        self.0
+            .handle_response(response.status(), response.body())
+            .map(drop)
     }
-}
 
-impl<K: Ceremony + ?Sized> Drop for Outstanding<'_, K> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.ceremony.request_failed(Delivery::Unknown);
-        }
+    fn request_failed(&mut self, delivery: Delivery<'_>) {
+        self.0.request_failed(delivery);
     }
 }
 

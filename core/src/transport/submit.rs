@@ -2,14 +2,19 @@
 //! unsealing with several shares): one request per share, in order, stopping as soon as the
 //! server reports the step complete, so no share is sent past the threshold.
 
+use crate::delivery::Delivery;
 use crate::error::{Error, InvalidInput};
-use crate::exchange::{execute, execute_async, AsyncHttpClient, ExecuteError, HttpClient};
+use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::ops::rekey::RekeyUpdate;
 use crate::ops::rekey_verify::VerifyUpdate;
 use crate::ops::seal::SealStatus;
 use crate::ops::Operation;
+use crate::run::{run, run_async, Conversation, Step};
 use crate::secret::KeyShare;
 use crate::target::Target;
+use bytes::Bytes;
+use http::Response;
+use std::collections::VecDeque;
 
 /// An answer to a share submission that may end the submissions.
 pub trait Completion {
@@ -33,10 +38,6 @@ impl Completion for SealStatus {
     fn is_complete(&self) -> bool {
         !self.sealed
     }
-}
-
-fn no_shares<E>() -> ExecuteError<E> {
-    ExecuteError::Core(Error::from(InvalidInput::Empty("key shares")))
 }
 
 /// Sends `operation(share)` for each share in turn and returns the last answer: the first
@@ -73,16 +74,7 @@ where
     O: Operation,
     O::Output: Completion,
 {
-    let mut last = None;
-    for share in shares {
-        let answer = execute(client, target, &operation(share))?;
-        let done = answer.is_complete();
-        last = Some(answer);
-        if done {
-            break;
-        }
-    }
-    last.ok_or_else(no_shares)
+    run(client, target, &mut InTurn::new(shares, operation))
 }
 
 /// The async form of [`send_shares`].
@@ -97,14 +89,66 @@ where
     O: Operation,
     O::Output: Completion,
 {
-    let mut last = None;
-    for share in shares {
-        let answer = execute_async(client, target, &operation(share)).await?;
-        let done = answer.is_complete();
-        last = Some(answer);
-        if done {
-            break;
+    run_async(client, target, &mut InTurn::new(shares, operation)).await
+}
+
+/// Shares sent in turn as one conversation: the next share's request until an answer is
+/// complete or no share is left, then the last answer.
+struct InTurn<O: Operation, F> {
+    shares: VecDeque<KeyShare>,
+    operation: F,
+    /// The operation whose request is out.
+    sent: Option<O>,
+    last: Option<O::Output>,
+}
+
+impl<O, F> InTurn<O, F>
+where
+    O: Operation,
+    F: Fn(KeyShare) -> O,
+{
+    fn new(shares: impl IntoIterator<Item = KeyShare>, operation: F) -> Self {
+        Self {
+            shares: shares.into_iter().collect(),
+            operation,
+            sent: None,
+            last: None,
         }
     }
-    last.ok_or_else(no_shares)
+}
+
+impl<O, F> Conversation for InTurn<O, F>
+where
+    O: Operation,
+    O::Output: Completion,
+    F: Fn(KeyShare) -> O,
+{
+    type Output = O::Output;
+
+    fn poll_request(&mut self, target: &Target) -> Result<Step<O::Output>, Error> {
+        let done = self.last.as_ref().is_some_and(Completion::is_complete);
+        match self.shares.pop_front() {
+            Some(share) if !done => {
+                let operation = (self.operation)(share);
+                let request = operation.request(target)?;
+                self.sent = Some(operation);
+                Ok(Step::Send(request))
+            }
+            _ => match self.last.take() {
+                Some(last) => Ok(Step::Done(last)),
+                None => Err(InvalidInput::Empty("key shares").into()),
+            },
+        }
+    }
+
+    fn handle_response(&mut self, response: &Response<Bytes>) -> Result<(), Error> {
+        if let Some(operation) = self.sent.take() {
+            self.last = Some(operation.parse_response(response)?);
+        }
+        Ok(())
+    }
+
+    fn request_failed(&mut self, _: Delivery<'_>) {
+        self.sent = None;
+    }
 }
