@@ -49,9 +49,9 @@ pub enum Garbage {
     /// Bytes that are not JSON (nor UTF-8).
     Bytes,
     /// A JSON object that is no answer of the endpoint (a proxy's or another service's
-    /// `{"data":{…}}`), with none of the fields the endpoint's answers have. Left out of
-    /// [`Event::ALL`]: the core reads it, on a verification share, as verification progress
-    /// and goes on to the next share without a read (see `docs/CEREMONIES.md`).
+    /// `{"data":{…}}`), with none of the fields the endpoint's answers have: no answer of the
+    /// endpoint, so the outcome of the request it answers is unknown (the model check found
+    /// the core once read it, on a verification share, as progress; see `docs/CEREMONIES.md`).
     Alien,
 }
 
@@ -123,7 +123,7 @@ pub enum Event {
 impl Event {
     /// Every event the model check tries at each step: each fault kind (both sides of "the
     /// server acted" where that differs), each operator action and a leader change.
-    pub const ALL: [Event; 21] = [
+    pub const ALL: [Event; 22] = [
         Event::Fault(Fault::NotSent),
         Event::Fault(Fault::Timeout { acted: false }),
         Event::Fault(Fault::Timeout { acted: true }),
@@ -152,6 +152,7 @@ impl Event {
         Event::Fault(Fault::Cut(CutAt::LastByte)),
         Event::Fault(Fault::Garbage(Garbage::Nested)),
         Event::Fault(Fault::Garbage(Garbage::Huge)),
+        Event::Fault(Fault::Garbage(Garbage::Alien)),
         Event::Fault(Fault::Garbage(Garbage::Bytes)),
         Event::Fault(Fault::WrongNonce),
         Event::Operator(Operator::Complete),

@@ -435,6 +435,17 @@ pub(super) trait Rules {
         }
     }
 
+    /// A lost start whose outcome the read cannot prove was this one's: the ceremony the
+    /// server now runs (`found`, if any) is not joined, and may be cancelled.
+    fn start_unconfirmed(&mut self, found: Option<String>) -> Error {
+        self.abort_cancellable(found.clone());
+        CeremonyError::StartUnconfirmed {
+            ceremony: self.skeleton().what(),
+            found,
+        }
+        .into()
+    }
+
     /// The ceremony was cancelled.
     fn finish_cancel(&mut self) {
         self.skeleton_mut().stop(Stage::Cancelled);

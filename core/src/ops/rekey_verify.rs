@@ -17,8 +17,9 @@ pub struct VerifyStatus {
     /// The verification nonce.
     #[serde(default, deserialize_with = "wire::non_empty")]
     pub nonce: Option<String>,
-    /// Whether verification is in progress.
-    #[serde(default, deserialize_with = "wire::null_default")]
+    /// Whether verification is in progress. Required: an object without it (a proxy's `{}`,
+    /// anything else) is no verification status, and an answer to a verification share that
+    /// is not one leaves its outcome unknown rather than reading as progress.
     pub started: bool,
     /// The new threshold.
     #[serde(default, deserialize_with = "wire::null_default")]

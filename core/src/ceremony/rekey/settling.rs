@@ -69,12 +69,7 @@ impl RekeyCeremony {
                 }
                 let found = status.nonce.clone();
                 self.status = Some(status);
-                self.abort_cancellable(found.clone());
-                Err(CeremonyError::StartUnconfirmed {
-                    ceremony: "rekey",
-                    found,
-                }
-                .into())
+                Err(self.start_unconfirmed(found))
             }
             Lost::VerifyShare(share) => {
                 // Settled by the verification progress, read next.

@@ -67,12 +67,7 @@ impl RootTokenCeremony {
                 }
                 let found = status.nonce.clone();
                 self.status = Some(status);
-                self.abort_cancellable(found.clone());
-                Err(CeremonyError::StartUnconfirmed {
-                    ceremony: "root-token generation",
-                    found,
-                }
-                .into())
+                Err(self.start_unconfirmed(found))
             }
             Lost::Share(share) => {
                 if running && !ours {
