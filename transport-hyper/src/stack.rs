@@ -11,12 +11,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+    ServerName, UnixTime,
+};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
-use vault_key_core::transport::config::{self, ClientConfig};
+use vault_key_core::transport::config::{self, ClientConfig, KeyFormat};
 use vault_key_core::transport::{copy_request, may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
 use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 use vault_key_core::AsyncHttpClient;
@@ -34,6 +37,8 @@ pub(crate) struct Stack {
     max_response_bytes: usize,
     timeout: Option<Duration>,
     connect_timeout: Duration,
+    /// Whether a client certificate is configured, to explain a server's refusal of it.
+    client_certificate: bool,
 }
 
 impl Stack {
@@ -43,13 +48,22 @@ impl Stack {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
-        let connector = Tracking(
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
-        );
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let https = match &config.tls_server_name {
+            Some(name) => {
+                let name = ServerName::try_from(name.clone()).map_err(|_| {
+                    TransportError::new(
+                        TransportErrorKind::Config,
+                        format!("TLS server name {name:?} is not a DNS name or an IP address"),
+                    )
+                })?;
+                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => https,
+        };
+        let connector = Tracking(https.enable_http1().wrap_connector(http));
         let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
         builder
             .pool_timer(TokioTimer::new())
@@ -65,6 +79,7 @@ impl Stack {
             max_response_bytes: config.max_response_bytes,
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
+            client_certificate: config.client_certificate.is_some(),
         })
     }
 
@@ -81,7 +96,14 @@ impl Stack {
             .or_insert(HeaderValue::from_static(config::USER_AGENT));
         pool.request(request).await.map_err(|e| {
             let usage = e.connect_info().and_then(Usage::of);
+            let hint = client_certificate_hint(&e, self.client_certificate);
             let error = map_error(e);
+            let error = match hint {
+                Some(hint) => {
+                    TransportError::new(TransportErrorKind::Tls, format!("{hint}: {error}"))
+                }
+                None => error,
+            };
             if error.kind() == TransportErrorKind::Timeout {
                 return TransportError::timeout_connecting(self.connect_timeout);
             }
@@ -146,15 +168,33 @@ impl AsyncHttpClient for Stack {
     }
 }
 
+/// The crypto provider: the one the application installed for the process, else the one the
+/// crate's features chose (`ring` by default, `aws-lc-rs` as the option).
+fn crypto_provider() -> Result<Arc<CryptoProvider>, TransportError> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Ok(installed.clone());
+    }
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    return Err(TransportError::new(
+        TransportErrorKind::Config,
+        "no TLS crypto provider: enable the feature `ring` or `aws-lc-rs`, or install one with \
+         rustls::crypto::CryptoProvider::install_default",
+    ));
+}
+
 fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportError> {
     let tls_error = |e: rustls::Error| {
         TransportError::new(TransportErrorKind::Config, format!("TLS settings: {e}")).with_source(e)
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider()?;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
-    let roots = config.trusted_roots(|path| std::fs::read(path), system_roots)?;
+    let roots = config.trusted_roots(|path| std::fs::read(path), list_dir, system_roots)?;
     let builder = if config.danger_accept_invalid_certs {
         builder
             .dangerous()
@@ -164,7 +204,83 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportEr
         store.add_parsable_certificates(roots.into_iter().map(CertificateDer::from));
         builder.with_root_certificates(store)
     };
-    Ok(builder.with_no_client_auth())
+    match config.client_identity(|path| std::fs::read(path))? {
+        None => Ok(builder.with_no_client_auth()),
+        Some(identity) => {
+            let chain = identity
+                .chain
+                .into_iter()
+                .map(CertificateDer::from)
+                .collect();
+            // rustls keeps its own copy for the client's life; this one is wiped with `identity`.
+            let key = match identity.key_format {
+                KeyFormat::Pkcs1 => {
+                    PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(&identity.key[..]))
+                }
+                KeyFormat::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(&identity.key[..])),
+                _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(&identity.key[..])),
+            };
+            builder
+                .with_client_auth_cert(chain, key.clone_key())
+                .map_err(|e| {
+                    TransportError::new(
+                        TransportErrorKind::Config,
+                        format!("the client certificate and key do not go together: {e}"),
+                    )
+                })
+        }
+    }
+}
+
+/// What a server's TLS alert about the client certificate means, in the operator's terms:
+/// `None` when `error` holds no such alert.
+fn client_certificate_hint(
+    error: &(dyn StdError + 'static),
+    configured: bool,
+) -> Option<&'static str> {
+    use rustls::AlertDescription::*;
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(rustls::Error::AlertReceived(alert)) = e.downcast_ref::<rustls::Error>() {
+            return match (alert, configured) {
+                (CertificateRequired | BadCertificate | HandshakeFailure, false) => Some(
+                    "the server requires a client certificate and none is configured \
+                     (VAULT_CLIENT_CERT and VAULT_CLIENT_KEY, or client_certificate_files)",
+                ),
+                (
+                    BadCertificate
+                    | UnknownCA
+                    | CertificateUnknown
+                    | CertificateExpired
+                    | CertificateRevoked
+                    | UnsupportedCertificate
+                    | AccessDenied,
+                    true,
+                ) => Some(
+                    "the server refused the client certificate (is it signed by a CA of the \
+                     listener's tls_client_ca_file, and still valid?)",
+                ),
+                _ => None,
+            };
+        }
+        cause = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// The entries of a directory of CA certificates, and whether each is a directory.
+fn list_dir(dir: &std::path::Path) -> std::io::Result<Vec<(std::path::PathBuf, bool)>> {
+    std::fs::read_dir(dir)?
+        .map(|entry| {
+            let entry = entry?;
+            // A link is followed, as the Go client reads the files a link points to.
+            let is_dir = std::fs::metadata(entry.path())?.is_dir();
+            Ok((entry.path(), is_dir))
+        })
+        .collect()
 }
 
 /// The roots the operating system trusts, as DER.

@@ -7,9 +7,7 @@ use http::{Method, Request, Response};
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-
-use ureq::unversioned::transport::{Connector, RustlsConnector};
+use ureq::unversioned::transport::Connector;
 use ureq::AsSendBody;
 use vault_key_core::transport::config::{ClientConfig, USER_AGENT};
 use vault_key_core::transport::{copy_request, may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
@@ -22,6 +20,8 @@ use crate::resolve::QuickResolver;
 use crate::socket::Socket;
 use crate::tracking::{self, Tracking};
 
+mod tls;
+
 /// Read buffer for response bodies, on the stack (Vault's answers are a few hundred bytes;
 /// ureq's own buffer feeds it).
 const CHUNK: usize = 4 * 1024;
@@ -32,6 +32,8 @@ pub(crate) struct Stack {
     agent: ureq::Agent,
     max_response_bytes: usize,
     timeouts: Timeouts,
+    /// Whether a client certificate is configured, to explain a server's refusal of it.
+    client_certificate: bool,
 }
 
 /// The configured timeouts, to say which one expired.
@@ -43,16 +45,8 @@ struct Timeouts {
 
 impl Stack {
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, TransportError> {
-        let roots: Vec<Certificate<'static>> = config
-            .trusted_roots(|path| std::fs::read(path), system_roots)?
-            .iter()
-            .map(|der| Certificate::from_der(der).to_owned())
-            .collect();
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::new_with_certs(&roots))
-            .disable_verification(config.danger_accept_invalid_certs)
-            .build();
+        let roots = config.trusted_roots(|path| std::fs::read(path), list_dir, system_roots)?;
+        let tls = tls::Tls::new(config, roots)?;
         let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -65,12 +59,8 @@ impl Stack {
             // The pool is ours (`pool.rs`), which hands out the connection used last.
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
-            .tls_config(tls)
             .build();
-        let connector = Reuse::new(
-            Socket.chain(RustlsConnector::default()).chain(Tracking),
-            POOL_IDLE_TIMEOUT,
-        );
+        let connector = Reuse::new(Socket.chain(tls).chain(Tracking), POOL_IDLE_TIMEOUT);
         let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::default());
         Ok(Self {
             agent,
@@ -79,8 +69,21 @@ impl Stack {
                 exchange: config.timeout,
                 connect: config.connect_timeout,
             },
+            client_certificate: config.client_certificate.is_some(),
         })
     }
+}
+
+/// The entries of a directory of CA certificates, and whether each is a directory.
+fn list_dir(dir: &std::path::Path) -> io::Result<Vec<(std::path::PathBuf, bool)>> {
+    std::fs::read_dir(dir)?
+        .map(|entry| {
+            let entry = entry?;
+            // A link is followed, as the Go client reads the files a link points to.
+            let is_dir = std::fs::metadata(entry.path())?.is_dir();
+            Ok((entry.path(), is_dir))
+        })
+        .collect()
 }
 
 /// The roots the operating system trusts, as DER.
@@ -200,6 +203,16 @@ impl Stack {
                 }
             }
             _ => {}
+        }
+        let cause: &(dyn std::error::Error + 'static) = match &error {
+            // ureq's error gives no source for these: look inside them directly.
+            ureq::Error::Io(io) => io,
+            ureq::Error::Rustls(tls) => tls,
+            other => other,
+        };
+        if let Some(hint) = tls::client_certificate_hint(cause, self.client_certificate) {
+            return TransportError::new(TransportErrorKind::Tls, format!("{hint}: {error}"))
+                .with_source(error);
         }
         map_error(error)
     }

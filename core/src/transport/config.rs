@@ -449,7 +449,7 @@ impl Layer {
 /// else the PEM text; a certificate without its key, or a key without its certificate, is an
 /// error, as in the Go client.
 fn client_certificate_from_env(
-    read: &dyn Fn(&[&'static str]) -> Option<(&'static str, String)>,
+    read: proxy::EnvReader<'_>,
 ) -> Result<Option<ClientCertificate>, InvalidInput> {
     let pair = |cert: &'static str, key: &'static str| match (read(&[cert]), read(&[key])) {
         (Some((_, certificate)), Some((_, key))) => Ok(Some((certificate, key))),

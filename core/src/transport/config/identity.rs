@@ -135,9 +135,11 @@ impl ClientCertificate {
         });
         let (key_format, key) = match (keys.next(), keys.next()) {
             (Some(key), None) => key,
-            (None, _) => return Err(config_error(format!(
+            (None, _) => {
+                return Err(config_error(format!(
                 "no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in {key_name}"
-            ))),
+            )))
+            }
             (Some(_), Some(_)) => {
                 return Err(config_error(format!(
                     "more than one private key in {key_name}"

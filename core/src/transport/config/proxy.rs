@@ -56,7 +56,7 @@ impl Proxy {
         }
     }
 
-    pub(super) fn from_variable(mut self, name: &'static str) -> Self {
+    pub(super) fn named_by(mut self, name: &'static str) -> Self {
         self.source = name;
         self
     }
@@ -189,20 +189,20 @@ fn in_range(network: IpAddr, bits: u8, ip: IpAddr) -> bool {
     }
 }
 
+/// Reads the first set variable of a list: its name and value.
+pub(super) type EnvReader<'a> = &'a dyn Fn(&[&'static str]) -> Option<(&'static str, String)>;
+
 /// The proxy the environment names for an address of `scheme`, as Go's client reads it:
 /// `BAO_PROXY_ADDR`/`VAULT_PROXY_ADDR`, then `BAO_HTTP_PROXY`/`VAULT_HTTP_PROXY` (every
 /// request), then `HTTPS_PROXY` or `HTTP_PROXY` by scheme with `NO_PROXY`.
-pub(super) fn from_env(
-    read: &dyn Fn(&[&'static str]) -> Option<(&'static str, String)>,
-    https: bool,
-) -> Option<Proxy> {
+pub(super) fn from_env(read: EnvReader<'_>, https: bool) -> Option<Proxy> {
     if let Some((name, url)) = read(&[
         "BAO_PROXY_ADDR",
         "VAULT_PROXY_ADDR",
         "BAO_HTTP_PROXY",
         "VAULT_HTTP_PROXY",
     ]) {
-        return Some(Proxy::all(url).from_variable(name));
+        return Some(Proxy::all(url).named_by(name));
     }
     let names: &[&'static str] = if https {
         &["HTTPS_PROXY", "https_proxy"]
@@ -216,7 +216,7 @@ pub(super) fn from_env(
     let no_proxy = read(&["NO_PROXY", "no_proxy"])
         .map(|(_, list)| list)
         .unwrap_or_default();
-    Some(Proxy::with_no_proxy(url, &no_proxy).from_variable(name))
+    Some(Proxy::with_no_proxy(url, &no_proxy).named_by(name))
 }
 
 #[cfg(test)]
