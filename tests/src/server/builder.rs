@@ -12,6 +12,7 @@ use super::*;
 pub struct ServerBuilder {
     pub(super) legacy_endpoints: bool,
     pub(super) tls: bool,
+    pub(super) client_certificates: bool,
     pub(super) shares: u32,
     pub(super) threshold: u32,
     pub(super) init: bool,
@@ -31,6 +32,7 @@ impl Default for ServerBuilder {
         ServerBuilder {
             legacy_endpoints: false,
             tls: false,
+            client_certificates: false,
             shares: DEFAULT_SHARES,
             threshold: DEFAULT_THRESHOLD,
             init: true,
@@ -60,6 +62,16 @@ impl ServerBuilder {
     /// available through [`Server::ca_pem`] so clients can trust exactly it.
     pub fn tls(mut self, enabled: bool) -> Self {
         self.tls = enabled;
+        self
+    }
+
+    /// Serves HTTPS (as [`ServerBuilder::tls`]) on a listener that requires and verifies a client certificate
+    /// (`tls_require_and_verify_client_cert`, `tls_client_ca_file` the generated CA); a client certificate the CA
+    /// signed is generated with it ([`Server::client_cert_path`], [`Server::client_key_path`]) and the harness's
+    /// own calls present it.
+    pub fn client_certificates(mut self, required: bool) -> Self {
+        self.client_certificates = required;
+        self.tls |= required;
         self
     }
 
@@ -112,7 +124,7 @@ impl ServerBuilder {
         };
         let dir = make_temp_dir()?;
         let agent_tls = if self.tls {
-            match write_tls_material(&dir) {
+            match write_tls_material(&dir, self.client_certificates) {
                 Ok(tls) => Some(tls),
                 Err(e) => {
                     let _ = fs::remove_dir_all(&dir);
@@ -130,14 +142,19 @@ impl ServerBuilder {
                 data_dir.display()
             )));
         }
-        let (call_agent, probe_agent) =
-            match make_agents(agent_tls.as_ref().map(|t| t.ca_pem.as_str())) {
-                Ok(agents) => agents,
-                Err(e) => {
-                    let _ = fs::remove_dir_all(&dir);
-                    return Err(e);
-                }
-            };
+        let (call_agent, probe_agent) = match make_agents(
+            agent_tls.as_ref().map(|t| t.ca_pem.as_str()),
+            agent_tls
+                .as_ref()
+                .and_then(|t| t.client.as_ref())
+                .map(|c| (c.cert_pem.as_str(), c.key_pem.as_str())),
+        ) {
+            Ok(agents) => agents,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let server = Server {
             bao,
             config_path: dir.join("server.hcl"),
@@ -232,13 +249,28 @@ pub(super) fn make_temp_dir() -> Result<PathBuf, HarnessError> {
 /// One agent for harness calls (long timeout, `sys/init` is slow) and one for readiness probes (short timeout).
 pub(super) fn make_agents(
     ca_pem: Option<&str>,
+    client: Option<(&str, &str)>,
 ) -> Result<(ureq::Agent, ureq::Agent), HarnessError> {
     let tls = match ca_pem {
         Some(pem) => {
             let cert = ureq::tls::Certificate::from_pem(pem.as_bytes())
                 .map_err(|e| HarnessError::new(format!("generated CA is not valid PEM: {e}")))?;
+            let client_cert = match client {
+                Some((cert, key)) => Some(ureq::tls::ClientCert::new_with_certs(
+                    &[ureq::tls::Certificate::from_pem(cert.as_bytes())
+                        .map_err(|e| {
+                            HarnessError::new(format!("generated client certificate: {e}"))
+                        })?
+                        .to_owned()],
+                    ureq::tls::PrivateKey::from_pem(key.as_bytes())
+                        .map_err(|e| HarnessError::new(format!("generated client key: {e}")))?
+                        .to_owned(),
+                )),
+                None => None,
+            };
             ureq::tls::TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .client_cert(client_cert)
                 .build()
         }
         None => ureq::tls::TlsConfig::default(),

@@ -205,6 +205,26 @@ impl Server {
         self.tls.as_ref().map(|t| t.ca_path.as_path())
     }
 
+    /// Path of the client certificate a listener with [`ServerBuilder::client_certificates`] accepts.
+    pub fn client_cert_path(&self) -> Option<&Path> {
+        self.client_files().map(|c| c.cert_path.as_path())
+    }
+
+    /// Path of that client certificate's private key.
+    pub fn client_key_path(&self) -> Option<&Path> {
+        self.client_files().map(|c| c.key_path.as_path())
+    }
+
+    /// The client certificate and key as PEM text.
+    pub fn client_pem(&self) -> Option<(&str, &str)> {
+        self.client_files()
+            .map(|c| (c.cert_pem.as_str(), c.key_pem.as_str()))
+    }
+
+    fn client_files(&self) -> Option<&ClientFiles> {
+        self.tls.as_ref().and_then(|t| t.client.as_ref())
+    }
+
     /// The raft storage directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -485,9 +505,16 @@ impl Server {
             Some(tls) => (
                 "https",
                 format!(
-                    "  tls_cert_file = {}\n  tls_key_file = {}\n",
+                    "  tls_cert_file = {}\n  tls_key_file = {}\n{}",
                     hcl_string(&tls.cert_path.to_string_lossy()),
-                    hcl_string(&tls.key_path.to_string_lossy())
+                    hcl_string(&tls.key_path.to_string_lossy()),
+                    match tls.client {
+                        Some(_) => format!(
+                            "  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = {}\n",
+                            hcl_string(&tls.ca_path.to_string_lossy())
+                        ),
+                        None => String::new(),
+                    }
                 ),
             ),
             None => ("http", "  tls_disable = true\n".to_string()),
