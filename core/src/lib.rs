@@ -56,7 +56,7 @@
 #![deny(missing_docs)]
 
 pub mod ceremony;
-mod client_methods;
+mod client_shell;
 mod delivery;
 mod dialect;
 mod error;

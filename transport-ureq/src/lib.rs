@@ -105,122 +105,17 @@ mod stack;
 mod tracking;
 
 use stack::Stack;
-use std::fmt;
-use std::sync::Arc;
-use vault_key_core::transport::config::{ClientConfig, FromClientConfig};
-use vault_key_core::transport::redirect::FollowRedirects;
-use vault_key_core::{execute, Dialect, ExecuteError, HttpClient, Operation, Target, Token};
-
 // The settings and errors of this crate's client, documented here.
 pub use vault_key_core::transport::config::{CaCertificate, ClientBuilder};
 pub use vault_key_core::transport::redirect::RedirectHosts;
 pub use vault_key_core::transport::{TransportError, TransportErrorKind};
 
-/// What a call can fail with: [`ExecuteError::Core`] (the server refused, the answer could not
-/// be decoded, the input was invalid) or [`ExecuteError::Transport`] (connect, timeout, TLS,
-/// body too large, redirect).
-pub type Error = ExecuteError<TransportError>;
-
-/// Builds a [`Client`]; see [`ClientBuilder`] for every setting.
-pub type Builder = ClientBuilder<Client>;
-
-/// A blocking client for one server. `Send + Sync`; clones share the connection pool.
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    target: Target,
-    http: FollowRedirects<Stack>,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("target", &self.inner.target)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromClientConfig for Client {
-    type Error = Error;
-
-    fn from_config(config: ClientConfig) -> Result<Self, Error> {
-        let http = FollowRedirects::new(Stack::new(&config)?, config.redirects);
-        Ok(Self::from_parts(config.target, http))
-    }
-}
-
-impl Client {
-    fn from_parts(target: Target, http: FollowRedirects<Stack>) -> Self {
-        Self {
-            inner: Arc::new(Inner { target, http }),
-        }
-    }
-
-    /// A client for `address` with default settings and nothing read from the environment.
-    pub fn new(address: &str) -> Result<Self, Error> {
-        Self::builder().address(address).build()
-    }
-
-    /// A client configured from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`,
-    /// `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT` (or their `BAO_` forms); see
-    /// [`vault_key_core::transport::config`].
-    pub fn from_env() -> Result<Self, Error> {
-        Self::builder().env(|name| std::env::var(name).ok()).build()
-    }
-
-    /// Settings to build a client from; explicit settings win over the environment.
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    /// The server and identity requests go to.
-    pub fn target(&self) -> &Target {
-        &self.inner.target
-    }
-
-    /// The same client (sharing its pool) with another target: another token, namespace or
-    /// dialect. Redirects and limits stay as configured.
-    pub fn with_target(&self, target: Target) -> Self {
-        Self::from_parts(target, self.inner.http.clone())
-    }
-
-    /// The same client speaking `dialect`.
-    pub fn with_dialect(&self, dialect: Dialect) -> Self {
-        self.with_target(self.target().clone().with_dialect(dialect))
-    }
-
-    /// The same client sending `token`.
-    pub fn with_token(&self, token: Token) -> Self {
-        self.with_target(self.target().clone().with_token(token))
-    }
-
-    /// The HTTP stack (with redirects followed), for the core's ceremony drivers and
-    /// [`vault_key_core::execute`].
-    pub fn http_client(&self) -> &impl HttpClient<Error = TransportError> {
-        &self.inner.http
-    }
-
-    /// Sends any operation and decodes its answer.
-    pub fn execute<O: Operation + ?Sized>(&self, operation: &O) -> Result<O::Output, Error> {
-        execute(&self.inner.http, &self.inner.target, operation)
-    }
-
-    /// The HTTP stack by its own type, for the methods below.
-    fn stack(&self) -> &FollowRedirects<Stack> {
-        &self.inner.http
-    }
-
-    /// Waits between two reads of a polling method.
-    fn pause(&self, duration: std::time::Duration) {
-        std::thread::sleep(duration)
-    }
-
-    // Every operation and ceremony, written once for both clients.
-    vault_key_core::client_methods!(blocking);
-}
+vault_key_core::client_shell!(
+    blocking,
+    Stack,
+    sleep = std::thread::sleep,
+    "A blocking client for one server. `Send + Sync`; clones share the connection pool."
+);
 
 #[cfg(test)]
 mod tests {

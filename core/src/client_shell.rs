@@ -1,11 +1,14 @@
-//! The clients' method list, written once: `vault-key-ureq` expands it blocking and
-//! `vault-key-hyper` async, so an endpoint is added (and documented) in one place.
+//! The clients, written once: `vault-key-ureq` expands the shell and the method list
+//! blocking, `vault-key-hyper` async, so a client setting, an endpoint or a ceremony is
+//! added (and documented) in one place.
 //!
-//! The expanding type needs `execute`, `stack` (its HTTP stack by its own type, so that the
-//! async futures stay `Send`), `target`, `with_target`, `with_dialect` and `pause` (a sleep on
-//! its runtime) methods, `Clone`, and
-//! an `Error` type in scope; the macros are hidden from the docs, the methods they make are
-//! documented on each client.
+//! [`client_shell!`](crate::client_shell) makes the client type itself (its settings, its
+//! target, the stack it sends through) around the crate's `Stack`; the method list
+//! ([`client_methods!`](crate::client_methods)) needs `execute`, `stack` (the HTTP stack by
+//! its own type, so that the async futures stay `Send`), `target`, `with_target`,
+//! `with_dialect` and `pause` (a sleep on its runtime) methods, `Clone`, and an `Error` type
+//! in scope, all of which the shell provides. The macros are hidden from the docs; the
+//! methods they make are documented on each client.
 
 /// `$e`, awaited in the async form.
 #[doc(hidden)]
@@ -30,6 +33,174 @@ macro_rules! __client_fn {
     (async, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> $out:ty $body:block) => {
         $(#[$m])*
         pub async fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<$out, Error> $body
+    };
+}
+
+/// The client type around the crate's HTTP stack `$stack` (built from a
+/// [`ClientConfig`](crate::transport::config::ClientConfig) by `$stack::new`), with every
+/// method of [`client_methods!`](crate::client_methods); `$sleep` pauses between two reads
+/// of a polling method (awaited in the async form), `$doc` says what the client is.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! client_shell {
+    ($mode:ident, $stack:ty, sleep = $sleep:path, $doc:literal) => {
+        /// What a call can fail with: [`ExecuteError::Core`](vault_key_core::ExecuteError::Core)
+        /// (the server refused, the answer could not be decoded, the input was invalid) or
+        /// [`ExecuteError::Transport`](vault_key_core::ExecuteError::Transport) (connect,
+        /// timeout, TLS, body too large, redirect).
+        pub type Error = $crate::ExecuteError<$crate::transport::TransportError>;
+
+        /// Builds a [`Client`]; see [`ClientBuilder`](vault_key_core::transport::config::ClientBuilder)
+        /// for every setting.
+        pub type Builder = $crate::transport::config::ClientBuilder<Client>;
+
+        #[doc = $doc]
+        #[derive(Clone)]
+        pub struct Client {
+            inner: ::std::sync::Arc<ClientInner>,
+        }
+
+        struct ClientInner {
+            target: $crate::Target,
+            http: $crate::transport::redirect::FollowRedirects<$stack>,
+        }
+
+        impl ::std::fmt::Debug for Client {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("Client")
+                    .field("target", &self.inner.target)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $crate::transport::config::FromClientConfig for Client {
+            type Error = Error;
+
+            fn from_config(config: $crate::transport::config::ClientConfig) -> Result<Self, Error> {
+                let stack = <$stack>::new(&config)?;
+                let http =
+                    $crate::transport::redirect::FollowRedirects::new(stack, config.redirects);
+                Ok(Self::from_parts(config.target, http))
+            }
+        }
+
+        impl Client {
+            fn from_parts(
+                target: $crate::Target,
+                http: $crate::transport::redirect::FollowRedirects<$stack>,
+            ) -> Self {
+                Self {
+                    inner: ::std::sync::Arc::new(ClientInner { target, http }),
+                }
+            }
+
+            /// A client for `address` with default settings and nothing read from the
+            /// environment.
+            pub fn new(address: &str) -> Result<Self, Error> {
+                Self::builder().address(address).build()
+            }
+
+            /// A client configured from the environment the Vault CLI reads (`VAULT_ADDR`,
+            /// `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT`, ...,
+            /// or their `BAO_` forms); see [`vault_key_core::transport::config`].
+            pub fn from_env() -> Result<Self, Error> {
+                Self::builder()
+                    .env(|name| ::std::env::var(name).ok())
+                    .build()
+            }
+
+            /// Settings to build a client from; explicit settings win over the environment.
+            pub fn builder() -> Builder {
+                Builder::new()
+            }
+
+            /// The server and identity requests go to.
+            pub fn target(&self) -> &$crate::Target {
+                &self.inner.target
+            }
+
+            /// The same client (sharing its pool) with another target: another token,
+            /// namespace or dialect. Redirects and limits stay as configured.
+            pub fn with_target(&self, target: $crate::Target) -> Self {
+                Self::from_parts(target, self.inner.http.clone())
+            }
+
+            /// The same client speaking `dialect`.
+            pub fn with_dialect(&self, dialect: $crate::Dialect) -> Self {
+                self.with_target(self.target().clone().with_dialect(dialect))
+            }
+
+            /// The same client sending `token`.
+            pub fn with_token(&self, token: $crate::Token) -> Self {
+                self.with_target(self.target().clone().with_token(token))
+            }
+
+            /// The redirect rules in force (which hosts the token may follow a redirect
+            /// to); see [`RedirectPolicy`](vault_key_core::transport::redirect::RedirectPolicy).
+            pub fn redirect_policy(&self) -> &$crate::transport::redirect::RedirectPolicy {
+                self.inner.http.policy()
+            }
+
+            $crate::__client_shell_mode!($mode, $sleep);
+
+            /// The HTTP stack by its own type, for the methods below.
+            fn stack(&self) -> &$crate::transport::redirect::FollowRedirects<$stack> {
+                &self.inner.http
+            }
+
+            // Every operation and ceremony, written once for both clients.
+            $crate::client_methods!($mode);
+        }
+    };
+}
+
+/// The shell's methods that differ by mode: the stack's trait, `execute` and `pause`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_shell_mode {
+    (blocking, $sleep:path) => {
+        /// The HTTP stack (with redirects followed), for the core's run loop
+        /// ([`vault_key_core::run`]) and its ceremony drivers.
+        pub fn http_client(
+            &self,
+        ) -> &impl $crate::HttpClient<Error = $crate::transport::TransportError> {
+            &self.inner.http
+        }
+
+        /// Sends any operation and decodes its answer.
+        pub fn execute<O: $crate::Operation + ?Sized>(
+            &self,
+            operation: &O,
+        ) -> Result<O::Output, Error> {
+            $crate::execute(&self.inner.http, &self.inner.target, operation)
+        }
+
+        /// Waits between two reads of a polling method.
+        fn pause(&self, duration: ::std::time::Duration) {
+            $sleep(duration)
+        }
+    };
+    (async, $sleep:path) => {
+        /// The HTTP stack (with redirects followed), for the core's run loop
+        /// ([`vault_key_core::run`]) and its ceremony drivers.
+        pub fn http_client(
+            &self,
+        ) -> &impl $crate::AsyncHttpClient<Error = $crate::transport::TransportError> {
+            &self.inner.http
+        }
+
+        /// Sends any operation and decodes its answer.
+        pub async fn execute<O: $crate::Operation + ?Sized>(
+            &self,
+            operation: &O,
+        ) -> Result<O::Output, Error> {
+            $crate::execute_async(&self.inner.http, &self.inner.target, operation).await
+        }
+
+        /// Waits between two reads of a polling method.
+        async fn pause(&self, duration: ::std::time::Duration) {
+            $sleep(duration).await
+        }
     };
 }
 
