@@ -17,7 +17,7 @@ fn an_answer_that_is_no_verification_status_is_not_progress() {
         .with_dialect(Dialect::OpenBao);
     let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
     rekey.submit_share(KeyShare::new("aa")).unwrap();
-    let mut answer = |rekey: &mut RekeyCeremony, body: &str| {
+    let answer = |rekey: &mut RekeyCeremony, body: &str| {
         let request = rekey
             .poll(&target)
             .unwrap()
@@ -26,18 +26,20 @@ fn an_answer_that_is_no_verification_status_is_not_progress() {
         let sent = format!("{} {}", request.method(), request.uri().path());
         (sent, rekey.handle_response(StatusCode::OK, body.as_bytes()))
     };
-    answer(
+    let (_, started) = answer(
         &mut rekey,
         &format!(
             r#"{{"data":{{"n":3,"nonce":"{NONCE}","progress":0,"required":1,"started":true,"t":2,"verification_nonce":"","verification_required":true}}}}"#
         ),
     );
-    answer(
+    started.expect("started");
+    let (_, completed) = answer(
         &mut rekey,
         &format!(
             r#"{{"data":{{"backup":false,"complete":true,"keys":["4738112d","204ebce3","3617bc66"],"keys_base64":["RzgRLQ==","IE6843","Nhe8Zg=="],"nonce":"{NONCE}","pgp_fingerprints":null,"verification_nonce":"39cb97e8","verification_required":true}}}}"#
         ),
     );
+    completed.expect("the new shares");
     assert_eq!(rekey.phase(), RekeyPhase::Verifying);
     rekey
         .submit_verification_shares([
@@ -46,10 +48,11 @@ fn an_answer_that_is_no_verification_status_is_not_progress() {
             KeyShare::new("3617bc66"),
         ])
         .unwrap();
-    answer(
+    let (_, counted) = answer(
         &mut rekey,
         r#"{"data":{"n":3,"nonce":"39cb97e8","progress":1,"started":true,"t":2}}"#,
     );
+    counted.expect("one verification share counted");
     // The share that reaches the new threshold: the server verified, and a proxy (or
     // anything else between) answered 200 with an object that is no verification status.
     let (sent, event) = answer(&mut rekey, r#"{"data":{"padding":"xxxxxxxx"}}"#);
