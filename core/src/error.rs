@@ -112,6 +112,15 @@ pub enum Refusal {
     },
     /// No backed-up keys are stored.
     NoBackup,
+    /// The server is auto-unsealed (a KMS, HSM or transit seal): its barrier key is rotated
+    /// without shares, so a rekey of the unseal keys may not ask for verification, PGP keys
+    /// or a backup (`requiring verification not supported when rekeying the barrier key with
+    /// recovery keys`, OpenBao's `... when rotating ...`, `... not supported when using stored
+    /// keys`). Rekey the recovery keys instead (`KeyKind::Recovery`, which may verify), or
+    /// rotate the barrier key with `StartRekey::new(1, 1).require_verification(false)`;
+    /// [`StartRekey::check_seal`](crate::ops::rekey::StartRekey::check_seal) says so before
+    /// anything is sent.
+    AutoUnseal,
     /// Any other 4xx, or a 5xx whose message says the request was invalid: the request was
     /// invalid and retrying it cannot help.
     InvalidRequest,
@@ -295,6 +304,11 @@ fn classify(status: u16, errors: &[String], from_vault: bool) -> Refusal {
         }
         if m.contains("no backed-up keys") {
             return Refusal::NoBackup;
+        }
+        if m.contains("the barrier key with recovery keys")
+            || m.contains("not supported when using stored keys")
+        {
+            return Refusal::AutoUnseal;
         }
         if m.contains("already in progress") {
             return Refusal::AlreadyInProgress;
@@ -481,6 +495,18 @@ pub enum InvalidInput {
     /// A backup of the new keys needs PGP keys to encrypt them with.
     #[error("a backup of the new keys needs PGP keys to encrypt them")]
     BackupWithoutPgpKeys,
+    /// A rekey of the unseal keys asks for what an auto-unsealed server refuses (its barrier
+    /// key is rotated without shares); see [`Refusal::AutoUnseal`].
+    #[error("the server is auto-unsealed ({seal_type} seal): a rekey of its unseal keys cannot have {refused}; rekey the recovery keys instead (KeyKind::Recovery, which can verify), or rotate the barrier key with StartRekey::new(1, 1).require_verification(false)")]
+    AutoUnsealRekey {
+        /// What the server would refuse: `verification`, `PGP keys`, `a backup`.
+        refused: &'static str,
+        /// The seal type the server reports (`transit`, `awskms`, ...).
+        seal_type: String,
+    },
+    /// A rekey of the recovery keys on a server without them (a Shamir seal).
+    #[error("the server has no recovery keys (it is Shamir-sealed): rekey its unseal keys")]
+    NoRecoveryKeys,
     /// A ceremony started with PGP keys it cannot pin (a key that does not read, or keys
     /// given as text without the `pgp` feature): nothing is sent until the caller pins their
     /// fingerprints (`require_fingerprints`), so that a re-init with other keys is still

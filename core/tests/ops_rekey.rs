@@ -482,3 +482,46 @@ fn cancel_answers_204() {
             .unwrap();
     }
 }
+
+#[test]
+fn a_rekey_is_checked_against_the_seal_before_it_is_sent() {
+    use vault_key_core::ops::seal::SealStatus;
+    let seal = |json: &str| serde_json::from_str::<SealStatus>(json).unwrap();
+    let transit = seal(
+        r#"{"type":"transit","initialized":true,"sealed":false,"t":2,"n":3,"recovery_seal":true}"#,
+    );
+    let shamir = seal(
+        r#"{"type":"shamir","initialized":true,"sealed":false,"t":2,"n":3,"recovery_seal":false}"#,
+    );
+    let refused = |start: StartRekey| match start.check_seal(&transit) {
+        Err(InvalidInput::AutoUnsealRekey { refused, seal_type }) => {
+            assert_eq!(seal_type, "transit");
+            refused
+        }
+        other => panic!("{other:?}"),
+    };
+    // The default verifies: refused, with what to do instead.
+    assert_eq!(refused(StartRekey::new(3, 2)), "verification");
+    let text = StartRekey::new(3, 2)
+        .check_seal(&transit)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("KeyKind::Recovery") && text.contains("transit"),
+        "{text}"
+    );
+    let unverified = || StartRekey::new(1, 1).require_verification(false);
+    assert_eq!(
+        refused(unverified().pgp_keys(vec!["a2V5".into()])),
+        "PGP keys"
+    );
+    assert!(unverified().check_seal(&transit).is_ok());
+    // Recovery keys: on an auto-unseal server, with verification; never on a Shamir one.
+    let recovery = StartRekey::new(3, 2).kind(KeyKind::Recovery);
+    assert!(recovery.check_seal(&transit).is_ok());
+    assert_eq!(
+        recovery.check_seal(&shamir),
+        Err(InvalidInput::NoRecoveryKeys)
+    );
+    assert!(StartRekey::new(3, 2).check_seal(&shamir).is_ok());
+}

@@ -381,3 +381,29 @@ fn dr_operation_token_ceremony() {
     let token = generation.decode_token().unwrap();
     assert_eq!(token.expose(), done.value["decodes_to"].as_str().unwrap());
 }
+
+#[test]
+fn an_auto_unseal_vault_refuses_what_its_barrier_rekey_cannot_have() {
+    for name in [
+        "rekey_auto_unseal_refuses_verification",
+        "rekey_auto_unseal_refuses_pgp",
+        "rekey_auto_unseal_refuses_backup",
+    ] {
+        let f = fixture(name);
+        assert_eq!(
+            (f.method.as_str(), f.path.as_str()),
+            ("PUT", "/v1/sys/rekey/init")
+        );
+        assert_eq!(
+            refusal(parse(&f, &StartRekey::new(3, 2))),
+            Refusal::AutoUnseal,
+            "{name}"
+        );
+    }
+    // OpenBao 2.7.2 on a transit-sealed server says the same of its own path (measured).
+    let openbao = br#"{"errors":["requiring verification not supported when rotating the barrier key with recovery keys"]}"#;
+    assert_eq!(
+        refusal(StartRekey::new(3, 2).parse(StatusCode::BAD_REQUEST, openbao)),
+        Refusal::AutoUnseal
+    );
+}

@@ -17,7 +17,7 @@ use vault_key_core::ceremony::{RekeyCeremony, RekeyPhase, Verification};
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
-use vault_key_core::{Dialect, KeyShare, Refusal};
+use vault_key_core::{Dialect, InvalidInput, KeyShare, Refusal};
 use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::{SealKind, Server};
@@ -554,6 +554,31 @@ fn recovery_lifecycle(transport: Transport, dialect: Dialect, then_restart: bool
     assert_eq!(client.key_kind(), KeyKind::Recovery);
     let status = client.read_seal_status().expect("seal status");
     assert_eq!(status.seal_type, "transit", "{status:?}");
+    // A rekey of the unseal (barrier) keys with the defaults, which verify: refused before it
+    // is sent, with what to do instead; sent anyway, the server refuses it as well.
+    assert!(matches!(
+        StartRekey::new(3, 2).check_seal(&status),
+        Err(InvalidInput::AutoUnsealRekey {
+            refused: "verification",
+            ..
+        })
+    ));
+    let on_unseal_keys = factory
+        .with_keys(KeyKind::Unseal)
+        .client(Some(server.root_token()))
+        .expect("client for the unseal keys");
+    assert_eq!(
+        refusal(
+            on_unseal_keys.start_rekey(&StartRekey::new(3, 2)),
+            "a verified rekey of an auto-unseal server's barrier key"
+        ),
+        Refusal::AutoUnseal
+    );
+    assert!(!on_unseal_keys.read_rekey_progress().expect("read").started);
+    assert!(StartRekey::new(3, 2)
+        .kind(KeyKind::Recovery)
+        .check_seal(&status)
+        .is_ok());
     assert_eq!(recovery_config(&*client), (5, 3));
     let initial = shares(&server.recovery_keys());
     assert_eq!(initial.len(), 5);

@@ -329,6 +329,52 @@ impl StartRekey {
         self.backup
     }
 
+    /// Checks this rekey against the server's seal (`sys/seal-status`, which needs no
+    /// token) before anything is sent: an auto-unsealed server rotates its barrier key
+    /// without shares and refuses verification, PGP keys and a backup for it (Vault's and
+    /// OpenBao's `BarrierRekeyInit`), so a rekey of its unseal keys that asks for one fails
+    /// here with what to do instead; a Shamir-sealed server has no recovery keys to rekey.
+    ///
+    /// ```
+    /// use vault_key_core::ops::rekey::{KeyKind, StartRekey};
+    /// use vault_key_core::ops::seal::SealStatus;
+    ///
+    /// let transit: SealStatus = serde_json::from_str(
+    ///     r#"{"type":"transit","initialized":true,"sealed":false,"recovery_seal":true}"#,
+    /// )?;
+    /// assert!(StartRekey::new(3, 2).check_seal(&transit).is_err()); // verifies by default
+    /// assert!(StartRekey::new(3, 2).kind(KeyKind::Recovery).check_seal(&transit).is_ok());
+    /// assert!(StartRekey::new(1, 1).require_verification(false).check_seal(&transit).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_seal(&self, seal: &crate::ops::seal::SealStatus) -> Result<(), InvalidInput> {
+        let auto_unseal = !seal.seal_type.is_empty() && seal.seal_type != "shamir";
+        match self.kind {
+            KeyKind::Recovery if !auto_unseal && !seal.recovery_seal => {
+                Err(InvalidInput::NoRecoveryKeys)
+            }
+            KeyKind::Unseal if auto_unseal => {
+                let refused = if self.require_verification {
+                    Some("verification")
+                } else if !self.pgp_keys.is_empty() {
+                    Some("PGP keys")
+                } else if self.backup {
+                    Some("a backup")
+                } else {
+                    None
+                };
+                match refused {
+                    Some(refused) => Err(InvalidInput::AutoUnsealRekey {
+                        refused,
+                        seal_type: seal.seal_type.clone(),
+                    }),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self) -> Result<(), InvalidInput> {
         validate_shares(self.secret_shares, self.secret_threshold)?;
         validate_pgp_count(&self.pgp_keys, self.secret_shares)?;
