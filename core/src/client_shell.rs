@@ -63,6 +63,7 @@ macro_rules! client_shell {
         struct ClientInner {
             target: $crate::Target,
             http: $crate::transport::redirect::FollowRedirects<$stack>,
+            warnings: ::std::vec::Vec<$crate::transport::config::ConfigWarning>,
         }
 
         impl ::std::fmt::Debug for Client {
@@ -77,10 +78,11 @@ macro_rules! client_shell {
             type Error = Error;
 
             fn from_config(config: $crate::transport::config::ClientConfig) -> Result<Self, Error> {
+                let warnings = config.warnings();
                 let stack = <$stack>::new(&config)?;
                 let http =
                     $crate::transport::redirect::FollowRedirects::new(stack, config.redirects);
-                Ok(Self::from_parts(config.target, http))
+                Ok(Self::from_parts(config.target, http, warnings))
             }
         }
 
@@ -88,9 +90,14 @@ macro_rules! client_shell {
             fn from_parts(
                 target: $crate::Target,
                 http: $crate::transport::redirect::FollowRedirects<$stack>,
+                warnings: ::std::vec::Vec<$crate::transport::config::ConfigWarning>,
             ) -> Self {
                 Self {
-                    inner: ::std::sync::Arc::new(ClientInner { target, http }),
+                    inner: ::std::sync::Arc::new(ClientInner {
+                        target,
+                        http,
+                        warnings,
+                    }),
                 }
             }
 
@@ -101,11 +108,15 @@ macro_rules! client_shell {
             }
 
             /// A client configured from the environment the Vault CLI reads (`VAULT_ADDR`,
-            /// `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CLIENT_TIMEOUT`, ...,
-            /// or their `BAO_` forms); see [`vault_key_core::transport::config`].
+            /// `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CLIENT_CERT`, ..., or
+            /// their `BAO_` forms), with the token from `~/.vault-token` (or
+            /// `BAO_TOKEN_PATH`) when no token variable is set; see
+            /// [`vault_key_core::transport::config`]. [`warnings`](Self::warnings) says what
+            /// the environment weakened.
             pub fn from_env() -> Result<Self, Error> {
                 Self::builder()
                     .env(|name| ::std::env::var(name).ok())
+                    .token_file_reader(|path| ::std::fs::read(path))
                     .build()
             }
 
@@ -122,7 +133,14 @@ macro_rules! client_shell {
             /// The same client (sharing its pool) with another target: another token,
             /// namespace or dialect. Redirects and limits stay as configured.
             pub fn with_target(&self, target: $crate::Target) -> Self {
-                Self::from_parts(target, self.inner.http.clone())
+                Self::from_parts(target, self.inner.http.clone(), self.inner.warnings.clone())
+            }
+
+            /// What the settings weakened, for the application to show: certificates not
+            /// verified (`VAULT_SKIP_VERIFY`, `danger_accept_invalid_certs`). The library
+            /// logs nothing itself.
+            pub fn warnings(&self) -> &[$crate::transport::config::ConfigWarning] {
+                &self.inner.warnings
             }
 
             /// The same client speaking `dialect`.

@@ -129,4 +129,26 @@ mod tests {
         check::<Client>();
         check::<Error>();
     }
+
+    #[test]
+    fn what_the_settings_weakened_stays_with_the_client() {
+        use vault_key_core::transport::config::ConfigWarning;
+        let plain = Client::new("https://127.0.0.1:8200").unwrap();
+        assert!(plain.warnings().is_empty());
+        let trusting = Client::builder()
+            .address("https://127.0.0.1:8200")
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let expected = [ConfigWarning::CertificatesNotVerified {
+            by: "danger_accept_invalid_certs",
+        }];
+        assert_eq!(trusting.warnings(), expected);
+        let other = trusting.with_dialect(vault_key_core::Dialect::OpenBao);
+        assert_eq!(
+            other.warnings(),
+            expected,
+            "kept by a client derived from it"
+        );
+    }
 }
