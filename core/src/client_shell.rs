@@ -234,6 +234,18 @@ macro_rules! __client_drive {
     };
 }
 
+/// Runs a ceremony through the client's stack, reporting its progress.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_drive_reporting {
+    (blocking, $($arg:expr),*) => {
+        $crate::ceremony::drive_reporting($($arg),*)
+    };
+    (async, $($arg:expr),*) => {
+        $crate::ceremony::drive_reporting_async($($arg),*).await
+    };
+}
+
 /// Sends shares in turn through the client's stack.
 #[doc(hidden)]
 #[macro_export]
@@ -260,6 +272,19 @@ macro_rules! client_methods {
         /// reachable from it after any error, and driving it again resumes where it stopped.
         fn drive(&self, ceremony: &mut (impl $crate::ceremony::Ceremony + ?Sized)) -> $crate::ceremony::Next {
             $crate::__client_drive!($mode, self.stack(), self.target(), ceremony)
+        }
+        }
+
+        $crate::__client_fn! { $mode,
+        /// [`drive`](Self::drive), handing `report` how far the ceremony got
+        /// ([`Progress`](vault_key_core::ceremony::Progress): shares counted of those
+        /// required, verification, the end) after every answer, for a progress bar.
+        fn drive_reporting(
+            &self,
+            ceremony: &mut (impl $crate::ceremony::Ceremony + ?Sized),
+            report: impl FnMut($crate::ceremony::Progress) + Send,
+        ) -> $crate::ceremony::Next {
+            $crate::__client_drive_reporting!($mode, self.stack(), self.target(), ceremony, report)
         }
         }
 

@@ -47,3 +47,14 @@ pub enum Delivery<'a> {
     /// An answer began (its status and part of its body arrived) and then broke off.
     Cut(&'a PartialResponse),
 }
+
+impl Delivery<'_> {
+    /// The kind's name, for events and messages: `not sent`, `unknown`, `cut`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Delivery::NotSent => "not sent",
+            Delivery::Unknown => "unknown",
+            Delivery::Cut(_) => "cut",
+        }
+    }
+}

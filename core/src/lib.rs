@@ -49,6 +49,8 @@
 //! - `pgp`: checks holders' PGP keys before a ceremony and decrypts PGP-encrypted shares,
 //!   backups and root tokens in pure Rust (the `pgp` module; rPGP, which needs Rust 1.88).
 //! - `pgp-web`: `pgp` for `wasm32-unknown-unknown` in a browser.
+//! - `tracing`: events (target `vault_key`) for every request, answer, redirect, retry,
+//!   settle decision and ceremony step, with no secret in them.
 //!
 //! Pinning a ceremony to PGP fingerprints (`require_fingerprints`) needs no feature.
 
@@ -69,6 +71,7 @@ pub mod run;
 mod salvage;
 mod secret;
 mod target;
+mod trace;
 pub mod transport;
 mod wire;
 

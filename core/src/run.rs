@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::ops::Operation;
 use crate::target::Target;
+use crate::trace::event;
 use bytes::Bytes;
 use http::{Request, Response};
 
@@ -78,11 +79,17 @@ where
             Step::Send(request) => request,
             Step::Done(output) => return Ok(output),
         };
+        let sent = Sent::of(&request);
         let mut outstanding = Outstanding::new(conversation);
         match client.send(request) {
-            Ok(response) => outstanding.settle().handle_response(&response)?,
+            Ok(response) => {
+                sent.answered(&response);
+                outstanding.settle().handle_response(&response)?
+            }
             Err(error) => {
-                outstanding.settle().request_failed(client.delivery(&error));
+                let delivery = client.delivery(&error);
+                sent.failed(&delivery);
+                outstanding.settle().request_failed(delivery);
                 return Err(ExecuteError::Transport(error));
             }
         }
@@ -105,14 +112,57 @@ where
             Step::Send(request) => request,
             Step::Done(output) => return Ok(output),
         };
+        let sent = Sent::of(&request);
         let mut outstanding = Outstanding::new(conversation);
         match client.send(request).await {
-            Ok(response) => outstanding.settle().handle_response(&response)?,
+            Ok(response) => {
+                sent.answered(&response);
+                outstanding.settle().handle_response(&response)?
+            }
             Err(error) => {
-                outstanding.settle().request_failed(client.delivery(&error));
+                let delivery = client.delivery(&error);
+                sent.failed(&delivery);
+                outstanding.settle().request_failed(delivery);
                 return Err(ExecuteError::Transport(error));
             }
         }
+    }
+}
+
+/// What the events say of a request out: its method and path (never the query, the headers
+/// or the body).
+struct Sent {
+    #[cfg(feature = "tracing")]
+    method: http::Method,
+    #[cfg(feature = "tracing")]
+    path: String,
+}
+
+impl Sent {
+    fn of(request: &Request<Bytes>) -> Self {
+        event!(debug, method = %request.method(), path = %request.uri().path(), "request");
+        #[cfg(not(feature = "tracing"))]
+        let _ = request;
+        Self {
+            #[cfg(feature = "tracing")]
+            method: request.method().clone(),
+            #[cfg(feature = "tracing")]
+            path: request.uri().path().to_string(),
+        }
+    }
+
+    fn answered(&self, response: &Response<Bytes>) {
+        event!(debug, method = %self.method, path = %self.path,
+            status = response.status().as_u16(), bytes = response.body().len(), "answer");
+        #[cfg(not(feature = "tracing"))]
+        let _ = response;
+    }
+
+    fn failed(&self, delivery: &Delivery<'_>) {
+        event!(debug, method = %self.method, path = %self.path,
+            delivery = delivery.name(), "no whole answer");
+        #[cfg(not(feature = "tracing"))]
+        let _ = delivery;
     }
 }
 

@@ -2,12 +2,13 @@
 //! for the next request, send it, feed the answer back, until the ceremony needs the caller
 //! again.
 
-use super::{Ceremony, Next};
+use super::{Ceremony, Next, Progress};
 use crate::delivery::Delivery;
 use crate::error::Error;
 use crate::exchange::{AsyncHttpClient, ExecuteError, HttpClient};
 use crate::run::{run, run_async, Conversation, Step};
 use crate::target::Target;
+use crate::trace::event;
 use bytes::Bytes;
 use http::Response;
 
@@ -32,7 +33,7 @@ where
     C: HttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    run(client, target, &mut Driven(ceremony))
+    drive_reporting(client, target, ceremony, |_| {})
 }
 
 /// The async form of [`drive`](fn@drive), on any runtime. If the returned future is dropped
@@ -47,31 +48,72 @@ where
     C: AsyncHttpClient + ?Sized,
     K: Ceremony + ?Sized,
 {
-    run_async(client, target, &mut Driven(ceremony)).await
+    drive_reporting_async(client, target, ceremony, |_| {}).await
+}
+
+/// [`drive`](fn@drive), handing `report` how far the ceremony got ([`Progress`]) after every
+/// answer: shares counted, verification progress, the end. For a progress bar while the
+/// shares go out one by one.
+pub fn drive_reporting<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+    report: impl FnMut(Progress),
+) -> Result<Next, ExecuteError<C::Error>>
+where
+    C: HttpClient + ?Sized,
+    K: Ceremony + ?Sized,
+{
+    run(client, target, &mut Driven { ceremony, report })
+}
+
+/// The async form of [`drive_reporting`].
+pub async fn drive_reporting_async<C, K>(
+    client: &C,
+    target: &Target,
+    ceremony: &mut K,
+    report: impl FnMut(Progress),
+) -> Result<Next, ExecuteError<C::Error>>
+where
+    C: AsyncHttpClient + ?Sized,
+    K: Ceremony + ?Sized,
+{
+    run_async(client, target, &mut Driven { ceremony, report }).await
 }
 
 /// A ceremony as a conversation: it sends until it needs the caller again, and comes to
-/// what it needs ([`Next`], never a request).
-struct Driven<'c, K: Ceremony + ?Sized>(&'c mut K);
+/// what it needs ([`Next`], never a request); `report` hears how far it got after each
+/// answer.
+struct Driven<'c, K: Ceremony + ?Sized, R> {
+    ceremony: &'c mut K,
+    report: R,
+}
 
-impl<K: Ceremony + ?Sized> Conversation for Driven<'_, K> {
+impl<K: Ceremony + ?Sized, R: FnMut(Progress)> Conversation for Driven<'_, K, R> {
     type Output = Next;
 
     fn poll_request(&mut self, target: &Target) -> Result<Step<Next>, Error> {
-        Ok(match self.0.poll(target)? {
+        Ok(match self.ceremony.poll(target)? {
             Next::Send(request) | Next::Settle(request) => Step::Send(request),
             next => Step::Done(next),
         })
     }
 
     fn handle_response(&mut self, response: &Response<Bytes>) -> Result<(), Error> {
-        self.0
-            .handle_response(response.status(), response.body())
-            .map(drop)
+        let event = self
+            .ceremony
+            .handle_response(response.status(), response.body());
+        let progress = self.ceremony.report();
+        event!(debug, phase = ?self.ceremony.phase(), counted = progress.counted,
+            required = progress.required, outcome = ?event.as_ref().map_err(|e| e.refusal()),
+            "ceremony step");
+        (self.report)(progress);
+        event.map(drop)
     }
 
     fn request_failed(&mut self, delivery: Delivery<'_>) {
-        self.0.request_failed(delivery);
+        self.ceremony.request_failed(delivery);
+        (self.report)(self.ceremony.report());
     }
 }
 

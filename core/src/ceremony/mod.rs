@@ -315,6 +315,15 @@ macro_rules! impl_ceremony {
             fn phase(&self) -> $phase {
                 <$ceremony>::phase(self)
             }
+
+            fn report(&self) -> super::Progress {
+                super::Progress {
+                    counted: <$ceremony>::progress(self),
+                    required: <$ceremony>::required(self),
+                    verifying: <$ceremony>::verifying(self),
+                    finished: <$ceremony>::phase(self).is_terminal(),
+                }
+            }
         }
     };
 }
@@ -325,7 +334,7 @@ mod rekey;
 mod root_token;
 mod skeleton;
 
-pub use drive::{drive, drive_async};
+pub use drive::{drive, drive_async, drive_reporting, drive_reporting_async};
 pub use next::Next;
 pub use rekey::{RekeyCeremony, RekeyEvent, RekeyPhase, Verification};
 pub use root_token::{
@@ -349,7 +358,7 @@ pub trait Ceremony: sealed::Sealed {
     /// Where the ceremony stands.
     type Phase: Copy + fmt::Debug + Eq;
     /// What an answer changed.
-    type Event;
+    type Event: fmt::Debug;
 
     /// What the ceremony needs next.
     fn poll(&mut self, target: &Target) -> Result<Next, Error>;
@@ -363,4 +372,22 @@ pub trait Ceremony: sealed::Sealed {
 
     /// Where the ceremony stands.
     fn phase(&self) -> Self::Phase;
+
+    /// How far it got, for a progress bar.
+    fn report(&self) -> Progress;
+}
+
+/// How far a ceremony got, as an application shows it (a progress bar, "2 of 3 shares"):
+/// what [`drive_reporting`] hands over after every answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Shares counted so far: current shares, or new shares while [`verifying`](Self::verifying).
+    pub counted: u32,
+    /// Shares the server needs (0 until it said).
+    pub required: u32,
+    /// Whether the shares counted are new shares being verified.
+    pub verifying: bool,
+    /// Whether the ceremony is over (done, cancelled or aborted).
+    pub finished: bool,
 }

@@ -15,6 +15,7 @@ use crate::error::{CeremonyError, Error, InvalidInput, Refusal};
 use crate::ops::fields::checked_shares;
 use crate::secret::{KeyShare, SecretBytes};
 use crate::target::Target;
+use crate::trace::event;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use std::collections::VecDeque;
@@ -269,6 +270,12 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
 
     /// Enters "outcome unknown" for a request recorded as `lost`, sent at `progress`.
     pub(super) fn enter_unknown(&mut self, lost: L, progress: u32) {
+        event!(
+            info,
+            ceremony = self.what,
+            progress,
+            "outcome unknown: the progress is read before anything is sent again"
+        );
         let before = std::mem::replace(&mut self.stage, Stage::Starting);
         self.stage = Stage::Unknown(Box::new(Unknown {
             lost,
@@ -281,7 +288,10 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
     /// `None` if the outcome was known.
     pub(super) fn leave_unknown(&mut self) -> Option<Unknown<X, L>> {
         match std::mem::replace(&mut self.stage, Stage::Starting) {
-            Stage::Unknown(unknown) => Some(*unknown),
+            Stage::Unknown(unknown) => {
+                event!(info, ceremony = self.what, "outcome settled by the read");
+                Some(*unknown)
+            }
             stage => {
                 self.stage = stage;
                 None

@@ -133,6 +133,7 @@ pub mod submit;
 pub use crate::delivery::{Delivery, PartialResponse};
 use crate::exchange::ExecuteError;
 use crate::secret::SecretBytes;
+use crate::trace::event;
 use crate::transport::redirect::RedirectError;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -408,7 +409,11 @@ pub fn may_retry(method: &Method, error: &TransportError) -> bool {
     let stale = error
         .progress
         .is_some_and(|progress| progress.reused_connection && !progress.response_started);
-    reads_only && error.kind == TransportErrorKind::Protocol && stale
+    let retry = reads_only && error.kind == TransportErrorKind::Protocol && stale;
+    if retry {
+        event!(debug, method = %method, "a read on a pooled connection the server had closed: sent again on a new one");
+    }
+    retry
 }
 
 /// Whether [`may_retry`] could ever allow a request of this method to be sent again: only

@@ -31,6 +31,7 @@ use crate::exchange::{AsyncHttpClient, HttpClient};
 use crate::ops::cluster::ReadLeaderStatus;
 use crate::ops::Operation;
 use crate::target::Target;
+use crate::trace::event;
 use crate::transport::{copy_request, TransportFailure};
 use bytes::Bytes;
 use http::header::{HeaderName, LOCATION};
@@ -394,6 +395,12 @@ impl RedirectPolicy {
     }
 }
 
+/// A redirect not followed, told to the events.
+fn refused(error: RedirectError) -> RedirectError {
+    event!(debug, reason = %error, "redirect refused");
+    error
+}
+
 /// One request's way through its redirects, for the loops of [`FollowRedirects`]: each
 /// answer goes in, and out comes the answer to return or the next request to send.
 struct RedirectRun<'p> {
@@ -445,18 +452,27 @@ impl<'p> RedirectRun<'p> {
             Ok(None) => Ok(RedirectStep::Answer(response)),
             Ok(Some(next)) => {
                 self.followed += 1;
+                event!(
+                    debug,
+                    status = response.status().as_u16(),
+                    to = next.uri().authority().map_or("", |a| a.as_str()),
+                    "redirect followed"
+                );
                 Ok(RedirectStep::Send(next))
             }
             Err(RedirectError::HostNotAllowed { host }) if self.leader.is_none() => {
                 match self.policy.leader_request(&self.origin) {
-                    Some(ask) => Ok(RedirectStep::AskLeader(
-                        ask,
-                        Box::new(HeldRedirect { sent, response }),
-                    )),
-                    None => Err(RedirectError::HostNotAllowed { host }),
+                    Some(ask) => {
+                        event!(debug, to = %host, "redirect to another host: asking which node leads");
+                        Ok(RedirectStep::AskLeader(
+                            ask,
+                            Box::new(HeldRedirect { sent, response }),
+                        ))
+                    }
+                    None => Err(refused(RedirectError::HostNotAllowed { host })),
                 }
             }
-            Err(error) => Err(error),
+            Err(error) => Err(refused(error)),
         }
     }
 

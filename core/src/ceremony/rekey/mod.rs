@@ -511,6 +511,13 @@ impl RekeyCeremony {
 
 impl_ceremony!(RekeyCeremony, RekeyPhase, RekeyEvent);
 
+impl RekeyCeremony {
+    /// Whether the shares counted are new shares being verified.
+    fn verifying(&self) -> bool {
+        self.phase() == RekeyPhase::Verifying
+    }
+}
+
 impl From<Recount> for RekeyEvent {
     fn from(recount: Recount) -> Self {
         match recount {

@@ -1,0 +1,26 @@
+//! The core's events, for the application's own `tracing` subscriber (feature `tracing`,
+//! target `vault_key`): each request and its answer (method, path, status), each redirect
+//! followed or refused, each retry allowed, each settle decision and each ceremony step.
+//!
+//! An event carries only what cannot be a secret: methods, paths (never a query), statuses,
+//! hosts, phases, counts, and the names of what happened. Bodies, headers and the core's
+//! secret types never go into one (`core/tests/trace_events.rs` records every event of whole
+//! ceremonies and looks for their secrets). Without the feature every event compiles to
+//! nothing. The core has no clock: how long an exchange took is the transports' to say.
+
+/// One event at `level` (`debug` or `info`), with `tracing`'s field syntax.
+macro_rules! event {
+    (debug, $($arg:tt)+) => {
+        #[cfg(feature = "tracing")]
+        {
+            ::tracing::debug!(target: "vault_key", $($arg)+);
+        }
+    };
+    (info, $($arg:tt)+) => {
+        #[cfg(feature = "tracing")]
+        {
+            ::tracing::info!(target: "vault_key", $($arg)+);
+        }
+    };
+}
+pub(crate) use event;
