@@ -739,8 +739,9 @@ fn a_lost_root_token_is_reported_gone() {
     );
 }
 
-#[test]
-fn a_server_failure_at_the_completing_verification_share_is_read_and_reported() {
+/// New shares issued (threshold 2), one verification share counted, the one that would
+/// complete the verification queued next.
+fn one_verification_share_counted() -> RekeyCeremony {
     let mut rekey = one_share_counted(true);
     poll(&mut rekey);
     answer(&mut rekey, 200, &completion(true)).unwrap();
@@ -754,6 +755,12 @@ fn a_server_failure_at_the_completing_verification_share_is_read_and_reported() 
         r#"{"data":{"n":3,"nonce":"v-1","progress":1,"started":true,"t":2}}"#,
     )
     .unwrap();
+    rekey
+}
+
+#[test]
+fn a_server_failure_at_the_completing_verification_share_is_read_and_reported() {
+    let mut rekey = one_verification_share_counted();
     assert_eq!(poll(&mut rekey).0, Method::PUT);
     // The share that completes the verification: the server fails to switch keys.
     let failed = answer(
@@ -787,19 +794,7 @@ fn a_server_failure_at_the_completing_verification_share_is_read_and_reported() 
 
     // A verification restarted before the completing share arrived: the share is not sent
     // again (the node may restart it again); the restart is read and reported.
-    let mut rekey = one_share_counted(true);
-    poll(&mut rekey);
-    answer(&mut rekey, 200, &completion(true)).unwrap();
-    rekey
-        .submit_verification_shares(["4738112d", "204ebce3"].map(KeyShare::new))
-        .unwrap();
-    poll(&mut rekey);
-    answer(
-        &mut rekey,
-        200,
-        r#"{"data":{"n":3,"nonce":"v-1","progress":1,"started":true,"t":2}}"#,
-    )
-    .unwrap();
+    let mut rekey = one_verification_share_counted();
     poll(&mut rekey);
     answer(
         &mut rekey,
