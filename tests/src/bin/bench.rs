@@ -1,12 +1,15 @@
 //! How fast the two clients are against the raw HTTP stacks they are built on, measured in one run against a local
-//! OpenBao that the harness starts: `GET sys/key-status` with a token (and the same headers for every client),
-//! sequentially, with 32 requests in flight
-//! (hyper) and from 8 threads sharing one client (ureq), against a raw hyper client (a request built once per call
-//! from cached parts, the body drained), raw ureq, and, when pip can install it into a venv under `target/`, the
-//! Python client hvac. Rounds rotate the order within each mode; each figure is the median of the rounds, with the
-//! sequential clients' CPU time per request (their work runs on the main thread). Then allocations per
-//! request (a counting allocator), resident memory across 100,000 requests, and a whole 5-share rekey with
-//! verification and a root-token generation (client CPU time against wall time).
+//! OpenBao that the harness starts: `GET sys/key-status` with a token. The async client runs sequentially on a
+//! current-thread runtime and on a two-worker one (what `#[tokio::main]` gives), and with 32 requests in flight;
+//! its baseline is a raw hyper-util pooled client, measured twice: sending the token alone, as a user of plain hyper
+//! writes it, and sending the same headers as ours (the server does measurably more with them), so that one ratio
+//! says what a user sees and the other what the client itself costs. The blocking client runs sequentially and from
+//! 8 threads sharing one client, against raw ureq; and, when pip can install it into a venv under `target/`, the
+//! Python client hvac. Rounds rotate the order within each mode; every ratio is given two ways, the median of the
+//! per-round ratios and the ratio of the median rates, which differ as much as the rounds scatter. Client CPU per
+//! request is this process's CPU time over a run (the server is another process). Then allocations per request (a
+//! counting allocator), resident memory across 100,000 requests, and a whole 5-share rekey with verification and a
+//! root-token generation (client CPU time against wall time).
 //!
 //! `cargo run --release -p vault-key-tests --bin bench [-- --quick]`; the last line is the summary.
 
@@ -16,6 +19,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::header::{HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperPool;
 use hyper_util::rt::TokioExecutor;
@@ -43,7 +47,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     sequential: 2000,
     concurrent: 4000,
-    rounds: 7,
+    rounds: 15,
     memory: 100_000,
 };
 const QUICK: Sizes = Sizes {
@@ -55,19 +59,26 @@ const QUICK: Sizes = Sizes {
 const IN_FLIGHT: usize = 32;
 const THREADS: usize = 8;
 const PATH: &str = "/v1/sys/key-status";
-/// The raw clients send the same request as ours (the server does measurably more with these
-/// headers), so that the ratios measure the clients alone.
-const USER_AGENT: &str = vault_key_core::transport::config::USER_AGENT;
+
+/// Which headers a raw request carries.
+#[derive(Clone, Copy)]
+enum Headers {
+    /// The token alone: what a comparison against plain hyper sends.
+    Token,
+    /// The token, `X-Vault-Request` and vault-key's `User-Agent`, as our clients send: a ratio
+    /// to this baseline measures the client's own work alone.
+    Ours,
+}
 
 /// Everything the measurements talk to.
 struct Bench {
     url: String,
     token: String,
-    /// Sequential hyper runs: one thread that drives the connections as it waits, the fastest
-    /// way to run one request after another.
-    sequential: Hyper,
-    /// Requests in flight: two worker threads, one per core.
-    parallel: Hyper,
+    /// A current-thread runtime: one thread that drives the connections as it waits, the
+    /// fastest way to run one request after another.
+    current: Hyper,
+    /// Two worker threads, one per core, as `#[tokio::main]` sets up on this machine.
+    workers: Hyper,
     raw_ureq: ureq::Agent,
     ours_ureq: vault_key_ureq::Client,
     hvac: Option<PathBuf>,
@@ -101,28 +112,45 @@ impl Hyper {
     }
 }
 
-type Run = fn(&Bench, usize) -> f64;
+/// What a raw client sends, from parts parsed once.
+#[derive(Clone)]
+struct RawRequest {
+    uri: http::Uri,
+    token: HeaderValue,
+    headers: Headers,
+}
+
+impl RawRequest {
+    fn build(&self) -> http::Request<Full<Bytes>> {
+        let request = http::Request::get(self.uri.clone()).header("X-Vault-Token", &self.token);
+        let request = match self.headers {
+            Headers::Token => request,
+            Headers::Ours => request.header("X-Vault-Request", "true").header(
+                USER_AGENT,
+                HeaderValue::from_static(vault_key_core::transport::config::USER_AGENT),
+            ),
+        };
+        request.body(Full::new(Bytes::new())).expect("a request")
+    }
+
+    /// One exchange on plain hyper: the request sent, the answer's body drained.
+    async fn send(&self, pool: &RawPool) {
+        let response = pool.request(self.build()).await.expect("raw hyper answer");
+        assert!(response.status().is_success());
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("raw hyper body");
+    }
+}
 
 impl Bench {
-    fn raw_hyper_once(&self, on: &Hyper) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let request = http::Request::get(&self.url)
-            .header("X-Vault-Token", &self.token)
-            .header("X-Vault-Request", "true")
-            .header("User-Agent", USER_AGENT)
-            .body(Full::new(Bytes::new()))
-            .expect("a request");
-        let pool = on.raw.clone();
-        async move {
-            // Lets the finished exchange hand its connection back to the pool first, as
-            // vault-key-hyper does: otherwise a sequential caller often opens a new one.
-            tokio::task::yield_now().await;
-            let response = pool.request(request).await.expect("raw hyper answer");
-            assert!(response.status().is_success());
-            response
-                .into_body()
-                .collect()
-                .await
-                .expect("raw hyper body");
+    fn raw_request(&self, headers: Headers) -> RawRequest {
+        RawRequest {
+            uri: self.url.parse().expect("the URL"),
+            token: HeaderValue::from_str(&self.token).expect("the token"),
+            headers,
         }
     }
 
@@ -132,7 +160,7 @@ impl Bench {
             .get(&self.url)
             .header("X-Vault-Token", &self.token)
             .header("X-Vault-Request", "true")
-            .header("User-Agent", USER_AGENT)
+            .header("User-Agent", vault_key_core::transport::config::USER_AGENT)
             .call()
             .expect("raw ureq answer");
         response.body_mut().read_to_vec().expect("raw ureq body");
@@ -146,19 +174,19 @@ fn rate(n: usize, work: impl FnOnce()) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn run_raw_hyper(bench: &Bench, n: usize) -> f64 {
-    let on = &bench.sequential;
+/// `n` raw hyper requests one after another, from the runtime's `block_on` (where
+/// `#[tokio::main]` runs its body).
+fn raw_hyper(on: &Hyper, request: RawRequest, n: usize) -> f64 {
     rate(n, || {
         on.runtime.block_on(async {
             for _ in 0..n {
-                bench.raw_hyper_once(on).await;
+                request.send(&on.raw).await;
             }
         })
     })
 }
 
-fn run_ours_hyper(bench: &Bench, n: usize) -> f64 {
-    let on = &bench.sequential;
+fn ours_hyper(on: &Hyper, n: usize) -> f64 {
     rate(n, || {
         on.runtime.block_on(async {
             for _ in 0..n {
@@ -171,18 +199,16 @@ fn run_ours_hyper(bench: &Bench, n: usize) -> f64 {
     })
 }
 
-fn run_raw_hyper_32(bench: &Bench, n: usize) -> f64 {
-    let on = &bench.parallel;
+/// `n` raw hyper requests from 32 tasks.
+fn raw_hyper_32(on: &Hyper, request: RawRequest, n: usize) -> f64 {
     rate(n, || {
         on.runtime.block_on(async {
             let tasks: Vec<_> = (0..IN_FLIGHT)
                 .map(|_| {
-                    let requests: Vec<_> = (0..n / IN_FLIGHT)
-                        .map(|_| bench.raw_hyper_once(on))
-                        .collect();
+                    let (pool, request) = (on.raw.clone(), request.clone());
                     tokio::spawn(async move {
-                        for request in requests {
-                            request.await;
+                        for _ in 0..n / IN_FLIGHT {
+                            request.send(&pool).await;
                         }
                     })
                 })
@@ -194,8 +220,7 @@ fn run_raw_hyper_32(bench: &Bench, n: usize) -> f64 {
     })
 }
 
-fn run_ours_hyper_32(bench: &Bench, n: usize) -> f64 {
-    let on = &bench.parallel;
+fn ours_hyper_32(on: &Hyper, n: usize) -> f64 {
     rate(n, || {
         on.runtime.block_on(async {
             let tasks: Vec<_> = (0..IN_FLIGHT)
@@ -218,11 +243,11 @@ fn run_ours_hyper_32(bench: &Bench, n: usize) -> f64 {
     })
 }
 
-fn run_raw_ureq(bench: &Bench, n: usize) -> f64 {
+fn raw_ureq(bench: &Bench, n: usize) -> f64 {
     rate(n, || (0..n).for_each(|_| bench.raw_ureq_once()))
 }
 
-fn run_ours_ureq(bench: &Bench, n: usize) -> f64 {
+fn ours_ureq(bench: &Bench, n: usize) -> f64 {
     rate(n, || {
         for _ in 0..n {
             bench
@@ -233,7 +258,7 @@ fn run_ours_ureq(bench: &Bench, n: usize) -> f64 {
     })
 }
 
-fn run_raw_ureq_8(bench: &Bench, n: usize) -> f64 {
+fn raw_ureq_8(bench: &Bench, n: usize) -> f64 {
     rate(n, || {
         std::thread::scope(|scope| {
             for _ in 0..THREADS {
@@ -243,7 +268,7 @@ fn run_raw_ureq_8(bench: &Bench, n: usize) -> f64 {
     })
 }
 
-fn run_ours_ureq_8(bench: &Bench, n: usize) -> f64 {
+fn ours_ureq_8(bench: &Bench, n: usize) -> f64 {
     rate(n, || {
         std::thread::scope(|scope| {
             for _ in 0..THREADS {
@@ -258,6 +283,132 @@ fn run_ours_ureq_8(bench: &Bench, n: usize) -> f64 {
             }
         })
     })
+}
+
+/// One measurement: its name, what it does (requests per second for `n` requests), how many,
+/// and the baselines its ratios are to.
+struct Run {
+    name: &'static str,
+    measure: Box<dyn Fn(&Bench, usize) -> f64>,
+    n: usize,
+    bases: &'static [&'static str],
+    /// Whether this process's CPU time over the run is the client's alone: not for hvac (a
+    /// process of its own) nor for the threads of a scope, whose time leaves with them.
+    cpu: bool,
+}
+
+/// The measurements, in groups that a round runs back to back.
+fn runs(sizes: Sizes) -> Vec<Vec<Run>> {
+    const RAW: &str = "raw hyper";
+    const RAW_OURS: &str = "raw hyper, our headers";
+    const RAW_W: &str = "raw hyper, two workers";
+    const RAW_OURS_W: &str = "raw hyper, our headers, two workers";
+    const RAW_32: &str = "raw hyper, 32 in flight";
+    const RAW_OURS_32: &str = "raw hyper, our headers, 32 in flight";
+    let (seq, conc) = (sizes.sequential, sizes.concurrent);
+    let run = |name, n, bases, cpu, measure: Box<dyn Fn(&Bench, usize) -> f64>| Run {
+        name,
+        measure,
+        n,
+        bases,
+        cpu,
+    };
+    vec![
+        vec![
+            run(
+                RAW,
+                seq,
+                &[],
+                true,
+                Box::new(|b, n| raw_hyper(&b.current, b.raw_request(Headers::Token), n)),
+            ),
+            run(
+                RAW_OURS,
+                seq,
+                &[RAW],
+                true,
+                Box::new(|b, n| raw_hyper(&b.current, b.raw_request(Headers::Ours), n)),
+            ),
+            run(
+                "vault-key-hyper",
+                seq,
+                &[RAW, RAW_OURS],
+                true,
+                Box::new(|b, n| ours_hyper(&b.current, n)),
+            ),
+            run("raw ureq", seq, &[RAW], true, Box::new(raw_ureq)),
+            run(
+                "vault-key-ureq",
+                seq,
+                &[RAW, "raw ureq"],
+                true,
+                Box::new(ours_ureq),
+            ),
+            run("hvac (Python)", seq / 4, &[], false, Box::new(run_hvac)),
+        ],
+        vec![
+            run(
+                RAW_W,
+                seq,
+                &[],
+                true,
+                Box::new(|b, n| raw_hyper(&b.workers, b.raw_request(Headers::Token), n)),
+            ),
+            run(
+                RAW_OURS_W,
+                seq,
+                &[RAW_W],
+                true,
+                Box::new(|b, n| raw_hyper(&b.workers, b.raw_request(Headers::Ours), n)),
+            ),
+            run(
+                "vault-key-hyper, two workers",
+                seq,
+                &[RAW_W, RAW_OURS_W],
+                true,
+                Box::new(|b, n| ours_hyper(&b.workers, n)),
+            ),
+        ],
+        vec![
+            run(
+                RAW_32,
+                conc,
+                &[],
+                true,
+                Box::new(|b, n| raw_hyper_32(&b.workers, b.raw_request(Headers::Token), n)),
+            ),
+            run(
+                RAW_OURS_32,
+                conc,
+                &[RAW_32],
+                true,
+                Box::new(|b, n| raw_hyper_32(&b.workers, b.raw_request(Headers::Ours), n)),
+            ),
+            run(
+                "vault-key-hyper, 32 in flight",
+                conc,
+                &[RAW_32, RAW_OURS_32],
+                true,
+                Box::new(|b, n| ours_hyper_32(&b.workers, n)),
+            ),
+        ],
+        vec![
+            run(
+                "raw ureq, 8 threads",
+                conc,
+                &[],
+                false,
+                Box::new(raw_ureq_8),
+            ),
+            run(
+                "vault-key-ureq, 8 threads",
+                conc,
+                &["raw ureq, 8 threads"],
+                false,
+                Box::new(ours_ureq_8),
+            ),
+        ],
+    ]
 }
 
 fn run_hvac(bench: &Bench, n: usize) -> f64 {
@@ -311,9 +462,15 @@ fn hvac_python() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-fn median(values: &mut [f64]) -> f64 {
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
 }
 
 /// Resident memory of this process, in KiB.
@@ -327,12 +484,28 @@ fn rss_kib() -> u64 {
     pages * 4
 }
 
-/// CPU time this thread has used, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+/// CPU time a thread has used (its `schedstat`), in nanoseconds.
+fn cpu_ns(schedstat: &Path) -> u64 {
+    std::fs::read_to_string(schedstat)
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time this thread has used, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    cpu_ns(Path::new("/proc/thread-self/schedstat"))
+}
+
+/// CPU time the threads of this process that are still running have used, in nanoseconds:
+/// the client's whole cost, on whichever thread its runtime ran it, apart from the server's.
+fn process_cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|task| cpu_ns(&task.path().join("schedstat")))
+        .sum()
 }
 
 /// Allocations per request of `n` calls to `once`.
@@ -408,11 +581,11 @@ fn main() -> ExitCode {
     };
     let address = server.address();
     let token = server.root_token().to_string();
-    let sequential = tokio::runtime::Builder::new_current_thread()
+    let current = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let parallel = tokio::runtime::Builder::new_multi_thread()
+    let workers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -427,8 +600,8 @@ fn main() -> ExitCode {
     let bench = Bench {
         url: format!("{address}{PATH}"),
         token: token.clone(),
-        sequential: Hyper::new(sequential, &address, &token),
-        parallel: Hyper::new(parallel, &address, &token),
+        current: Hyper::new(current, &address, &token),
+        workers: Hyper::new(workers, &address, &token),
         raw_ureq: ureq::Agent::new_with_defaults(),
         ours_ureq: vault_key_ureq::Client::builder()
             .address(address.clone())
@@ -439,31 +612,10 @@ fn main() -> ExitCode {
         hvac,
     };
 
-    let runs: [(&str, Run, usize); 9] = [
-        ("raw hyper", run_raw_hyper, sizes.sequential),
-        ("vault-key-hyper", run_ours_hyper, sizes.sequential),
-        ("raw ureq", run_raw_ureq, sizes.sequential),
-        ("vault-key-ureq", run_ours_ureq, sizes.sequential),
-        (
-            "raw hyper, 32 in flight",
-            run_raw_hyper_32,
-            sizes.concurrent,
-        ),
-        (
-            "vault-key-hyper, 32 in flight",
-            run_ours_hyper_32,
-            sizes.concurrent,
-        ),
-        ("raw ureq, 8 threads", run_raw_ureq_8, sizes.concurrent),
-        (
-            "vault-key-ureq, 8 threads",
-            run_ours_ureq_8,
-            sizes.concurrent,
-        ),
-        ("hvac (Python)", run_hvac, sizes.sequential / 4),
-    ];
-    // `--only NAME` measures the run of that name, and nothing else (for a
-    // profiler or `strace -c`).
+    let groups = runs(sizes);
+    let all: Vec<&Run> = groups.iter().flatten().collect();
+    // `--only NAME` measures the run of that name, and nothing else (for a profiler or
+    // `strace -c`); `--only "A;B"` several, in that order.
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()
@@ -471,85 +623,96 @@ fn main() -> ExitCode {
         .and_then(|i| args.get(i + 1))
     {
         for one in only.split(';') {
-            for (name, run, n) in runs.iter().filter(|r| r.0 == one) {
-                run(&bench, n / 10 + 1);
-                println!("{name}: {:.0} req/s", run(&bench, *n));
+            for run in all.iter().filter(|r| r.name == one) {
+                (run.measure)(&bench, run.n / 10 + 1);
+                let before = process_cpu_ns();
+                let rate = (run.measure)(&bench, run.n);
+                let cpu = (process_cpu_ns() - before) as f64 / run.n as f64 / 1000.0;
+                println!(
+                    "{}: {rate:.0} req/s, {cpu:.1} µs client CPU per request",
+                    run.name
+                );
             }
         }
         return ExitCode::SUCCESS;
     }
-    // Warm-up: connections, TLS-free pools and the venv's imports.
-    for (_, run, n) in &runs {
-        run(&bench, n / 10 + 1);
+    // Warm-up: connections, pools and the venv's imports.
+    for run in &all {
+        (run.measure)(&bench, run.n / 10 + 1);
     }
-    // Each round measures every run once, the runs of a mode back to back: the four sequential
-    // clients and hvac, then each concurrent pair. The order within a mode rotates from round
-    // to round, so that a ratio compares runs seconds apart and no client always goes first.
-    // The sequential clients run on this thread, whose CPU time is their client cost.
-    let groups: [&[usize]; 3] = [&[0, 1, 2, 3, 8], &[4, 5], &[6, 7]];
+    // Each round measures every run once, the runs of a group back to back. The order of the
+    // groups and within each rotates from round to round, so that a ratio compares runs
+    // seconds apart and no client always goes first.
     let verbose = args.iter().any(|a| a == "--verbose");
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let index = |name: &str| all.iter().position(|r| r.name == name).expect(name);
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
     for round in 0..sizes.rounds {
         for group in 0..groups.len() {
-            let members = groups[(group + round) % groups.len()];
+            let members = &groups[(group + round) % groups.len()];
             for k in 0..members.len() {
-                let i = members[(k + round) % members.len()];
-                let (_, run, n) = runs[i];
-                let before = thread_cpu_ns();
-                rates[i].push(run(&bench, n));
-                cpu[i].push((thread_cpu_ns() - before) as f64 / n as f64 / 1000.0);
+                let run = &members[(k + round) % members.len()];
+                let i = index(run.name);
+                let before = process_cpu_ns();
+                rates[i].push((run.measure)(&bench, run.n));
+                cpu[i].push((process_cpu_ns() - before) as f64 / run.n as f64 / 1000.0);
                 if verbose {
                     eprintln!(
                         "round {round}: {}: {:.0} req/s, {:.1} µs",
-                        runs[i].0,
-                        rates[i].last().unwrap(),
-                        cpu[i].last().unwrap()
+                        run.name, rates[i][round], cpu[i][round]
                     );
                 }
             }
         }
     }
-    let index = |name: &str| runs.iter().position(|r| r.0 == name).expect(name);
-    let base_of = |name: &str| {
-        if name.contains("32 in flight") {
-            "raw hyper, 32 in flight"
-        } else if name.contains("8 threads") {
-            "raw ureq, 8 threads"
-        } else {
-            "raw hyper"
-        }
-    };
-    // The median of the per-round ratios to `base`, and the median rate.
-    let ratio_to = |name: &str, base: &str| {
+    // A ratio of `name` to `base`, both ways: the median of the rounds' ratios, and the ratio
+    // of the median rates.
+    let ratios = |name: &str, base: &str| {
         let (ours, theirs) = (&rates[index(name)], &rates[index(base)]);
-        let mut ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
-        median(&mut ratios)
+        let per_round: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
+        (median(&per_round), median(ours) / median(theirs))
     };
-    let by = |name: &str| median(&mut rates[index(name)].clone());
+    let cpu_of = |name: &str| median(&cpu[index(name)]);
     println!(
-        "\nGET sys/key-status, {} rounds: median requests per second, and the median of each round's ratio to raw hyper in the same mode",
+        "\nGET sys/key-status, {} rounds: the median rate and client CPU per request of each run; \
+         each ratio to a baseline of the same mode, as the median of the rounds' ratios and as \
+         the ratio of the median rates (and the client CPU's, of the medians)",
         sizes.rounds
     );
-    println!("| client | req/s | ratio | client CPU per request |");
-    println!("|---|---|---|---|");
-    for (i, (name, _, _)) in runs.iter().enumerate() {
-        // Only the sequential Rust clients do all their work on this thread.
-        let cpu = if groups[0].contains(&i) && !name.starts_with("hvac") {
-            format!("{:.1} µs", median(&mut cpu[i].clone()))
+    println!("| run | req/s | client CPU per request | to | median of round ratios | ratio of medians | CPU ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for run in &all {
+        let rate = median(&rates[index(run.name)]);
+        let cpu = if run.cpu {
+            format!("{:.1} µs", cpu_of(run.name))
         } else {
             "-".to_string()
         };
-        println!(
-            "| {name} | {:.0} | {:.2} | {cpu} |",
-            by(name),
-            ratio_to(name, base_of(name))
-        );
+        if run.bases.is_empty() {
+            println!("| {} | {rate:.0} | {cpu} | | | | |", run.name);
+        }
+        for (k, base) in run.bases.iter().enumerate() {
+            let (per_round, of_medians) = ratios(run.name, base);
+            let cpu_ratio = if run.cpu {
+                format!("{:.2}", cpu_of(run.name) / cpu_of(base))
+            } else {
+                String::new()
+            };
+            if k == 0 {
+                println!(
+                    "| {} | {rate:.0} | {cpu} | {base} | {per_round:.2} | {of_medians:.2} | {cpu_ratio} |",
+                    run.name
+                );
+            } else {
+                println!("| | | | {base} | {per_round:.2} | {of_medians:.2} | {cpu_ratio} |");
+            }
+        }
     }
-    let cpu_of = |name: &str| median(&mut cpu[index(name)].clone());
 
     println!("\nallocations per request (whole process)");
     let count = sizes.sequential / 4;
+    let on = &bench.current;
+    let raw = bench.raw_request(Headers::Ours);
     for (name, (allocs, bytes)) in [
         ("raw ureq", allocations(count, || bench.raw_ureq_once())),
         (
@@ -562,16 +725,12 @@ fn main() -> ExitCode {
             }),
         ),
         (
-            "raw hyper",
-            allocations(count, || {
-                let on = &bench.sequential;
-                on.runtime.block_on(bench.raw_hyper_once(on))
-            }),
+            "raw hyper, our headers",
+            allocations(count, || on.runtime.block_on(raw.send(&on.raw))),
         ),
         (
             "vault-key-hyper",
             allocations(count, || {
-                let on = &bench.sequential;
                 on.runtime
                     .block_on(on.ours.get_encryption_key_status())
                     .expect("key status");
@@ -583,12 +742,12 @@ fn main() -> ExitCode {
 
     println!("\nresident memory across {} requests", sizes.memory);
     for (name, run) in [
-        ("vault-key-ureq", run_ours_ureq as Run),
-        ("vault-key-hyper", run_ours_hyper),
+        ("vault-key-ureq", index("vault-key-ureq")),
+        ("vault-key-hyper", index("vault-key-hyper")),
     ] {
-        run(&bench, sizes.memory / 10);
+        (all[run].measure)(&bench, sizes.memory / 10);
         let before = rss_kib();
-        run(&bench, sizes.memory);
+        (all[run].measure)(&bench, sizes.memory);
         let after = rss_kib();
         println!(
             "{name}: {before} KiB after a warm-up of {}, {after} KiB after {} more",
@@ -600,32 +759,36 @@ fn main() -> ExitCode {
     println!();
     ceremonies(&server, &bench.ours_ureq);
 
-    let hyper = ratio_to("vault-key-hyper", "raw hyper");
-    let ureq = ratio_to("vault-key-ureq", "raw hyper");
-    let hyper32 = ratio_to("vault-key-hyper, 32 in flight", "raw hyper, 32 in flight");
-    let ureq8 = ratio_to("vault-key-ureq, 8 threads", "raw ureq, 8 threads");
-    println!(
-        "vault-key-ureq to raw ureq, sequentially: {:.2}",
-        ratio_to("vault-key-ureq", "raw ureq")
-    );
-    println!(
-        "client CPU per request, sequentially, to raw hyper's: vault-key-hyper {:.2}, raw ureq {:.2}, vault-key-ureq {:.2}",
-        cpu_of("vault-key-hyper") / cpu_of("raw hyper"),
-        cpu_of("raw ureq") / cpu_of("raw hyper"),
-        cpu_of("vault-key-ureq") / cpu_of("raw hyper"),
-    );
-    let hvac_rate = by("hvac (Python)");
-    let vs_hvac = |name: &str| {
-        if hvac_rate.is_nan() {
-            "n/a".to_string()
-        } else {
-            format!("{:.2}", ratio_to(name, "hvac (Python)"))
+    let hvac_rate = median(&rates[index("hvac (Python)")]);
+    let pair = |name: &str, base: &str| {
+        if base.starts_with("hvac") && hvac_rate.is_nan() {
+            return "n/a".to_string();
         }
+        let (per_round, of_medians) = ratios(name, base);
+        format!("{of_medians:.2}/{per_round:.2}")
     };
     println!(
-        "\nsummary: ureq/raw={ureq:.2} hyper/raw={hyper:.2} hyper32/raw32={hyper32:.2} ureq8/rawureq8={ureq8:.2} ureq/hvac={} hyper/hvac={}",
-        vs_hvac("vault-key-ureq"),
-        vs_hvac("vault-key-hyper")
+        "\nsummary (ratio of medians/median of round ratios): \
+         hyper/raw={} hyper/raw-ours={} hyper2w/raw2w={} hyper2w/raw2w-ours={} \
+         hyper32/raw32={} hyper32/raw32-ours={} ureq/raw={} ureq/rawureq={} \
+         ureq8/rawureq8={} ureq/hvac={} hyper/hvac={}",
+        pair("vault-key-hyper", "raw hyper"),
+        pair("vault-key-hyper", "raw hyper, our headers"),
+        pair("vault-key-hyper, two workers", "raw hyper, two workers"),
+        pair(
+            "vault-key-hyper, two workers",
+            "raw hyper, our headers, two workers"
+        ),
+        pair("vault-key-hyper, 32 in flight", "raw hyper, 32 in flight"),
+        pair(
+            "vault-key-hyper, 32 in flight",
+            "raw hyper, our headers, 32 in flight"
+        ),
+        pair("vault-key-ureq", "raw hyper"),
+        pair("vault-key-ureq", "raw ureq"),
+        pair("vault-key-ureq, 8 threads", "raw ureq, 8 threads"),
+        pair("vault-key-ureq", "hvac (Python)"),
+        pair("vault-key-hyper", "hvac (Python)"),
     );
     ExitCode::SUCCESS
 }
