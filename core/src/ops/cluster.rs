@@ -311,6 +311,14 @@ pub struct LeaderStatus {
     /// The raft index applied, on raft storage.
     #[serde(default)]
     pub raft_applied_index: Option<u64>,
+    /// The last write-ahead-log index the leader wrote (Vault Enterprise replication; OpenBao
+    /// sends it too): compared with a standby's, it says how far behind the standby is.
+    #[serde(default)]
+    pub last_wal: Option<u64>,
+    /// On a performance standby, the last WAL index it received from the leader: a read it
+    /// serves may be this far behind the leader's `last_wal`.
+    #[serde(default)]
+    pub performance_standby_last_remote_wal: Option<u64>,
 }
 
 operation!(ReadLeaderStatus => LeaderStatus, |self, target| target.request(Method::GET, "sys/leader", None), wire::json);

@@ -215,6 +215,31 @@ pub struct SealStatus {
     /// OpenBao's commit date (OpenBao only).
     #[serde(default, deserialize_with = "wire::non_empty")]
     pub commit_date: Option<String>,
+    /// The recovery seal's type (`shamir` on an auto-unsealed server), where the server
+    /// reports it: it tells the kind of the recovery shares a recovery rekey asks for.
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub recovery_seal_type: Option<String>,
+    /// Whether the node was removed from its raft cluster (Vault 1.19+): a removed node is
+    /// sealed for good, so unsealing it again is pointless.
+    #[serde(default)]
+    pub removed_from_cluster: Option<bool>,
+    /// Warnings the server attached (Vault), kept so an operator sees what it flagged.
+    #[serde(default, deserialize_with = "wire::null_default")]
+    pub warnings: Vec<String>,
+    /// When the last seal migration finished, in seconds since the epoch (Vault 1.19+): a
+    /// migration is only over for the operator once this is set.
+    #[serde(default)]
+    pub migration_done_at_epoch: Option<i64>,
+    /// The HCP link's status (Vault releases with HCP link).
+    #[serde(default, deserialize_with = "wire::non_empty")]
+    pub hcp_link_status: Option<String>,
+    /// The HCP resource the link points to (Vault releases with HCP link).
+    #[serde(
+        rename = "hcp_link_resource_ID",
+        default,
+        deserialize_with = "wire::non_empty"
+    )]
+    pub hcp_link_resource_id: Option<String>,
 }
 
 /// Which server product answered.
@@ -239,6 +264,13 @@ pub struct ServerInfo {
 }
 
 impl ServerInfo {
+    /// Whether the server hid its version (an empty one): Vault's `redact_version` does so
+    /// for requests without a valid token. The product is still known; sending the token
+    /// brings the version back.
+    pub fn is_version_redacted(&self) -> bool {
+        self.version.trim().is_empty()
+    }
+
     /// The dialect whose ceremony paths this server serves without extra listener settings:
     /// OpenBao from 2.5, whose listeners turn the classic unauthenticated paths off by default
     /// (its `sys/rotate/*` paths exist from 2.4, `sys/generate-root-token/*` from 2.6); Vault
@@ -254,10 +286,24 @@ impl ServerInfo {
 }
 
 impl SealStatus {
-    /// Tells Vault from OpenBao (OpenBao reports `commit_date`, Vault `build_date`) and parses
-    /// the version.
+    /// Tells Vault from OpenBao and parses the version, in a way that stays right when a
+    /// Vault listener redacts `version`, `build_date` and `cluster_name` (its
+    /// `redact_version` and `redact_cluster_name`, for a request without a valid token).
+    ///
+    /// The product comes from the fields only one of them sends, never from the version:
+    /// OpenBao always sends `commit_date` and never `build_date` or Vault's later fields
+    /// (`removed_from_cluster`, `migration_done_at_epoch`, `hcp_link_*`), and its listeners
+    /// have no redaction (2.7.2); Vault never sends `commit_date`. So a redacted answer, which
+    /// carries neither date, can only be Vault's, and is read as such. The dialect of a Vault
+    /// is [`Dialect::Vault`] whatever its version, so a redacted version costs nothing there;
+    /// [`ServerInfo::is_version_redacted`] says when it happened.
     pub fn server(&self) -> ServerInfo {
-        let product = if self.commit_date.is_some() && self.build_date.is_none() {
+        let vault_only = self.build_date.is_some()
+            || self.removed_from_cluster.is_some()
+            || self.migration_done_at_epoch.is_some()
+            || self.hcp_link_status.is_some()
+            || self.hcp_link_resource_id.is_some();
+        let product = if self.commit_date.is_some() && !vault_only {
             Product::OpenBao
         } else {
             Product::Vault
