@@ -15,7 +15,9 @@ use vault_key_core::ops::generate_root::{
 use vault_key_core::ops::rekey::{CancelRekey, KeyKind, ReadRekeyProgress, Rekey, StartRekey};
 use vault_key_core::ops::rekey_backup::ReadBackupKeys;
 use vault_key_core::ops::rekey_verify::ReadRekeyVerifyProgress;
-use vault_key_core::ops::seal::{Initialize, ReadSealBackendStatus, ReadSealStatus, Seal, Unseal};
+use vault_key_core::ops::seal::{
+    Initialize, Product, ReadSealBackendStatus, ReadSealStatus, Seal, Unseal,
+};
 use vault_key_core::otp::{decode_token, decode_token_any_scheme};
 use vault_key_core::{
     Dialect, EncodedToken, Error, KeyShare, Operation, Otp, Refusal, Target, Token,
@@ -141,11 +143,31 @@ fn cancelling_a_rekey() {
         assert!(!request.body().is_empty(), "a JSON body, always");
         let _: Value = serde_json::from_slice(request.body()).unwrap();
     }
-    let f = fixture("rekey_not_in_progress");
+    // An update checks the key's length first: a short key never learns that no rekey runs.
+    let f = fixture("rekey_update_key_too_short");
     assert_eq!(
         refusal(parse(&f, &Rekey::new(KeyShare::new("abcd"), "n-1"))),
+        Refusal::InvalidRequest
+    );
+    let share = "f50240c84a1af2c46e443c815bc960e46fe3c8e3e3f63700de2bfee9e9e53098e5";
+    let f = fixture("rekey_update_not_in_progress");
+    assert_eq!(
+        refusal(parse(&f, &Rekey::new(KeyShare::new(share), "n-1"))),
         Refusal::NotInProgress
     );
+    // A verification read meets RekeyProgress's text only when the rekey ends between the
+    // handler's two reads; otherwise the handler's own.
+    for name in ["rekey_verify_no_configuration", "rekey_not_in_progress"] {
+        let f = fixture(name);
+        assert_eq!(
+            refusal(parse(
+                &f,
+                &ReadRekeyVerifyProgress::new().kind(KeyKind::Unseal)
+            )),
+            Refusal::NotInProgress,
+            "{name}"
+        );
+    }
     let f = fixture("wrong_method");
     let status = ReadRekeyProgress::new()
         .kind(KeyKind::Unseal)
@@ -182,15 +204,15 @@ fn cluster_and_load_refusals() {
 
 #[test]
 fn decode_token_where_it_is_not_served() {
-    let encoded = EncodedToken::new("AzxASBVKIiguXQcSHA0MfCcvAyM4VH0zQgo=");
-    let otp = Otp::new("kJ3fQ8mXz2LwR5tNvB7yHc1DsA");
+    let encoded = EncodedToken::new("AzxASBVKIiguXQcSHA0MfCcvAyM4VH0zQgoUZg==");
+    let otp = Otp::new("kJ3fQ8mXz2LwR5tNvB7yHc1DsAe4");
     let f = fixture("decode_token_unsupported_path");
     let refused = refusal(parse(&f, &DecodeToken::new(encoded.clone(), otp.clone())));
     assert_eq!(refused, Refusal::NotFound);
     assert!(refused.is_path_not_served());
     // What the clients fall back to: the local decode, the scheme told by the lengths.
     let token = decode_token_any_scheme(&encoded, &otp).unwrap();
-    assert_eq!(token.expose(), "hvs.DrOpToKeN8x2Qm4Zp7Lw1K");
+    assert_eq!(token.expose(), "hvs.DrOpToKeN8x2Qm4Zp7Lw1KqR");
 
     let f = fixture("recovery_mode_seal_status");
     let error = match ReadSealStatus.parse(f.status, &f.body) {
@@ -234,7 +256,8 @@ fn dr_operation_token_generation() {
     )
     .unwrap();
     assert!(started.started && !started.complete);
-    assert_eq!(started.otp_length, 26);
+    // 24 characters and the 4 of `hvs.`: 26 only on a server with SSC tokens off.
+    assert_eq!(started.otp_length, 28);
     let otp = started.otp.clone().expect("the server's OTP, once");
     let nonce = started.nonce.clone().unwrap();
 
@@ -406,4 +429,67 @@ fn an_auto_unseal_vault_refuses_what_its_barrier_rekey_cannot_have() {
         refusal(StartRekey::new(3, 2).parse(StatusCode::BAD_REQUEST, openbao)),
         Refusal::AutoUnseal
     );
+}
+
+#[test]
+fn seal_status_fields_of_later_vault_releases() {
+    let f = fixture("seal_status_auto_unseal");
+    let status = parse(&f, &ReadSealStatus).unwrap();
+    assert!(status.recovery_seal);
+    assert_eq!(status.recovery_seal_type.as_deref(), Some("shamir"));
+    assert_eq!(status.removed_from_cluster, Some(false));
+    assert_eq!(status.warnings, ["seal wrap is not supported by this seal"]);
+    assert_eq!(status.migration_done_at_epoch, Some(1744366073));
+    assert_eq!(status.hcp_link_status.as_deref(), Some("connected"));
+    assert_eq!(
+        status.hcp_link_resource_id.as_deref(),
+        Some("vault-cluster-prod")
+    );
+    let server = status.server();
+    assert_eq!(
+        (server.product, server.semver),
+        (Product::Vault, Some((1, 19, 2)))
+    );
+    assert!(!server.is_version_redacted());
+    assert_eq!(server.dialect(), Dialect::Vault);
+}
+
+/// Without a token a Vault listener may redact the version, the build date and the cluster
+/// name: the product is still told from the fields only one product sends, and a Vault's
+/// dialect does not depend on its version.
+#[test]
+fn a_redacted_seal_status_is_still_vault() {
+    let f = fixture("seal_status_redacted");
+    let status = parse(&f, &ReadSealStatus).unwrap();
+    assert_eq!(
+        (
+            status.version.as_str(),
+            &status.build_date,
+            &status.cluster_name
+        ),
+        ("", &None, &None)
+    );
+    let server = status.server();
+    assert_eq!(server.product, Product::Vault);
+    assert!(server.is_version_redacted() && server.semver.is_none());
+    assert_eq!(server.dialect(), Dialect::Vault);
+
+    // The same answer with nothing Vault-only left (an older Vault, redacted): still Vault,
+    // since only OpenBao sends commit_date.
+    let mut body = f.value["body"].clone();
+    body.as_object_mut().unwrap().remove("removed_from_cluster");
+    body.as_object_mut().unwrap().remove("build_date");
+    let status = ReadSealStatus
+        .parse(StatusCode::OK, &serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    assert_eq!(status.server().product, Product::Vault);
+    assert_eq!(status.server().dialect(), Dialect::Vault);
+
+    // A commit date beside a Vault-only field is no OpenBao (no OpenBao sends either).
+    body["commit_date"] = json!("2026-10-26T20:32:27Z");
+    body["removed_from_cluster"] = json!(false);
+    let status = ReadSealStatus
+        .parse(StatusCode::OK, &serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    assert_eq!(status.server().product, Product::Vault);
 }
