@@ -79,6 +79,13 @@ pub trait KeyClient: Send + Sync {
     fn unseal_multi(&self, keys: &[KeyShare]) -> Result<SealStatus, CallError>;
     /// `PUT sys/unseal` with `reset`.
     fn reset_unseal(&self) -> Result<SealStatus, CallError>;
+    /// Submits `keys` to each node at `addresses` in turn, one answer per node.
+    #[allow(clippy::type_complexity)]
+    fn unseal_nodes(
+        &self,
+        addresses: &[&str],
+        keys: &[KeyShare],
+    ) -> Result<Vec<Result<SealStatus, CallError>>, CallError>;
     /// `PUT sys/seal`.
     fn seal(&self) -> Result<(), CallError>;
     /// `GET sys/health` with the default codes (a standby answers 429).
@@ -413,6 +420,14 @@ macro_rules! key_client {
 
             fn reset_unseal(&self) -> Result<SealStatus, CallError> {
                 $wait!(self, self.client.reset_unseal())
+            }
+
+            fn unseal_nodes(
+                &self,
+                addresses: &[&str],
+                keys: &[KeyShare],
+            ) -> Result<Vec<Result<SealStatus, CallError>>, CallError> {
+                $wait!(self, self.client.unseal_nodes(addresses, keys))
             }
 
             fn seal(&self) -> Result<(), CallError> {

@@ -579,3 +579,107 @@ fn load_on_the_leader_and_the_standbys_without_an_error() {
         assert_eq!(run.ok, expected as u64, "{report}");
     }
 }
+
+/// Each node's health code, waiting up to the deadline until they are `expected`.
+fn wait_states(cluster: &Cluster, expected: &[Option<u16>]) {
+    let started = Instant::now();
+    loop {
+        let states = cluster.states();
+        if states == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "sys/health codes {states:?}, not {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `sys/unseal` and `sys/seal-status` are served by the node asked, never forwarded to the
+/// leader: two standbys sealed while the leader stays unsealed keep their own unseal progress,
+/// and `unseal_nodes` from a client of the leader unseals each of them itself. With the whole
+/// cluster sealed, no leader left to forward to, it unseals every node all the same.
+#[test]
+fn unsealing_reaches_each_node_not_the_leader() {
+    let (_turn, cluster) = cluster();
+    let keys = shares(&cluster.keys());
+    let addresses: Vec<String> = cluster.nodes().iter().map(|n| n.address()).collect();
+    for transport in Transport::ALL {
+        let leader = cluster.wait_leader(DEADLINE).unwrap();
+        let standbys = cluster.standbys();
+        assert_eq!(standbys.len(), 2, "{transport}: {:?}", cluster.states());
+        let on_leader = client(&cluster, leader, transport, Dialect::OpenBao);
+        for &standby in &standbys {
+            client(&cluster, standby, transport, Dialect::OpenBao)
+                .seal()
+                .expect("a standby seals itself");
+        }
+        let mut expected = vec![Some(503); 3];
+        expected[leader] = Some(200);
+        wait_states(&cluster, &expected);
+        let own = client(&cluster, standbys[0], transport, Dialect::OpenBao)
+            .read_seal_status()
+            .unwrap();
+        assert!(own.sealed, "{transport}: the standby's own seal status");
+        assert!(!on_leader.read_seal_status().unwrap().sealed);
+
+        // One share each: every standby counts it itself; the leader, unsealed, would have
+        // answered that it is.
+        let sealed: Vec<&str> = standbys.iter().map(|&i| addresses[i].as_str()).collect();
+        let answers = on_leader.unseal_nodes(&sealed, &keys[..1]).unwrap();
+        assert_eq!(answers.len(), 2);
+        for answer in &answers {
+            let status = answer.as_ref().expect("each node answers");
+            assert!(
+                status.sealed && status.progress == 1 && status.t == 2,
+                "{transport}: {status:?}"
+            );
+        }
+        assert!(!on_leader.read_seal_status().unwrap().sealed);
+        // The rest of the threshold: each standby is unsealed and serves again.
+        let answers = on_leader.unseal_nodes(&sealed, &keys[1..2]).unwrap();
+        for answer in &answers {
+            let status = answer.as_ref().expect("each node answers");
+            assert!(!status.sealed, "{transport}: {status:?}");
+        }
+        let mut expected = vec![Some(429); 3];
+        expected[leader] = Some(200);
+        wait_states(&cluster, &expected);
+
+        // The whole cluster sealed: no leader, and still every node unsealed from one client.
+        for &standby in &standbys {
+            client(&cluster, standby, transport, Dialect::OpenBao)
+                .seal()
+                .expect("a standby seals itself");
+        }
+        on_leader.seal().expect("the leader seals");
+        wait_states(&cluster, &[Some(503); 3]);
+        let all: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let from = client(&cluster, standbys[0], transport, Dialect::OpenBao);
+        let answers = from.unseal_nodes(&all, &keys[..2]).unwrap();
+        assert_eq!(answers.len(), 3);
+        for answer in &answers {
+            let status = answer.as_ref().expect("each node answers");
+            assert!(!status.sealed, "{transport}: {status:?}");
+        }
+        let leader = cluster.wait_leader(DEADLINE).unwrap();
+        let mut expected = vec![Some(429); 3];
+        expected[leader] = Some(200);
+        wait_states(&cluster, &expected);
+
+        // The WAL indexes come from Vault's replication, which OpenBao has not: it sends
+        // neither, on the leader or a standby.
+        for index in [leader, cluster.standbys()[0]] {
+            let status = client(&cluster, index, transport, Dialect::OpenBao)
+                .read_leader_status()
+                .unwrap();
+            assert!(status.raft_committed_index.is_some(), "{status:?}");
+            assert_eq!(
+                (status.last_wal, status.performance_standby_last_remote_wal),
+                (None, None),
+                "{transport}: {status:?}"
+            );
+        }
+    }
+}

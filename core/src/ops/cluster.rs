@@ -311,8 +311,8 @@ pub struct LeaderStatus {
     /// The raft index applied, on raft storage.
     #[serde(default)]
     pub raft_applied_index: Option<u64>,
-    /// The last write-ahead-log index the leader wrote (Vault Enterprise replication; OpenBao
-    /// sends it too): compared with a standby's, it says how far behind the standby is.
+    /// The last write-ahead-log index the node wrote (Vault's replication; OpenBao 2.7.2 sends
+    /// none): compared with a standby's, it says how far behind the standby is.
     #[serde(default)]
     pub last_wal: Option<u64>,
     /// On a performance standby, the last WAL index it received from the leader: a read it
