@@ -56,6 +56,8 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// docs.rs builds with `--cfg docsrs`: each item behind a feature then names it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod ceremony;
 mod client_shell;
@@ -66,6 +68,7 @@ mod exchange;
 pub mod ops;
 pub mod otp;
 #[cfg(feature = "pgp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pgp")))]
 pub mod pgp;
 pub mod run;
 mod salvage;
@@ -83,3 +86,8 @@ pub use ops::Operation;
 pub use run::{execute, execute_async};
 pub use secret::{EncodedToken, KeyShare, Otp, SecretBytes, Token};
 pub use target::Target;
+
+// The README's examples are compiled and run as doctests, so the page on crates.io stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

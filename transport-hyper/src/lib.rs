@@ -19,8 +19,8 @@
 //! # Example
 //!
 //! ```no_run
-//! use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
-//! use vault_key_core::KeyShare;
+//! use vault_key_hyper::core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
+//! use vault_key_hyper::core::KeyShare;
 //! use vault_key_hyper::Client;
 //!
 //! # async fn run() -> Result<(), vault_key_hyper::Error> {
@@ -49,7 +49,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vault_key_core::Dialect;
+//! use vault_key_hyper::core::Dialect;
 //! use vault_key_hyper::Client;
 //!
 //! let client = Client::builder()
@@ -77,9 +77,9 @@
 //! lost answers and keep what they produced; [`Client::drive`] and its helpers run them.
 //!
 //! ```no_run
-//! use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
-//! use vault_key_core::ops::generate_root::TokenKind;
-//! use vault_key_core::KeyShare;
+//! use vault_key_hyper::core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
+//! use vault_key_hyper::core::ops::generate_root::TokenKind;
+//! use vault_key_hyper::core::KeyShare;
 //! use vault_key_hyper::Client;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -99,6 +99,15 @@
 //! Errors are [`Error`]: the core's error (the server refused, the answer could not be
 //! decoded, the input was invalid) or a [`TransportError`] (connect, timeout, TLS, body too
 //! large, redirect), whose text never contains the token.
+//!
+//! # Features
+//!
+//! - `ring` (default): TLS cryptography from ring. `aws-lc-rs`: from aws-lc-rs instead (used
+//!   when `ring` is off). An application that installed a process-wide rustls
+//!   `CryptoProvider` gets that one whatever the features say.
+//! - `pgp`: the core's `pgp` module (`core::pgp`), for holders' keys checked before a
+//!   ceremony and PGP-encrypted shares, backups and tokens decrypted in pure Rust. It needs
+//!   Rust 1.88, where the rest of the crate needs 1.85.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -111,6 +120,30 @@ use stack::Stack;
 pub use vault_key_core::transport::config::{CaCertificate, ClientBuilder};
 pub use vault_key_core::transport::redirect::RedirectHosts;
 pub use vault_key_core::transport::{TransportError, TransportErrorKind};
+
+/// The protocol core under this client, so that one dependency is enough: every operation,
+/// ceremony, result and error the client's methods take and return is reachable here, at the
+/// version the client was built with.
+pub use vault_key_core as core;
+// What nearly every caller names, at the root. The core's own `Error` is `core::Error`: here
+// `Error` is this client's.
+#[doc(no_inline)]
+pub use vault_key_core::ceremony::{
+    Next, RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection,
+};
+#[doc(no_inline)]
+pub use vault_key_core::ops::generate_root::{StartRootTokenGeneration, TokenKind};
+#[doc(no_inline)]
+pub use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
+#[doc(no_inline)]
+pub use vault_key_core::{
+    Dialect, EncodedToken, KeyShare, Otp, Refusal, SecretBytes, ServerError, Target, Token,
+};
+
+// The README's examples are compiled and run as doctests, so the page on crates.io stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 vault_key_core::client_shell!(
     async,

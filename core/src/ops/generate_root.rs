@@ -150,6 +150,7 @@ impl StartRootTokenGeneration {
     /// Checks the PGP key, if one is given ([`PgpPublicKey::check`](crate::pgp::PgpPublicKey::check)
     /// at `now`, seconds since the epoch), before anything is sent.
     #[cfg(feature = "pgp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pgp")))]
     pub fn check_pgp_key(&self, now: u64) -> Result<(), crate::pgp::PgpError> {
         match &self.pgp_key {
             Some(key) => crate::pgp::check_public_keys(std::slice::from_ref(key), now).map(drop),

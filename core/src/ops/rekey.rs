@@ -258,6 +258,7 @@ impl StartRekey {
     /// [`RekeyCeremony`](crate::ceremony::RekeyCeremony) started with it pins their
     /// fingerprints.
     #[cfg(feature = "pgp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pgp")))]
     pub fn pgp_public_keys(mut self, keys: &[crate::pgp::PgpPublicKey]) -> Self {
         self.pgp_keys = keys.iter().map(|k| k.to_base64().to_string()).collect();
         self.pgp_fingerprints = Some(keys.iter().map(|k| k.fingerprint().to_string()).collect());
@@ -267,6 +268,7 @@ impl StartRekey {
     /// Checks every PGP key given ([`check_public_keys`](crate::pgp::check_public_keys) at
     /// `now`, seconds since the epoch) before anything is sent; the error names the key.
     #[cfg(feature = "pgp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pgp")))]
     pub fn check_pgp_keys(
         &self,
         now: u64,

@@ -104,6 +104,7 @@ impl Initialize {
     /// token; [`check_public_keys`](crate::pgp::check_public_keys) at `now`, seconds since the
     /// epoch) before anything is sent; the error names the key by its position in its list.
     #[cfg(feature = "pgp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pgp")))]
     pub fn check_pgp_keys(&self, now: u64) -> Result<(), crate::pgp::PgpError> {
         crate::pgp::check_public_keys(&self.pgp_keys, now)?;
         crate::pgp::check_public_keys(&self.recovery_pgp_keys, now)?;
