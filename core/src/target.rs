@@ -50,7 +50,7 @@ impl Target {
             Some(_) => return Err(bad("scheme must be http or https")),
             None => return Err(bad("missing scheme (http:// or https://)")),
         }
-        if uri.authority().map_or(true, |a| a.host().is_empty()) {
+        if uri.authority().is_none_or(|a| a.host().is_empty()) {
             return Err(bad("missing host"));
         }
         if uri.query().is_some() || trimmed.contains('#') {
