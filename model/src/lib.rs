@@ -31,5 +31,6 @@ pub use server::{
     FINGERPRINT, OTP_LENGTH, PGP_PREFIX, RECOVERY_OTP_LENGTH,
 };
 pub use world::{
-    run, Protection, RekeySetup, Report, RootSetup, Setup, Violation, MAX_REQUESTS, TARGET_TOKEN,
+    run, Protection, RekeySetup, Report, RootSetup, Setup, Violation, MAX_FAULTY_REQUESTS,
+    MAX_REQUESTS, TARGET_TOKEN,
 };

@@ -25,6 +25,9 @@ const PGP_KEY: &str = "bW9kZWwtcGdwLWtleQ";
 /// stuck.
 pub const MAX_REQUESTS: usize = 48;
 
+/// The most requests of one run whatever the schedule, which may fault without end.
+pub const MAX_FAULTY_REQUESTS: usize = 512;
+
 /// A rekey as the operator starts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RekeySetup {
@@ -409,7 +412,9 @@ enum Failure {
 /// - **no secret printed**: no share, OTP, token or encoded token the server or the caller
 ///   knows appears in the `Debug` or `Display` of the ceremony, of what `poll` returns, of
 ///   any event or error, or of any result;
-/// - **bounded**: within [`MAX_REQUESTS`] requests the ceremony finishes or needs the caller.
+/// - **bounded**: within [`MAX_REQUESTS`] requests without a fault the ceremony finishes or
+///   needs the caller (a schedule that faults at every request keeps an honest ceremony
+///   reading; such a run stops after [`MAX_FAULTY_REQUESTS`]).
 pub fn run(
     setup: &Setup,
     seed: u64,
@@ -499,6 +504,8 @@ pub fn run(
     let mut cancel_tried = false;
     let mut printed: Vec<String> = Vec::new();
     let mut lied_about_state = false;
+    // Requests since the last event of the schedule: the bound holds once faults stop.
+    let mut quiet = 0usize;
 
     loop {
         let next = match subject.poll(&target) {
@@ -539,12 +546,17 @@ pub fn run(
                 break;
             }
         };
-        if requests == MAX_REQUESTS {
+        if quiet == MAX_REQUESTS {
             return Err(violation(
                 "bounded",
-                format!("still sending after {MAX_REQUESTS} requests"),
+                format!("still sending after {MAX_REQUESTS} requests without a fault"),
                 &trace,
             ));
+        }
+        if requests == MAX_FAULTY_REQUESTS {
+            // A schedule that faults without end: the ceremony keeps reading (never
+            // resending blindly, which the other invariants check), and the run stops here.
+            break;
         }
         let step = requests;
         requests += 1;
@@ -564,6 +576,7 @@ pub fn run(
         }
 
         let event = schedule(step);
+        quiet = if event.is_some() { 0 } else { quiet + 1 };
         match event {
             Some(Event::Operator(action)) => server.operator(action, scope),
             Some(Event::LeaderChange) => server.leader_change(),
