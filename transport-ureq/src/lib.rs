@@ -108,6 +108,7 @@
 #![deny(missing_docs)]
 
 mod pool;
+mod proxy;
 mod resolve;
 mod socket;
 mod stack;

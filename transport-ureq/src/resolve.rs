@@ -7,21 +7,35 @@
 //! reused for a few seconds, as long as a pooled connection would have been reused anyway.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
+use crate::proxy::Route;
+
 /// How long a name's addresses are reused before it is looked up again.
 const REUSE_FOR: Duration = Duration::from_secs(5);
 
-/// IP literals as they are, names through ureq's resolver, briefly remembered.
+/// IP literals as they are, names through ureq's resolver, briefly remembered; nothing for
+/// a server reached through the proxy, which resolves the name itself.
 #[derive(Debug, Default)]
 pub(crate) struct QuickResolver {
     lookup: DefaultResolver,
     last: Mutex<Option<Remembered>>,
+    route: Option<Arc<Route>>,
+}
+
+impl QuickResolver {
+    /// A resolver that leaves the names `route`'s proxy applies to unresolved.
+    pub(crate) fn new(route: Option<Arc<Route>>) -> Self {
+        Self {
+            route,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +52,13 @@ impl Resolver for QuickResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if self
+            .route
+            .as_ref()
+            .is_some_and(|route| route.applies_to(uri))
+        {
+            return Ok(self.empty());
+        }
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return self.lookup.resolve(uri, config, timeout);
         };

@@ -25,10 +25,17 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
 };
 use ureq::Timeout;
+use zeroize::Zeroizing;
 
-/// Opens plain TCP connections (TLS, when the address asks for it, goes on top).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Socket;
+use crate::proxy::{Forward, Route};
+
+/// Opens plain TCP connections (TLS, when the address asks for it, goes on top): to the
+/// server, or to the proxy of `route` when it applies, through which an `https` server is
+/// reached by a tunnel and an `http` one by requests in absolute form.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Socket {
+    pub(crate) route: Option<Arc<Route>>,
+}
 
 impl Connector<()> for Socket {
     type Out = SocketTransport;
@@ -38,7 +45,23 @@ impl Connector<()> for Socket {
         details: &ConnectionDetails,
         _chained: Option<()>,
     ) -> Result<Option<SocketTransport>, ureq::Error> {
-        let stream = connect(&details.addrs, details.timeout)?;
+        let route = self
+            .route
+            .as_deref()
+            .filter(|route| route.applies_to(details.uri));
+        let (stream, forward) = match route {
+            None => (connect(&details.addrs, details.timeout)?, None),
+            Some(route) => {
+                let mut stream = connect(&route.addresses()?, details.timeout)?;
+                if details.uri.scheme_str() == Some("https") {
+                    let limit = details.timeout.not_zero().map(|after| *after);
+                    route.tunnel(&mut stream, details.uri, limit)?;
+                    (stream, None)
+                } else {
+                    (stream, Some(route.forward(details.uri)))
+                }
+            }
+        };
         stream.set_nodelay(true)?;
         let stream = Arc::new(stream);
         (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
@@ -49,6 +72,7 @@ impl Connector<()> for Socket {
             read_timeout: None,
             write_timeout: None,
             answered: false,
+            forward,
         }))
     }
 }
@@ -94,6 +118,8 @@ pub(crate) struct SocketTransport {
     write_timeout: Option<Duration>,
     /// An answer arrived since the last check: the next check is the pool's on the way back.
     answered: bool,
+    /// The rewriting of requests to an `http` server through a proxy.
+    forward: Option<Forward>,
 }
 
 /// Which of the socket's two timeouts.
@@ -166,6 +192,21 @@ impl Transport for SocketTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.answered = false;
+        if let Some(forward) = self.forward.as_mut() {
+            let out: Zeroizing<Vec<u8>> = forward.rewrite(&self.buffers.output()[..amount])?;
+            let mut written = 0;
+            while written < out.len() {
+                written += self.within(
+                    timeout.for_write(),
+                    Direction::Write,
+                    |mut stream, _| match stream.write(&out[written..]) {
+                        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                        other => other,
+                    },
+                )?;
+            }
+            return Ok(());
+        }
         let mut written = 0;
         while written < amount {
             written += self.within(

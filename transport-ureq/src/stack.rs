@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
 use ureq::unversioned::transport::Connector;
@@ -16,6 +17,7 @@ use vault_key_core::HttpClient;
 use zeroize::Zeroize;
 
 use crate::pool::Reuse;
+use crate::proxy::Route;
 use crate::resolve::QuickResolver;
 use crate::socket::Socket;
 use crate::tracking::{self, Tracking};
@@ -47,9 +49,11 @@ impl Stack {
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, TransportError> {
         let roots = config.trusted_roots(|path| std::fs::read(path), list_dir, system_roots)?;
         let tls = tls::Tls::new(config, roots)?;
+        let route = Route::of(config)?.map(Arc::new);
         let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            // The proxy is reached under ureq, by `Socket` (see `proxy.rs`).
             .proxy(None)
             .user_agent(USER_AGENT)
             .accept_encoding(AutoHeaderValue::None)
@@ -60,8 +64,11 @@ impl Stack {
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .build();
-        let connector = Reuse::new(Socket.chain(tls).chain(Tracking), POOL_IDLE_TIMEOUT);
-        let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::default());
+        let socket = Socket {
+            route: route.clone(),
+        };
+        let connector = Reuse::new(socket.chain(tls).chain(Tracking), POOL_IDLE_TIMEOUT);
+        let agent = ureq::Agent::with_parts(settings, connector, QuickResolver::new(route));
         Ok(Self {
             agent,
             max_response_bytes: config.max_response_bytes,
@@ -221,7 +228,9 @@ impl Stack {
 fn map_error(error: ureq::Error) -> TransportError {
     let kind = match &error {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::ConnectProxyFailed(_) => TransportErrorKind::Connect,
         ureq::Error::Io(e) => io_kind(e),
         ureq::Error::Tls(_)
         | ureq::Error::Pem(_)
