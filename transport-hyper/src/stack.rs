@@ -1,14 +1,18 @@
-//! One HTTP exchange over a pooled hyper client: send the core's request, read the answer
+//! One HTTP exchange over a kept-alive connection: send the core's request, read the answer
 //! within the size limit and the timeout, and send it once more on a new connection when
 //! the core's [`may_retry`] allows. Redirects, addressing and decoding are the core's.
 
+mod pool;
+
 use bytes::Bytes;
-use http::header::{HeaderValue, USER_AGENT};
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::header::{HeaderValue, HOST, USER_AGENT};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::Full;
 use hyper::body::Body as _;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{
@@ -17,27 +21,29 @@ use rustls::pki_types::{
 };
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::error::Error as StdError;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+use tower_service::Service as _;
 use vault_key_core::transport::config::{self, ClientConfig, KeyFormat};
-use vault_key_core::transport::{copy_request, may_retry, may_retry_method, POOL_IDLE_TIMEOUT};
+use vault_key_core::transport::{copy_request, may_retry, may_retry_method};
 use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 use vault_key_core::AsyncHttpClient;
 
-use crate::tracking::{Tracking, Usage};
+use crate::tracking::Tracked;
+use pool::{Connection, Ended, Origin, Pool};
 
-type Pool = hyper_util::client::legacy::Client<Tracking, Full<Bytes>>;
-
-/// A pooled hyper client, the body size limit and the exchange timeout.
+/// The connector, the kept-alive connections, the body size limit and the exchange timeout.
 #[derive(Clone)]
 pub(crate) struct Stack {
-    pool: Pool,
-    /// The same client without a pool: every request on a new connection, for retries.
-    fresh: Pool,
+    connector: HttpsConnector<HttpConnector>,
+    pool: Arc<Pool>,
     max_response_bytes: usize,
     timeout: Option<Duration>,
     connect_timeout: Duration,
-    /// Whether a client certificate is configured, to explain a server's refusal of it.
+    /// Whether a client certificate is configured, for the hint a refusal of it gets.
     client_certificate: bool,
 }
 
@@ -48,10 +54,12 @@ impl Stack {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
-        let https = match &config.tls_server_name {
+        // The name the certificate must carry, when it is not the address's host.
+        let connector = match &config.tls_server_name {
+            None => connector,
             Some(name) => {
                 let name = ServerName::try_from(name.clone()).map_err(|_| {
                     TransportError::new(
@@ -59,23 +67,13 @@ impl Stack {
                         format!("TLS server name {name:?} is not a DNS name or an IP address"),
                     )
                 })?;
-                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+                connector.with_server_name_resolver(FixedServerNameResolver::new(name))
             }
-            None => https,
         };
-        let connector = Tracking(https.enable_http1().wrap_connector(http));
-        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-        builder
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            // A request handed a pooled connection found closed before anything was written
-            // goes to another connection: the server saw nothing of it, whatever the method.
-            .retry_canceled_requests(true);
-        let pool = builder.build(connector.clone());
-        let fresh = builder.pool_max_idle_per_host(0).build(connector);
+        let connector = connector.enable_http1().wrap_connector(http);
         Ok(Self {
-            pool,
-            fresh,
+            connector,
+            pool: Arc::default(),
             max_response_bytes: config.max_response_bytes,
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
@@ -83,35 +81,93 @@ impl Stack {
         })
     }
 
-    /// Sends `request` through `pool` and waits for the head of the answer.
+    /// `mapped` (the mapping of `error`), or a TLS error that says what a server's alert
+    /// about the client certificate means.
+    fn hinted(&self, error: &(dyn StdError + 'static), mapped: TransportError) -> TransportError {
+        match client_certificate_hint(error, self.client_certificate) {
+            Some(hint) => TransportError::new(TransportErrorKind::Tls, format!("{hint}: {mapped}")),
+            None => mapped,
+        }
+    }
+
+    /// A new connection to `origin`.
+    async fn connect(&self, origin: &Origin) -> Result<Connection, TransportError> {
+        let uri = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| TransportError::new(TransportErrorKind::Config, e.to_string()))?;
+        let io = self.connector.clone().call(uri).await.map_err(|e| {
+            let error = map_error_as(Some(TransportErrorKind::Connect), &*e);
+            match error.kind() {
+                TransportErrorKind::Timeout => {
+                    TransportError::timeout_connecting(self.connect_timeout)
+                }
+                _ => self.hinted(&*e, error),
+            }
+        })?;
+        Connection::open(TokioIo::new(Tracked::new(TokioIo::new(io))))
+            .await
+            .map_err(|e| self.hinted(&e, map_error(&e)))
+    }
+
+    /// Sends `request` and waits for the head of the answer, on a pooled connection to
+    /// `origin` when `reuse` allows and one is open, else on a new one.
     async fn send_head(
         &self,
-        pool: &Pool,
+        origin: &Origin,
         request: Request<Bytes>,
-    ) -> Result<Response<hyper::body::Incoming>, TransportError> {
+        reuse: bool,
+    ) -> Result<(Connection, Response<hyper::body::Incoming>), TransportError> {
         let mut request = request.map(Full::new);
-        request
-            .headers_mut()
+        let headers = request.headers_mut();
+        if !headers.contains_key(HOST) {
+            headers.insert(HOST, host_header(origin)?);
+        }
+        headers
             .entry(USER_AGENT)
             .or_insert(HeaderValue::from_static(config::USER_AGENT));
-        pool.request(request).await.map_err(|e| {
-            let usage = e.connect_info().and_then(Usage::of);
-            let hint = client_certificate_hint(&e, self.client_certificate);
-            let error = map_error(e);
-            let error = match hint {
-                Some(hint) => {
-                    TransportError::new(TransportErrorKind::Tls, format!("{hint}: {error}"))
-                }
-                None => error,
+        // HTTP/1.1 names the path alone on the request line; the host went into `Host`.
+        let path = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::from(path);
+
+        let mut pooled = if reuse {
+            poll_fn(|cx| Poll::Ready(self.pool.checkout(origin, cx))).await
+        } else {
+            None
+        };
+        loop {
+            let reused = pooled.is_some();
+            let mut connection = match pooled.take() {
+                Some(connection) => connection,
+                None => self.connect(origin).await?,
             };
-            if error.kind() == TransportErrorKind::Timeout {
-                return TransportError::timeout_connecting(self.connect_timeout);
-            }
-            match usage {
-                Some(usage) => error.with_progress(usage.progress()),
-                None => error,
-            }
-        })
+            let mut sending = pin!(connection.sender.try_send_request(request));
+            let sent = poll_fn(|cx| connection.driver.drive(cx, |cx| sending.as_mut().poll(cx)));
+            let error = match sent.await {
+                Ok(Ok(response)) => return Ok((connection, response)),
+                Ok(Err(mut error)) => match error.take_message() {
+                    // A pooled connection found closed before anything was written: the
+                    // server saw nothing of the request, whatever its method, so it goes to
+                    // a new connection.
+                    Some(unsent) if reused => {
+                        request = unsent;
+                        continue;
+                    }
+                    _ => {
+                        let error = error.into_error();
+                        self.hinted(&error, map_error(&error))
+                    }
+                },
+                Err(Ended) => closed_error(),
+            };
+            return Err(error.with_progress(connection.usage.progress()));
+        }
     }
 
     /// One exchange; the body read so far stays in `reading` if the exchange stops (an
@@ -121,29 +177,91 @@ impl Stack {
         request: Request<Bytes>,
         reading: &mut Option<(StatusCode, BodyCollector)>,
     ) -> Result<Response<Bytes>, TransportError> {
-        // Lets the runtime deliver what arrived while it was idle first: a pooled connection
-        // the server closed meanwhile is then dropped before a request is written on it (as
-        // ureq probes its pooled connections). Best effort; `may_retry` covers the rest.
-        tokio::task::yield_now().await;
+        let origin = Origin::of(request.uri())?;
+        let reads_only = may_retry_method(request.method());
+        if !reads_only {
+            // A write is never sent twice, so it should not go out on a connection the server
+            // closed while it was idle: letting the runtime deliver what arrived meanwhile
+            // first shows such a close when the connection is taken out. Best effort. A read
+            // skips this: `may_retry` sends it again on a new connection.
+            tokio::task::yield_now().await;
+        }
         // Only a read may go out twice: a copy is kept for those alone.
-        let spare = may_retry_method(request.method()).then(|| copy_request(&request));
-        let response = match (self.send_head(&self.pool, request).await, spare) {
+        let spare = reads_only.then(|| copy_request(&request));
+        let (mut connection, response) = match (self.send_head(&origin, request, true).await, spare)
+        {
             (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
-                self.send_head(&self.fresh, spare).await
+                self.send_head(&origin, spare, false).await
             }
             (sent, _) => sent,
         }?;
         let (parts, mut body) = response.into_parts();
         let collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
         let (_, collector) = reading.insert((parts.status, collector));
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.map_err(map_error)?.into_data() {
-                collector.push(&data)?;
+        loop {
+            let frame = poll_fn(|cx| {
+                connection
+                    .driver
+                    .drive(cx, |cx| Pin::new(&mut body).poll_frame(cx))
+            });
+            match frame.await {
+                Ok(Some(frame)) => {
+                    let frame = frame.map_err(|e| self.hinted(&e, map_error(&e)))?;
+                    if let Ok(data) = frame.into_data() {
+                        collector.push(&data)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(Ended) => return Err(closed_error()),
             }
+        }
+        // Back to the pool if its dispatcher is ready for the next request now; a connection
+        // that is not (the server sent more than the answer) is closed.
+        if poll_fn(|cx| Poll::Ready(connection.poll_idle(cx))).await {
+            self.pool.checkin(origin, connection);
         }
         let (_, collector) = reading.take().expect("set above");
         Ok(Response::from_parts(parts, collector.finish()))
     }
+}
+
+impl Origin {
+    fn of(uri: &Uri) -> Result<Self, TransportError> {
+        match (uri.scheme(), uri.authority()) {
+            (Some(scheme), Some(authority)) => Ok(Self {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+            }),
+            _ => Err(TransportError::new(
+                TransportErrorKind::Config,
+                format!("not an absolute URL: {uri}"),
+            )),
+        }
+    }
+}
+
+/// `Host` as hyper-util writes it: the authority without a port the scheme implies.
+fn host_header(origin: &Origin) -> Result<HeaderValue, TransportError> {
+    let default_port = match origin.scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let authority = &origin.authority;
+    let host = match authority.port_u16() {
+        Some(port) if Some(port) != default_port => authority.as_str(),
+        _ => authority.host(),
+    };
+    HeaderValue::from_str(host)
+        .map_err(|e| TransportError::new(TransportErrorKind::Config, e.to_string()))
+}
+
+/// The error of a connection that ended before the answer did, as hyper words it.
+fn closed_error() -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Protocol,
+        "connection closed before message completed",
+    )
 }
 
 impl AsyncHttpClient for Stack {
@@ -344,8 +462,17 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 /// Maps hyper's error to a kind by what caused it; its text goes along (it never holds
 /// header values).
-fn map_error(error: impl StdError + Send + Sync + 'static) -> TransportError {
-    let kind = kind_of(&error);
+fn map_error(error: &(dyn StdError + 'static)) -> TransportError {
+    map_error_as(None, error)
+}
+
+/// As [`map_error`], with `fallback` as the kind when the causes name none (TLS or a
+/// timeout); else a protocol error.
+fn map_error_as(
+    fallback: Option<TransportErrorKind>,
+    error: &(dyn StdError + 'static),
+) -> TransportError {
+    let kind = kind_of(error).unwrap_or(fallback.unwrap_or(TransportErrorKind::Protocol));
     let mut message = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
@@ -356,30 +483,22 @@ fn map_error(error: impl StdError + Send + Sync + 'static) -> TransportError {
     TransportError::new(kind, message)
 }
 
-fn kind_of(error: &(dyn StdError + 'static)) -> TransportErrorKind {
-    let mut connect = false;
+fn kind_of(error: &(dyn StdError + 'static)) -> Option<TransportErrorKind> {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = cause {
         if e.is::<rustls::Error>() {
-            return TransportErrorKind::Tls;
-        }
-        if let Some(legacy) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
-            connect |= legacy.is_connect();
+            return Some(TransportErrorKind::Tls);
         }
         cause = match e.downcast_ref::<std::io::Error>() {
             Some(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                return TransportErrorKind::Timeout;
+                return Some(TransportErrorKind::Timeout);
             }
             // An I/O error's own `source` skips the error it wraps: look at that one.
             Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
             None => e.source(),
         };
     }
-    if connect {
-        TransportErrorKind::Connect
-    } else {
-        TransportErrorKind::Protocol
-    }
+    None
 }
 
 #[cfg(test)]
@@ -393,18 +512,21 @@ mod tests {
             io::ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         ));
-        assert_eq!(kind_of(&handshake), TransportErrorKind::Tls);
+        assert_eq!(kind_of(&handshake), Some(TransportErrorKind::Tls));
         let timed_out = io::Error::other(io::Error::from(io::ErrorKind::TimedOut));
-        assert_eq!(kind_of(&timed_out), TransportErrorKind::Timeout);
+        assert_eq!(kind_of(&timed_out), Some(TransportErrorKind::Timeout));
         assert_eq!(
             kind_of(&io::Error::from(io::ErrorKind::TimedOut)),
-            TransportErrorKind::Timeout
+            Some(TransportErrorKind::Timeout)
         );
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(map_error(&eof).kind(), TransportErrorKind::Protocol);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         assert_eq!(
-            kind_of(&io::Error::from(io::ErrorKind::UnexpectedEof)),
-            TransportErrorKind::Protocol
+            map_error_as(Some(TransportErrorKind::Connect), &refused).kind(),
+            TransportErrorKind::Connect
         );
-        let message = map_error(handshake).to_string();
+        let message = map_error(&handshake).to_string();
         assert!(message.contains("UnknownIssuer"), "{message}");
     }
 

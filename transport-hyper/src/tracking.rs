@@ -1,13 +1,11 @@
 //! What [`may_retry`](vault_key_core::transport::may_retry) needs to know about a pooled
 //! connection that failed: had it carried an earlier exchange, and had any of the answer
 //! arrived? hyper does not say, so every connection is wrapped in [`Tracked`], which counts
-//! both, and its [`Usage`] rides along in the connection's metadata, which hyper-util hands
-//! back with each error.
+//! both in a [`Usage`] that the pool keeps beside the connection.
 
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_rustls::MaybeHttpsStream;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,8 +19,6 @@ type Inner =
 
 /// The connection as the pool sees it.
 pub(crate) type TrackedConnection = TokioIo<Tracked<Inner>>;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Exchanges carried by one connection, and bytes received for the latest one.
 ///
@@ -62,13 +58,6 @@ impl Usage {
             response_started: self.0.answer_bytes.load(Ordering::SeqCst) > 0,
         }
     }
-
-    /// The usage recorded for the connection `connected` describes.
-    pub(crate) fn of(connected: &Connected) -> Option<Usage> {
-        let mut extensions = http::Extensions::new();
-        connected.get_extras(&mut extensions);
-        extensions.remove::<Usage>()
-    }
 }
 
 /// A connection (above TLS: the bytes counted are HTTP's) that records its [`Usage`].
@@ -76,6 +65,19 @@ impl Usage {
 pub(crate) struct Tracked<T> {
     inner: T,
     usage: Usage,
+}
+
+impl<T> Tracked<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        Self {
+            inner,
+            usage: Usage::default(),
+        }
+    }
+
+    pub(crate) fn usage(&self) -> &Usage {
+        &self.usage
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
@@ -132,37 +134,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-impl<T: Connection> Connection for Tracked<T> {
-    fn connected(&self) -> Connected {
-        self.inner.connected().extra(self.usage.clone())
-    }
-}
-
-/// The HTTPS-or-HTTP connector, with each connection it makes [`Tracked`].
-#[derive(Clone)]
-pub(crate) struct Tracking(pub(crate) HttpsConnector<HttpConnector>);
-
-impl tower_service::Service<http::Uri> for Tracking {
-    type Response = TrackedConnection;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<TrackedConnection, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let connecting = self.0.call(uri);
-        Box::pin(async move {
-            let connection = connecting.await?;
-            Ok(TokioIo::new(Tracked {
-                inner: TokioIo::new(connection),
-                usage: Usage::default(),
-            }))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +165,5 @@ mod tests {
         );
         usage.on_read(1);
         assert!(usage.progress().response_started);
-
-        let connected = Connected::new().extra(usage.clone());
-        let found = Usage::of(&connected).unwrap();
-        assert!(Arc::ptr_eq(&found.0, &usage.0));
-        assert!(Usage::of(&Connected::new()).is_none());
     }
 }

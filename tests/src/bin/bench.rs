@@ -285,11 +285,14 @@ fn ours_ureq_8(bench: &Bench, n: usize) -> f64 {
     })
 }
 
+/// Requests per second for `n` requests.
+type Measure = Box<dyn Fn(&Bench, usize) -> f64>;
+
 /// One measurement: its name, what it does (requests per second for `n` requests), how many,
 /// and the baselines its ratios are to.
 struct Run {
     name: &'static str,
-    measure: Box<dyn Fn(&Bench, usize) -> f64>,
+    measure: Measure,
     n: usize,
     bases: &'static [&'static str],
     /// Whether this process's CPU time over the run is the client's alone: not for hvac (a
@@ -306,7 +309,7 @@ fn runs(sizes: Sizes) -> Vec<Vec<Run>> {
     const RAW_32: &str = "raw hyper, 32 in flight";
     const RAW_OURS_32: &str = "raw hyper, our headers, 32 in flight";
     let (seq, conc) = (sizes.sequential, sizes.concurrent);
-    let run = |name, n, bases, cpu, measure: Box<dyn Fn(&Bench, usize) -> f64>| Run {
+    let run = |name, n, bases, cpu, measure: Measure| Run {
         name,
         measure,
         n,
@@ -466,7 +469,7 @@ fn median(values: &[f64]) -> f64 {
     let mut values = values.to_vec();
     values.sort_by(|a, b| a.total_cmp(b));
     let middle = values.len() / 2;
-    if values.len() % 2 == 0 {
+    if values.len().is_multiple_of(2) {
         (values[middle - 1] + values[middle]) / 2.0
     } else {
         values[middle]
