@@ -1,0 +1,162 @@
+//! The ceremony journal: one JSON object a line, appended, never a secret in it.
+//!
+//! It holds what a holder needs after a crash or a lost answer: which ceremony (address, kind,
+//! nonce), how far it had got, what was sent when, and whether the answer came back. The next
+//! run on the same ceremony reads the last line: a share sent without an answer is settled by
+//! reading the progress before anything else is sent, and the holder is told in plain words
+//! whether it counted.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// One line of the journal. Its fields are the only ones ever written: adding a secret would
+/// need a new field here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    /// When, UTC (RFC 3339).
+    pub time: String,
+    /// `rekey`, `rekey-verify`, `generate-root`, `unseal`, `rotate`.
+    pub ceremony: String,
+    /// The key or token kind (`unseal`, `recovery`, `root`, ...).
+    pub kind: String,
+    /// The server.
+    pub address: String,
+    /// The ceremony's nonce, once known.
+    pub nonce: Option<String>,
+    /// What happened: `started`, `share-sent`, `answer`, `outcome-unknown`, `settled`, `done`,
+    /// `cancelled`, `new-shares-written`, `failed`.
+    pub event: String,
+    /// The ceremony's phase after the event.
+    pub phase: String,
+    /// Shares counted.
+    pub progress: u32,
+    /// Shares needed.
+    pub required: u32,
+    /// A note in plain words (never a secret).
+    pub note: Option<String>,
+}
+
+/// The journal file.
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// The journal at `path`, or the default one under the user's state directory.
+    pub fn open(path: Option<&Path>) -> Self {
+        let path = path.map(Path::to_path_buf).unwrap_or_else(default_path);
+        Self { path }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` (its time set now). A journal that cannot be written is reported on
+    /// standard error but does not stop the ceremony: the server's progress is the truth,
+    /// the journal only helps to read it.
+    pub fn append(&self, mut record: Record) {
+        record.time = now_rfc3339();
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = open_append(&self.path)?;
+            let mut line = serde_json::to_string(&record).map_err(std::io::Error::other)?;
+            line.push('\n');
+            file.write_all(line.as_bytes())
+        };
+        if let Err(e) = write() {
+            eprintln!(
+                "warning: cannot write the journal {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+
+    /// The last record of this ceremony (by name, kind and address), if any.
+    pub fn last(&self, ceremony: &str, kind: &str, address: &str) -> Option<Record> {
+        let file = File::open(&self.path).ok()?;
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| serde_json::from_str::<Record>(&line).ok())
+            .filter(|r| r.ceremony == ceremony && r.kind == kind && r.address == address)
+            .last()
+    }
+}
+
+#[cfg(unix)]
+fn open_append(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not secret, but whose ceremonies ran when is nobody else's business.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// `$XDG_STATE_HOME/vault-key/journal.jsonl`, else `~/.local/state/vault-key/journal.jsonl`
+/// (`%LOCALAPPDATA%` on Windows), else the current directory.
+fn default_path() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = var("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
+        .or_else(|| var("LOCALAPPDATA").map(PathBuf::from))
+        .unwrap_or_default();
+    base.join("vault-key").join("journal.jsonl")
+}
+
+/// Now as `2026-01-31T12:34:56Z`.
+pub fn now_rfc3339() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(seconds)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (Howard Hinnant's days-to-civil).
+fn rfc3339(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
+    }
+}
