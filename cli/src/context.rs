@@ -188,8 +188,12 @@ impl Context {
     ) -> Result<Next, Failure> {
         let before = ceremony.report();
         let json = self.out.is_json();
-        let report = |progress: Progress| {
-            if progress.required > 0 && !progress.finished {
+        // Only what changed: a read that found the same progress says nothing new.
+        let mut shown = (before.counted, before.verifying);
+        let report = move |progress: Progress| {
+            let now = (progress.counted, progress.verifying);
+            if progress.required > 0 && !progress.finished && now != shown {
+                shown = now;
                 let what = if progress.verifying {
                     "new shares verified"
                 } else {

@@ -190,6 +190,10 @@ pub fn unseal(ctx: &mut Context, args: UnsealArgs) -> Result<u8, Failure> {
                 Err(e) => {
                     ctx.out.say(format!("{address}: {e}"));
                     code = ERROR;
+                    // A refused share can reset the progress: say what the node holds now.
+                    if let Ok(now) = node.read_seal_status() {
+                        seal = now;
+                    }
                     break;
                 }
             }
