@@ -259,7 +259,7 @@ fn rekey_with_verification_to_new_shares_that_then_unseal() {
     );
     assert_absent(&journal, &secrets, "the journal");
     assert_absent(&session.transcript, &old, "the output");
-    println!("{}", session.transcript);
+    println!("{}--- journal ---\n{journal}", session.transcript);
 }
 
 #[test]
