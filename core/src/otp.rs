@@ -69,6 +69,7 @@ impl<F: FnMut(&mut [u8])> RandomSource for F {
 
 /// Which encoding a server uses for the generated token, from the `otp_length` it reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OtpScheme {
     /// `otp_length` base62 characters; token XOR OTP, base64 without padding.
     Current {

@@ -10,7 +10,7 @@ use crate::error::{DecodeError, Error};
 use crate::ops::operation;
 use crate::wire;
 use http::{Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `GET sys/health`: hvac's `read_health_status`. Unauthenticated. The query flags choose the
 /// status codes; whatever they are, the answer is read from its fields.
@@ -102,7 +102,7 @@ impl ReadHealthStatus {
 }
 
 /// What a node says of itself in `sys/health`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum NodeState {
     /// Initialised, unsealed and active.
@@ -124,7 +124,7 @@ pub enum NodeState {
 }
 
 /// The answer of `sys/health`, whatever its status code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Health {
     /// The status code the server chose (see the query flags).
@@ -146,7 +146,7 @@ impl Health {
 }
 
 /// The body of `sys/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HealthDetails {
     /// Whether the server is initialised.
@@ -285,7 +285,7 @@ impl crate::ops::Operation for ReadHealthStatus {
 pub struct ReadLeaderStatus;
 
 /// Which node leads the cluster, as one node sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct LeaderStatus {
     /// Whether high availability is on (raft storage always has it).
@@ -329,7 +329,7 @@ operation!(ReadLeaderStatus => LeaderStatus, |self, target| target.request(Metho
 pub struct ReadHaStatus;
 
 /// The nodes of an HA cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HaStatus {
     /// Every node that reported to the active node, the active one among them.
@@ -345,7 +345,7 @@ impl HaStatus {
 }
 
 /// One node of an HA cluster, as `sys/ha-status` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HaNode {
     /// The node's host name.

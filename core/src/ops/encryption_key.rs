@@ -14,7 +14,8 @@ use std::time::Duration;
 pub struct GetEncryptionKeyStatus;
 
 /// The active encryption key.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct KeyStatus {
     /// Key term: rises by one at every rotation.
     pub term: u64,
@@ -60,7 +61,8 @@ fn config_path(target: &Target) -> &'static str {
 }
 
 /// Automatic rotation of the encryption key.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct RotateConfig {
     /// Whether automatic rotation is on.
     #[serde(default, deserialize_with = "wire::null_default")]
@@ -70,8 +72,25 @@ pub struct RotateConfig {
     pub max_operations: u64,
     /// Rotate after this long; zero means no time-based rotation. The server sends a Go
     /// duration (`"48h0m0s"`) or the integer `0`.
-    #[serde(default, deserialize_with = "interval")]
+    #[serde(
+        default,
+        deserialize_with = "interval",
+        serialize_with = "interval_out"
+    )]
     pub interval: Duration,
+}
+
+/// Whole seconds as the integer the server also sends, anything finer as a Go duration in
+/// nanoseconds: either reads back through [`interval`] as the same duration.
+fn interval_out<S: serde::Serializer>(
+    interval: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if interval.subsec_nanos() == 0 {
+        serializer.serialize_u64(interval.as_secs())
+    } else {
+        serializer.collect_str(&format_args!("{}ns", interval.as_nanos()))
+    }
 }
 
 fn interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

@@ -44,6 +44,7 @@ fn path(target: &Target, kind: TokenKind, leaf: &str) -> String {
 
 /// The state of a root-token generation, from any of its endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct RootGenerationStatus {
     /// The ceremony's nonce, once started.
     #[serde(default, deserialize_with = "wire::non_empty")]

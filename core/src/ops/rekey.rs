@@ -37,7 +37,8 @@ pub(crate) fn path(target: &Target, kind: KeyKind, leaf: &str) -> String {
 }
 
 /// The state of a rekey, as its `init` and `update` endpoints report it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct RekeyStatus {
     /// The rekey's nonce, once started.
     #[serde(default, deserialize_with = "wire::non_empty")]
@@ -72,6 +73,7 @@ pub struct RekeyStatus {
 
 /// The answer to the share that completes a rekey: the new shares.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct RekeyResult {
     /// The rekey's nonce.
     #[serde(default, deserialize_with = "wire::non_empty")]

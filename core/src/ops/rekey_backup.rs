@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 /// The stored backup: for each PGP key fingerprint, the shares encrypted to it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct BackupKeys {
     /// The nonce of the rekey that wrote the backup.
     #[serde(default, deserialize_with = "wire::non_empty")]

@@ -9,10 +9,11 @@ use crate::ops::rekey::{path, KeyKind};
 use crate::secret::KeyShare;
 use crate::wire;
 use http::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The state of a rekey verification.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct VerifyStatus {
     /// The verification nonce.
     #[serde(default, deserialize_with = "wire::non_empty")]

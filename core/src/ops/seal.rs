@@ -142,6 +142,7 @@ impl Initialize {
 
 /// What `sys/init` hands out, once: the shares and the initial root token.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct InitResult {
     /// Unseal shares, hex (PGP-encrypted when PGP keys were given).
     #[serde(default, deserialize_with = "wire::null_default")]
@@ -171,7 +172,8 @@ pub struct ReadSealStatus;
 operation!(ReadSealStatus => SealStatus, |self, target| target.request(Method::GET, "sys/seal-status", None), wire::json);
 
 /// The seal state, as `sys/seal-status` and `sys/unseal` report it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct SealStatus {
     /// Seal type (`shamir`, `awskms`, ...).
     #[serde(rename = "type", default, deserialize_with = "wire::null_default")]
@@ -244,7 +246,7 @@ pub struct SealStatus {
 }
 
 /// Which server product answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum Product {
     /// HashiCorp Vault.
@@ -254,7 +256,8 @@ pub enum Product {
 }
 
 /// What [`SealStatus::server`] concludes about the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ServerInfo {
     /// The product.
     pub product: Product,
@@ -392,7 +395,7 @@ operation!(Unseal => SealStatus, |self, target| {
 pub struct ReadSealBackendStatus;
 
 /// What `sys/seal-backend-status` answers (Vault's `SealBackendStatusResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct SealBackendStatus {
     /// Whether every backend is healthy.
@@ -409,7 +412,7 @@ pub struct SealBackendStatus {
 }
 
 /// One seal backend in [`SealBackendStatus`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct SealBackend {
     /// The seal's name in the configuration.
