@@ -379,7 +379,7 @@ pub trait Ceremony: sealed::Sealed {
 
 /// How far a ceremony got, as an application shows it (a progress bar, "2 of 3 shares"):
 /// what [`drive_reporting`] hands over after every answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Progress {
     /// Shares counted so far: current shares, or new shares while [`verifying`](Self::verifying).
