@@ -51,6 +51,9 @@
 //! - `pgp-web`: `pgp` for `wasm32-unknown-unknown` in a browser.
 //! - `tracing`: events (target `vault_key`) for every request, answer, redirect, retry,
 //!   settle decision and ceremony step, with no secret in them.
+//! - `rustls` (with `rustls-ring` or `rustls-aws-lc-rs` for the crypto): the rustls client
+//!   settings of a [`ClientConfig`](transport::config::ClientConfig), for a transport over
+//!   rustls (`transport::tls`).
 //!
 //! Pinning a ceremony to PGP fingerprints (`require_fingerprints`) needs no feature.
 

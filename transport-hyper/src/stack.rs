@@ -13,13 +13,6 @@ use hyper::body::Body as _;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
-    ServerName, UnixTime,
-};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -27,8 +20,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tower_service::Service as _;
-use vault_key_core::transport::config::{self, ClientConfig, KeyFormat};
-use vault_key_core::transport::{copy_request, may_retry, may_retry_method};
+use vault_key_core::transport::config::{self, ClientConfig};
+use vault_key_core::transport::{copy_request, may_retry, may_retry_method, tls};
 use vault_key_core::transport::{BodyCollector, TransportError, TransportErrorKind};
 use vault_key_core::AsyncHttpClient;
 
@@ -49,7 +42,8 @@ pub(crate) struct Stack {
 
 impl Stack {
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, TransportError> {
-        let tls = tls_config(config)?;
+        let roots = config.trusted_roots(|path| std::fs::read(path), list_dir, system_roots)?;
+        let tls = tls::rustls_config(config, roots, |path| std::fs::read(path))?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -58,17 +52,9 @@ impl Stack {
             .with_tls_config(tls)
             .https_or_http();
         // The name the certificate must carry, when it is not the address's host.
-        let connector = match &config.tls_server_name {
+        let connector = match tls::server_name(config)? {
             None => connector,
-            Some(name) => {
-                let name = ServerName::try_from(name.clone()).map_err(|_| {
-                    TransportError::new(
-                        TransportErrorKind::Config,
-                        format!("TLS server name {name:?} is not a DNS name or an IP address"),
-                    )
-                })?;
-                connector.with_server_name_resolver(FixedServerNameResolver::new(name))
-            }
+            Some(name) => connector.with_server_name_resolver(FixedServerNameResolver::new(name)),
         };
         let connector = connector.enable_http1().wrap_connector(http);
         Ok(Self {
@@ -84,7 +70,7 @@ impl Stack {
     /// `mapped` (the mapping of `error`), or a TLS error that says what a server's alert
     /// about the client certificate means.
     fn hinted(&self, error: &(dyn StdError + 'static), mapped: TransportError) -> TransportError {
-        match client_certificate_hint(error, self.client_certificate) {
+        match tls::client_certificate_hint(error, self.client_certificate) {
             Some(hint) => TransportError::new(TransportErrorKind::Tls, format!("{hint}: {mapped}")),
             None => mapped,
         }
@@ -268,6 +254,25 @@ impl AsyncHttpClient for Stack {
     type Error = TransportError;
 
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        #[cfg(feature = "tracing")]
+        let (event, started) = (
+            vault_key_core::transport::ExchangeEvent::of(&request),
+            std::time::Instant::now(),
+        );
+        let outcome = self.send_within_timeout(request).await;
+        #[cfg(feature = "tracing")]
+        event.finished(&outcome, started.elapsed());
+        outcome
+    }
+}
+
+impl Stack {
+    /// One exchange within the exchange timeout; what arrived of a body that broke off is
+    /// kept with the error.
+    async fn send_within_timeout(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<Response<Bytes>, TransportError> {
         let mut reading = None;
         let outcome = match self.timeout {
             None => self.exchange(request, &mut reading).await,
@@ -284,109 +289,6 @@ impl AsyncHttpClient for Stack {
             _ => error,
         })
     }
-}
-
-/// The crypto provider: the one the application installed for the process, else the one the
-/// crate's features chose (`ring` by default, `aws-lc-rs` as the option).
-fn crypto_provider() -> Result<Arc<CryptoProvider>, TransportError> {
-    if let Some(installed) = CryptoProvider::get_default() {
-        return Ok(installed.clone());
-    }
-    #[cfg(feature = "ring")]
-    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
-    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-    return Err(TransportError::new(
-        TransportErrorKind::Config,
-        "no TLS crypto provider: enable the feature `ring` or `aws-lc-rs`, or install one with \
-         rustls::crypto::CryptoProvider::install_default",
-    ));
-}
-
-fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, TransportError> {
-    let tls_error = |e: rustls::Error| {
-        TransportError::new(TransportErrorKind::Config, format!("TLS settings: {e}")).with_source(e)
-    };
-    let provider = crypto_provider()?;
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_error)?;
-    let roots = config.trusted_roots(|path| std::fs::read(path), list_dir, system_roots)?;
-    let builder = if config.danger_accept_invalid_certs {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-    } else {
-        let mut store = RootCertStore::empty();
-        store.add_parsable_certificates(roots.into_iter().map(CertificateDer::from));
-        builder.with_root_certificates(store)
-    };
-    match config.client_identity(|path| std::fs::read(path))? {
-        None => Ok(builder.with_no_client_auth()),
-        Some(identity) => {
-            let chain = identity
-                .chain
-                .into_iter()
-                .map(CertificateDer::from)
-                .collect();
-            // rustls keeps its own copy for the client's life; this one is wiped with `identity`.
-            let key = match identity.key_format {
-                KeyFormat::Pkcs1 => {
-                    PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(&identity.key[..]))
-                }
-                KeyFormat::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(&identity.key[..])),
-                _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(&identity.key[..])),
-            };
-            builder
-                .with_client_auth_cert(chain, key.clone_key())
-                .map_err(|e| {
-                    TransportError::new(
-                        TransportErrorKind::Config,
-                        format!("the client certificate and key do not go together: {e}"),
-                    )
-                })
-        }
-    }
-}
-
-/// What a server's TLS alert about the client certificate means, in the operator's terms:
-/// `None` when `error` holds no such alert.
-fn client_certificate_hint(
-    error: &(dyn StdError + 'static),
-    configured: bool,
-) -> Option<&'static str> {
-    use rustls::AlertDescription::*;
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if let Some(rustls::Error::AlertReceived(alert)) = e.downcast_ref::<rustls::Error>() {
-            return match (alert, configured) {
-                (CertificateRequired | BadCertificate | HandshakeFailure, false) => Some(
-                    "the server requires a client certificate and none is configured \
-                     (VAULT_CLIENT_CERT and VAULT_CLIENT_KEY, or client_certificate_files)",
-                ),
-                (
-                    BadCertificate
-                    | UnknownCA
-                    | CertificateUnknown
-                    | CertificateExpired
-                    | CertificateRevoked
-                    | UnsupportedCertificate
-                    | AccessDenied,
-                    true,
-                ) => Some(
-                    "the server refused the client certificate (is it signed by a CA of the \
-                     listener's tls_client_ca_file, and still valid?)",
-                ),
-                _ => None,
-            };
-        }
-        cause = match e.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        };
-    }
-    None
 }
 
 /// The entries of a directory of CA certificates, and whether each is a directory.
@@ -408,56 +310,6 @@ fn system_roots() -> Vec<Vec<u8>> {
         .into_iter()
         .map(|cert| cert.to_vec())
         .collect()
-}
-
-/// Accepts any certificate (handshake signatures are still checked): the explicit opt-in for
-/// development servers.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// Maps hyper's error to a kind by what caused it; its text goes along (it never holds
@@ -528,22 +380,5 @@ mod tests {
         );
         let message = map_error(&handshake).to_string();
         assert!(message.contains("UnknownIssuer"), "{message}");
-    }
-
-    #[test]
-    fn verification_can_only_be_skipped_explicitly() {
-        let https = |skip: bool| {
-            ClientConfig::builder()
-                .address("https://127.0.0.1:8200")
-                .system_roots(false)
-                .danger_accept_invalid_certs(skip)
-                .config()
-                .unwrap()
-        };
-        assert_eq!(
-            tls_config(&https(false)).unwrap_err().kind(),
-            TransportErrorKind::Config
-        );
-        assert!(tls_config(&https(true)).is_ok());
     }
 }

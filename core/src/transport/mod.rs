@@ -7,6 +7,8 @@
 //! - [`redirect`]: which redirects to follow, with which headers, and a wrapper that follows
 //!   them around any [`HttpClient`](crate::HttpClient);
 //! - [`submit`]: sending shares one after another until the server reports completion;
+//! - `ExchangeEvent` (feature `tracing`): the event of each exchange, with how long it took;
+//! - `tls` (feature `rustls`): the rustls client settings of a [`config::ClientConfig`];
 //! - here: [`TransportError`], the failures of an HTTP stack (connect, timeout, TLS, body too
 //!   large, redirect) without any of the stack's own types; [`BodyCollector`], the cap on
 //!   response size; [`Delivery`] and [`TransportFailure`], how far a failed request got; and
@@ -127,8 +129,13 @@
 //! [`drive`](crate::ceremony::drive) and [`drive_async`](crate::ceremony::drive_async).
 
 pub mod config;
+#[cfg(feature = "tracing")]
+mod exchange_event;
 pub mod redirect;
 pub mod submit;
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub mod tls;
 
 pub use crate::delivery::{Delivery, PartialResponse};
 use crate::exchange::ExecuteError;
@@ -136,6 +143,9 @@ use crate::secret::SecretBytes;
 use crate::trace::event;
 use crate::transport::redirect::RedirectError;
 use bytes::Bytes;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use exchange_event::ExchangeEvent;
 use http::{Method, Request, StatusCode};
 use std::fmt;
 use std::time::Duration;
