@@ -103,6 +103,9 @@
 //! - `pgp`: the core's `pgp` module (`core::pgp`), for holders' keys checked before a
 //!   ceremony and PGP-encrypted shares, backups and tokens decrypted in pure Rust. It needs
 //!   Rust 1.88, where the rest of the crate needs 1.85.
+//! - `tracing`: the core's events (target `vault_key`) for every request, redirect, retry,
+//!   settle decision and ceremony step, and one per exchange with its status and how long
+//!   it took (`core::transport::ExchangeEvent`); never a secret.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

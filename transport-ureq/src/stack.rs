@@ -106,6 +106,22 @@ impl HttpClient for Stack {
     type Error = TransportError;
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
+        #[cfg(feature = "tracing")]
+        let (event, started) = (
+            vault_key_core::transport::ExchangeEvent::of(&request),
+            Instant::now(),
+        );
+        let outcome = self.exchange(request);
+        #[cfg(feature = "tracing")]
+        event.finished(&outcome, started.elapsed());
+        outcome
+    }
+}
+
+impl Stack {
+    /// One exchange: the head (sent once more on a new connection when a read may be), then
+    /// the body within the size limit.
+    fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
         let started = Instant::now();
         // Only a read may go out twice: a copy is kept for those alone.
         let spare = may_retry_method(request.method()).then(|| copy_request(&request));
@@ -146,9 +162,7 @@ impl HttpClient for Stack {
         outcome?;
         Ok(Response::from_parts(parts, collector.finish()))
     }
-}
 
-impl Stack {
     /// Sends `request` and waits for the head of the answer. A retry (of a first attempt
     /// begun at `retry_of`) goes out on a new connection, within what is left of the
     /// exchange timeout.
@@ -217,7 +231,9 @@ impl Stack {
             ureq::Error::Rustls(tls) => tls,
             other => other,
         };
-        if let Some(hint) = tls::client_certificate_hint(cause, self.client_certificate) {
+        if let Some(hint) =
+            vault_key_core::transport::tls::client_certificate_hint(cause, self.client_certificate)
+        {
             return TransportError::new(TransportErrorKind::Tls, format!("{hint}: {error}"))
                 .with_source(error);
         }
