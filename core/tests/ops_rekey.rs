@@ -180,11 +180,11 @@ fn defaults_are_unseal_keys() {
         "/v1/sys/rekey/update"
     );
     let start = StartRekey::new(5, 3).require_verification(true);
-    assert_eq!(start.key_kind(), KeyKind::Unseal);
-    assert_eq!((start.shares(), start.threshold()), (5, 3));
-    assert!(start.verification_required());
-    assert!(!start.backup_requested());
-    assert!(start.pgp_key_list().is_empty());
+    assert_eq!(start.get_kind(), KeyKind::Unseal);
+    assert_eq!((start.get_shares(), start.get_threshold()), (5, 3));
+    assert!(start.get_require_verification());
+    assert!(!start.get_backup());
+    assert!(start.get_pgp_keys().is_empty());
 }
 
 #[test]

@@ -212,6 +212,9 @@ impl ReadRekeyProgress {
 operation!(ReadRekeyProgress => RekeyStatus, |self, target| target.request(Method::GET, &path(target, self.kind, "init"), None), wire::json);
 
 /// `PUT .../init`: hvac's `start_rekey`.
+///
+/// Each setting has one name, hvac's (the request's field): the builder method sets it,
+/// `get_` and the same name reads it back, as on `std::process::Command`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StartRekey {
     #[serde(skip)]
@@ -279,7 +282,7 @@ impl StartRekey {
     }
 
     /// The fingerprints of the keys given with `pgp_public_keys`.
-    pub fn pgp_fingerprints(&self) -> Option<&[String]> {
+    pub fn get_pgp_fingerprints(&self) -> Option<&[String]> {
         self.pgp_fingerprints.as_deref()
     }
 
@@ -304,32 +307,32 @@ impl StartRekey {
     }
 
     /// The shares of key this rekey replaces.
-    pub fn key_kind(&self) -> KeyKind {
+    pub fn get_kind(&self) -> KeyKind {
         self.kind
     }
 
     /// The new number of shares.
-    pub fn shares(&self) -> u32 {
+    pub fn get_shares(&self) -> u32 {
         self.secret_shares
     }
 
     /// The new threshold.
-    pub fn threshold(&self) -> u32 {
+    pub fn get_threshold(&self) -> u32 {
         self.secret_threshold
     }
 
     /// Whether verification is required.
-    pub fn verification_required(&self) -> bool {
+    pub fn get_require_verification(&self) -> bool {
         self.require_verification
     }
 
     /// The PGP keys, in order.
-    pub fn pgp_key_list(&self) -> &[String] {
+    pub fn get_pgp_keys(&self) -> &[String] {
         &self.pgp_keys
     }
 
     /// Whether a backup is asked for.
-    pub fn backup_requested(&self) -> bool {
+    pub fn get_backup(&self) -> bool {
         self.backup
     }
 

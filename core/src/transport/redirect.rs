@@ -86,6 +86,12 @@ pub enum RedirectError {
         /// The host (and port, if any) the redirect leads to.
         host: String,
     },
+    /// The address a node named as the cluster's leader (`sys/leader`) is not a URL, or the
+    /// node's own address is not one.
+    InvalidLeaderAddress {
+        /// The address that could not be read (lossy text).
+        address: String,
+    },
 }
 
 impl fmt::Display for RedirectError {
@@ -107,6 +113,9 @@ impl fmt::Display for RedirectError {
             ),
             RedirectError::HostNotAllowed { host } => {
                 write!(f, "refusing to follow a redirect to {host}: not an allowed host")
+            }
+            RedirectError::InvalidLeaderAddress { address } => {
+                write!(f, "the leader's address {address:?} (sys/leader) is not a URL")
             }
         }
     }
@@ -377,12 +386,11 @@ impl RedirectPolicy {
     /// [`RedirectHosts::Cluster`] and [`RedirectHosts::Any`] yes, otherwise only to a host
     /// the policy allows.
     pub fn check_named_leader(&self, from: &str, leader: &str) -> Result<(), RedirectError> {
-        let invalid = || RedirectError::InvalidLocation {
-            status: 200,
-            location: leader.to_string(),
+        let invalid = |address: &str| RedirectError::InvalidLeaderAddress {
+            address: address.to_string(),
         };
-        let from: Uri = from.parse().map_err(|_| invalid())?;
-        let to: Uri = leader.parse().map_err(|_| invalid())?;
+        let from: Uri = from.parse().map_err(|_| invalid(from))?;
+        let to: Uri = leader.parse().map_err(|_| invalid(leader))?;
         if self.hosts.allows(&from, &to, Some(&to)) {
             Ok(())
         } else {
@@ -1106,7 +1114,7 @@ mod tests {
         assert!(check(RedirectHosts::Never, "http://standby:8200").is_err());
         assert!(matches!(
             check(RedirectHosts::Any, "not a url"),
-            Err(RedirectError::InvalidLocation { .. })
+            Err(RedirectError::InvalidLeaderAddress { address }) if address == "not a url"
         ));
     }
 }

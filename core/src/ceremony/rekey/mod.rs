@@ -246,11 +246,11 @@ impl RekeyCeremony {
     /// and which shares to rekey). The start request is sent first; its answer pins the
     /// nonce.
     pub fn start(config: StartRekey) -> Self {
-        let pinned = match config.pgp_fingerprints() {
+        let pinned = match config.get_pgp_fingerprints() {
             Some(fingerprints) => Ok(Some(fingerprints.to_vec())),
-            None => super::skeleton::fingerprints_of(config.pgp_key_list()),
+            None => super::skeleton::fingerprints_of(config.get_pgp_keys()),
         };
-        let mut rekey = Self::new(config.key_kind(), Mode::Start(config));
+        let mut rekey = Self::new(config.get_kind(), Mode::Start(config));
         rekey.run.pin_keys(pinned);
         rekey
     }
@@ -388,7 +388,7 @@ impl RekeyCeremony {
     fn verification_expected(&self) -> bool {
         match (&self.status, &self.mode) {
             (Some(status), _) => status.verification_required,
-            (None, Mode::Start(config)) => config.verification_required(),
+            (None, Mode::Start(config)) => config.get_require_verification(),
             (None, Mode::Resume) => true,
         }
     }
