@@ -1,5 +1,5 @@
 //! The demo binary, run end to end: on its own throwaway server (the README's command), against an existing server
-//! in each of its scopes, and failing clearly. Its output must show every step and no unmasked secret.
+//! in each of its scopes when told to change it, unchanged when not told, and failing clearly. Its output must show every step and no unmasked secret.
 
 use std::process::{Command, Output};
 
@@ -142,10 +142,12 @@ fn demo_on_an_existing_server_in_each_scope() {
     let server = start(Server::builder());
     let root = server.root_token().to_string();
     let old = server.keys();
+    // Told to change this server: the demo did not start it.
     let external = |command: &mut Command| {
         command
             .env("BAO_ADDR", server.address())
-            .env("BAO_TOKEN", &root);
+            .env("BAO_TOKEN", &root)
+            .arg("--yes-change-this-server");
     };
     let term = || {
         server
@@ -222,6 +224,61 @@ fn demo_on_an_existing_server_in_each_scope() {
 }
 
 #[test]
+fn demo_leaves_a_server_it_did_not_start_unchanged_unless_told() {
+    let server = start(Server::builder());
+    let root = server.root_token().to_string();
+    let old = server.keys();
+    let read = |path: &str| {
+        server
+            .call("GET", path, Some(&root), None)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .json()
+            .expect("JSON")["data"]
+            .clone()
+    };
+    let term_before = read("/v1/sys/key-status")["term"].clone();
+    assert_eq!(term_before, 1, "a fresh server");
+
+    // With the shares given, and with none: no rotation, no rekey, the reason said, exit 3.
+    for shares in [old[..3].join(","), String::new()] {
+        let mut command = demo();
+        command
+            .env("BAO_ADDR", server.address())
+            .env("BAO_TOKEN", &root)
+            .env("VAULT_KEY_DEMO_SHARES", &shares);
+        let (output, stdout, stderr) = run(&mut command);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "not confirmed is exit code 3:\n{stdout}\n{stderr}"
+        );
+        // The reads ran and what would change was said; then it stopped.
+        position(&stdout, "[2/");
+        position(&stdout, "will now change");
+        assert!(!stdout.contains("Rotation"), "{stdout}");
+        assert!(
+            stderr.contains("was not changed")
+                && stderr.contains("no terminal to ask on")
+                && stderr.contains("--yes-change-this-server"),
+            "{stderr}"
+        );
+        assert_eq!(
+            read("/v1/sys/key-status")["term"],
+            term_before,
+            "the key was not rotated"
+        );
+        let rekey = read("/v1/sys/rotate/root/init");
+        assert_eq!(rekey["started"], false, "no rekey was started: {rekey}");
+        assert!(full_shares(&stdout).is_empty(), "{stdout}");
+    }
+    // The shares still in effect are the old ones.
+    server.seal().expect("seal");
+    server
+        .unseal_with(&old[..3])
+        .expect("the old shares still unseal");
+}
+
+#[test]
 fn demo_fails_clearly() {
     let (output, stdout, _) = run(demo().arg("--help"));
     assert!(output.status.success());
@@ -230,6 +287,7 @@ fn demo_fails_clearly() {
         "VAULT_TOKEN",
         "VAULT_KEY_DEMO_SHARES",
         "--read-only",
+        "--yes-change-this-server",
     ] {
         assert!(stdout.contains(topic), "--help mentions {topic}");
     }

@@ -3,6 +3,7 @@
 
 use std::env;
 use std::fmt::Display;
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,8 +27,9 @@ USAGE:
     cargo run -p vault-key-tests --bin demo [-- OPTIONS]
 
 OPTIONS:
-    --read-only    Only read: server status and key status. Nothing is changed.
-    -h, --help     Print this help.
+    --read-only                Only read: server status and key status. Nothing is changed.
+    --yes-change-this-server   With VAULT_ADDR / BAO_ADDR: change that server without asking (see below).
+    -h, --help                 Print this help.
 
 WHAT IT DOES:
     Without VAULT_ADDR / BAO_ADDR it starts a throwaway local OpenBao server (installing the `bao` binary
@@ -51,10 +53,13 @@ AN EXISTING SERVER:
     With the shares it runs every step: it ROTATES the encryption key, REPLACES the unseal shares (the
     new ones are printed once: store them) and generates a root token, which it revokes again.
     Without the shares it only reads and rotates the encryption key. With --read-only it only reads.
-    It says what it will change before it changes anything.
+    It says what it will change before it changes anything, and changes a server it did not start only
+    when told to: with --yes-change-this-server, or when the address is typed back at the prompt on a
+    terminal. Without either (a script, a pipe, a wrong answer) it stops after the reads, unchanged.
 
 EXIT STATUS:
-    0 when every step succeeded; 1 with a message naming the failed step otherwise; 2 for bad options.
+    0 when every step succeeded; 1 with a message naming the failed step otherwise; 2 for bad options;
+    3 when a server the demo did not start was left unchanged because the change was not confirmed.
 ";
 
 /// Shows the first four characters of a secret.
@@ -63,18 +68,35 @@ fn mask(secret: &str) -> String {
     format!("{shown}…")
 }
 
-/// A failed step, with what was being done.
-struct Failure {
-    step: String,
-    message: String,
+/// Why the demo stopped early.
+enum Failure {
+    /// A step failed, with what was being done.
+    Step { step: String, message: String },
+    /// A server the demo did not start was left as it was: the change was not confirmed.
+    NotConfirmed(String),
 }
 
 fn fail(step: &str, error: impl Display) -> Failure {
-    Failure {
+    Failure::Step {
         step: step.to_string(),
         message: error.to_string(),
     }
 }
+
+impl Failure {
+    /// The same failure with `note` added to its message.
+    fn noting(mut self, note: &str) -> Self {
+        match &mut self {
+            Failure::Step { message, .. } | Failure::NotConfirmed(message) => {
+                message.push_str(note)
+            }
+        }
+        self
+    }
+}
+
+/// The exit code of a demo that was not allowed to change the server.
+const NOT_CONFIRMED: u8 = 3;
 
 /// What the demo may do.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,6 +116,7 @@ struct Summary {
 
 fn main() -> ExitCode {
     let mut read_only = false;
+    let mut confirmed = false;
     for arg in env::args().skip(1) {
         match arg.as_str() {
             "-h" | "--help" => {
@@ -101,6 +124,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "--read-only" => read_only = true,
+            "--yes-change-this-server" => confirmed = true,
             other => {
                 eprintln!("error: unknown option {other:?} (see --help)");
                 return ExitCode::from(2);
@@ -108,15 +132,52 @@ fn main() -> ExitCode {
         }
     }
     let started = Instant::now();
-    match run(read_only) {
+    match run(read_only, confirmed) {
         Ok(()) => {
             println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
             ExitCode::SUCCESS
         }
-        Err(failure) => {
-            eprintln!("\nerror: {} failed: {}", failure.step, failure.message);
+        Err(Failure::Step { step, message }) => {
+            eprintln!("\nerror: {step} failed: {message}");
             ExitCode::FAILURE
         }
+        Err(Failure::NotConfirmed(why)) => {
+            eprintln!("\nstopped: {why}");
+            ExitCode::from(NOT_CONFIRMED)
+        }
+    }
+}
+
+/// Whether the user lets the demo change the server at `address`, which it did not start: `--yes-change-this-server`
+/// was given, or the address is typed back on a terminal. Anything else (no terminal, another answer, the end of
+/// input) is a no, with the reason.
+fn confirm_change(address: &str, given: bool) -> Result<(), Failure> {
+    if given {
+        println!("  (--yes-change-this-server: going ahead without asking)");
+        return Ok(());
+    }
+    let refused = |why: &str| {
+        Failure::NotConfirmed(format!(
+            "{why}: the server at {address} was not changed (nothing but reads was sent). To let the demo change \
+             it, run it on a terminal and type the address when asked, or pass --yes-change-this-server; \
+             --read-only only reads."
+        ))
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refused(
+            "this server was not started by the demo and there is no terminal to ask on",
+        ));
+    }
+    print!("\nThis server was not started by the demo. Type its address ({address}) to let the demo change it: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return Err(refused("no answer could be read"));
+    }
+    if answer.trim().trim_end_matches('/') == address.trim_end_matches('/') {
+        Ok(())
+    } else {
+        Err(refused("the address typed does not match"))
     }
 }
 
@@ -126,12 +187,13 @@ fn external_address() -> Option<String> {
         .find_map(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
 }
 
-fn run(read_only: bool) -> Result<(), Failure> {
+fn run(read_only: bool, confirmed: bool) -> Result<(), Failure> {
     println!(
         "vault-key demo: a key-management lifecycle with the blocking client (vault-key-ureq)\n"
     );
 
-    let (local, client, shares) = match external_address() {
+    let external = external_address();
+    let (local, client, shares) = match external.clone() {
         None => {
             println!("Starting a throwaway local OpenBao server (the first run installs `bao`)…");
             let server = Server::builder()
@@ -254,6 +316,9 @@ fn run(read_only: bool) -> Result<(), Failure> {
             "  (no rekey and no root-token generation: VAULT_KEY_DEMO_SHARES holds no unseal shares)"
         );
     }
+    if let Some(address) = &external {
+        confirm_change(address, confirmed)?;
+    }
 
     // Step 3: rotation.
     step(3, scope, "Rotation of the encryption key");
@@ -341,13 +406,12 @@ fn rekey(
     }
     let cancelled = ceremony.cancel().is_ok()
         && drive(client.http_client(), client.target(), &mut ceremony).is_ok();
-    outcome.map_err(|mut failure| {
-        failure.message.push_str(if cancelled {
+    outcome.map_err(|failure| {
+        failure.noting(if cancelled {
             "; the rekey was cancelled, the old shares stay in effect"
         } else {
             "; cancelling the rekey failed too: cancel it by hand"
-        });
-        failure
+        })
     })
 }
 
@@ -435,13 +499,12 @@ fn generate_root_token(client: &Client, shares: &[KeyShare]) -> Result<(), Failu
     }
     let cancelled = ceremony.cancel().is_ok()
         && drive(client.http_client(), client.target(), &mut ceremony).is_ok();
-    outcome.map_err(|mut failure| {
-        failure.message.push_str(if cancelled {
+    outcome.map_err(|failure| {
+        failure.noting(if cancelled {
             "; the generation was cancelled"
         } else {
             "; cancelling the generation failed too: cancel it by hand"
-        });
-        failure
+        })
     })
 }
 
