@@ -21,12 +21,10 @@ use std::time::{Duration, Instant};
 use ureq::http::Uri;
 use vault_key_core::transport::config::{ClientConfig, Proxy};
 use vault_key_core::transport::{TransportError, TransportErrorKind};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-/// The longest proxy answer to a `CONNECT` read before giving up on it.
-const MAX_CONNECT_ANSWER: usize = 16 * 1024;
-
-/// Where requests go when a proxy is configured, and the credentials they carry to it.
+/// Where requests go when a proxy is configured, and the credentials they carry to it (the
+/// core's [`Proxy`] decides both).
 pub(crate) struct Route {
     proxy: Proxy,
     /// The proxy's `host:port`, as its URL names it.
@@ -49,67 +47,22 @@ impl fmt::Debug for Route {
 }
 
 impl Route {
-    /// The route of `config`, if it names a proxy. Only `http://` proxies are supported (the
-    /// Go client's `https://` and `socks5://` ones are refused here rather than bypassed).
+    /// The route of `config`, if it names a proxy; a proxy URL the core refuses (not
+    /// `http://`, no host) is an error here, when the client is built.
     pub(crate) fn of(config: &ClientConfig) -> Result<Option<Route>, TransportError> {
         let Some(proxy) = config.proxy.clone() else {
             return Ok(None);
         };
-        let refused = |why: &str| {
-            TransportError::new(
-                TransportErrorKind::Config,
-                format!("proxy from {}: {why}", proxy.source()),
-            )
-        };
-        let Some(rest) = proxy.url().strip_prefix("http://") else {
-            return Err(refused(
-                "only an http:// proxy is supported (a CONNECT proxy reached over plain HTTP)",
-            ));
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let (user_info, host_and_port) = match authority.rsplit_once('@') {
-            Some((user_info, host)) => (Some(user_info), host),
-            None => (None, authority),
-        };
-        if host_and_port.is_empty() {
-            return Err(refused("the proxy URL names no host"));
-        }
-        let host_and_port = if has_port(host_and_port) {
-            host_and_port.to_string()
-        } else {
-            // Go's default for an http:// proxy without a port.
-            format!("{host_and_port}:80")
-        };
-        let authorization = match user_info {
-            None => None,
-            Some(user_info) => {
-                let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-                let mut plain = Zeroizing::new(percent_decode(user));
-                plain.push(b':');
-                let mut password = percent_decode(password);
-                plain.extend_from_slice(&password);
-                password.zeroize();
-                let encoded = Zeroizing::new(base64(&plain));
-                Some(Zeroizing::new(format!("Basic {}", encoded.as_str())))
-            }
-        };
         Ok(Some(Route {
+            host_and_port: proxy.host_and_port()?,
+            authorization: proxy.authorization(),
             proxy,
-            host_and_port,
-            authorization,
         }))
     }
 
     /// Whether a request to `uri` goes through the proxy (by the `NO_PROXY` rules).
     pub(crate) fn applies_to(&self, uri: &Uri) -> bool {
-        let Some(host) = uri.host() else {
-            return false;
-        };
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("https") => 443,
-            _ => 80,
-        });
-        self.proxy.applies_to(host, port)
+        self.proxy.applies_to_uri(uri)
     }
 
     /// The proxy's addresses.
@@ -140,48 +93,20 @@ impl Route {
         uri: &Uri,
         timeout: Option<Duration>,
     ) -> Result<(), ureq::Error> {
-        let host = uri.host().ok_or(ureq::Error::ConnectionFailed)?;
-        let port = uri.port_u16().unwrap_or(443);
-        let target = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let mut head = Zeroizing::new(format!(
-            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {}\r\n",
-            vault_key_core::transport::config::USER_AGENT
-        ));
-        if let Some(authorization) = &self.authorization {
-            head.push_str("Proxy-Authorization: ");
-            head.push_str(authorization);
-            head.push_str("\r\n");
-        }
-        head.push_str("\r\n");
+        let head = self.proxy.connect_request(uri).map_err(to_ureq)?;
         let deadline = timeout.map(|limit| Instant::now() + limit);
         stream.set_write_timeout(timeout)?;
         stream.write_all(head.as_bytes())?;
         let mut answer = Vec::new();
         let mut chunk = [0u8; 1024];
-        let end = loop {
-            if let Some(end) = find(&answer, b"\r\n\r\n") {
-                break end + 4;
-            }
-            if answer.len() > MAX_CONNECT_ANSWER {
-                return Err(ureq::Error::ConnectProxyFailed(
-                    "the proxy's answer to CONNECT has no end".into(),
-                ));
-            }
+        while !self.proxy.tunnel_answer(uri, &answer).map_err(to_ureq)? {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
                 return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
             }
             stream.set_read_timeout(left)?;
             match stream.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(ureq::Error::ConnectProxyFailed(
-                        "the proxy closed the connection before answering CONNECT".into(),
-                    ))
-                }
+                Ok(0) => return Err(to_ureq(self.proxy.tunnel_closed(uri, &answer))),
                 Ok(n) => answer.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -194,22 +119,6 @@ impl Route {
                 }
                 Err(e) => return Err(e.into()),
             }
-        };
-        // The server speaks first only after the client's TLS hello: nothing may follow.
-        let status_line = String::from_utf8_lossy(&answer[..end]);
-        let status_line = status_line.lines().next().unwrap_or_default();
-        let status = status_line.split(' ').nth(1).unwrap_or_default();
-        if !status.starts_with('2') || end != answer.len() {
-            return Err(ureq::Error::ConnectProxyFailed(format!(
-                "the proxy {} refused the tunnel to {target}: {}{}",
-                self.host_and_port,
-                status_line.trim(),
-                if status == "407" {
-                    " (the proxy wants credentials: put them in the proxy URL, user:password@host)"
-                } else {
-                    ""
-                }
-            )));
         }
         stream.set_read_timeout(None)?;
         stream.set_write_timeout(None)?;
@@ -217,59 +126,13 @@ impl Route {
     }
 }
 
-/// Standard base64 with padding, for the `Basic` credentials.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= group.len() {
-                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
+/// The core's verdict on a tunnel as ureq's error, of the same kind once mapped back: a
+/// refusal a failed proxy connection, a broken answer an I/O error of bad data.
+fn to_ureq(error: TransportError) -> ureq::Error {
+    match error.kind() {
+        TransportErrorKind::Connect => ureq::Error::ConnectProxyFailed(error.message().into()),
+        _ => ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidData, error)),
     }
-    out
-}
-
-fn has_port(host_and_port: &str) -> bool {
-    match host_and_port.rsplit_once(':') {
-        // `[::1]` alone has a colon but no port.
-        Some((host, port)) => {
-            !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && (!host.contains(':') || host.ends_with(']'))
-        }
-        None => false,
-    }
-}
-
-/// `%XX` sequences decoded, as Go's `url.Parse` does for user information.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -404,37 +267,30 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_decoded_sent_and_never_shown() {
+    fn credentials_are_sent_and_never_shown() {
         let route = route("http://ops%40corp:s3cr%3At@proxy.example:3128", None);
         assert_eq!(route.host_and_port, "proxy.example:3128");
-        let expected = base64(b"ops@corp:s3cr:t");
-        assert_eq!(base64(b"u:p"), "dTpw");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abcd"), "YWJjZA==");
+        // base64 of `ops@corp:s3cr:t`.
+        let expected = "b3BzQGNvcnA6czNjcjp0";
         assert_eq!(
             route.authorization.as_deref().map(String::as_str),
             Some(format!("Basic {expected}").as_str())
         );
         let shown = format!("{route:?}");
         assert!(
-            !shown.contains("s3cr") && !shown.contains(&expected),
+            !shown.contains("s3cr") && !shown.contains(expected),
             "{shown}"
         );
         let forward = route.forward(&"http://vault.example:8200/v1/sys/health".parse().unwrap());
         let shown = format!("{forward:?}");
-        assert!(!shown.contains(&expected), "{shown}");
+        assert!(!shown.contains(expected), "{shown}");
     }
 
     #[test]
-    fn a_proxy_url_without_port_or_scheme_support() {
+    fn a_proxy_url_the_core_refuses_fails_the_build() {
         assert_eq!(
             route("proxy.example", None).host_and_port,
             "proxy.example:80"
-        );
-        assert_eq!(route("http://[::1]", None).host_and_port, "[::1]:80");
-        assert_eq!(
-            route("http://[::1]:3128/", None).host_and_port,
-            "[::1]:3128"
         );
         let config = ClientConfig::builder()
             .address("http://vault.example:8200")
@@ -456,7 +312,8 @@ mod tests {
     #[test]
     fn requests_are_rewritten_one_after_another_in_any_pieces() {
         let route = route("http://u:p@proxy.example:3128", None);
-        let auth = base64(b"u:p");
+        // base64 of `u:p`.
+        let auth = "dTpw";
         let mut forward = route.forward(&"http://vault.example:8200/".parse().unwrap());
         let input = b"PUT /v1/sys/rotate HTTP/1.1\r\nhost: vault.example:8200\r\ncontent-length: 4\r\n\r\nbodyGET /v1/sys/health?x=1 HTTP/1.1\r\nhost: vault.example:8200\r\n\r\n";
         let expected = format!(

@@ -7,9 +7,20 @@
 //! the hosts `NO_PROXY` names, and never proxies `localhost` or a loopback address. Vault's
 //! own `VAULT_HTTP_PROXY` (and `VAULT_PROXY_ADDR`, which supersedes it) sends every request
 //! through one proxy, `NO_PROXY` and loopback included.
+//!
+//! How a request goes through the proxy is decided here too, without I/O, so that both
+//! transports go the same way: an `https` server through a `CONNECT` tunnel
+//! ([`Proxy::connect_request`], [`Proxy::tunnel_answer`]), an `http` one with each request in
+//! absolute form to the proxy; both with [`Proxy::authorization`] from the URL's user
+//! information. Only an `http://` proxy is supported ([`Proxy::host_and_port`]).
 
+use base64::Engine as _;
+use http::Uri;
 use std::fmt;
 use std::net::IpAddr;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::transport::{TransportError, TransportErrorKind};
 
 /// An HTTP proxy and the hosts that bypass it.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,6 +108,180 @@ impl Proxy {
         }
         !list.iter().any(|entry| bypasses(entry, &host, ip, port))
     }
+
+    /// Whether a request to `uri` goes through the proxy: [`applies_to`](Self::applies_to)
+    /// its host and port (the scheme's default port when it names none).
+    pub fn applies_to_uri(&self, uri: &Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        self.applies_to(host, port)
+    }
+
+    /// The longest answer to `CONNECT` read before giving up on the proxy: a proxy's answer
+    /// is a few lines, and one that never ends must not be read forever.
+    pub const MAX_TUNNEL_ANSWER: usize = 16 * 1024;
+
+    /// The proxy's `host:port` to connect to (port 80 when the URL names none, as Go's
+    /// default). Only an `http://` proxy is supported: the Go client's `https://` and
+    /// `socks5://` ones are refused with a [`Config`](TransportErrorKind::Config) error
+    /// rather than bypassed, as is a URL without a host.
+    pub fn host_and_port(&self) -> Result<String, TransportError> {
+        let refused = |why: &str| {
+            TransportError::new(
+                TransportErrorKind::Config,
+                format!("proxy from {}: {why}", self.source),
+            )
+        };
+        let Some((_, host_and_port)) = self.authority() else {
+            return Err(refused(
+                "only an http:// proxy is supported (a CONNECT proxy reached over plain HTTP)",
+            ));
+        };
+        if host_and_port.is_empty() {
+            return Err(refused("the proxy URL names no host"));
+        }
+        Ok(if has_port(host_and_port) {
+            host_and_port.to_string()
+        } else {
+            format!("{host_and_port}:80")
+        })
+    }
+
+    /// The `Proxy-Authorization` value for the URL's user information (percent-decoded, as
+    /// Go's `url.Parse` reads it): `Basic <base64 of user:password>`. A secret: it goes to
+    /// the proxy on the tunnel's request or on every forwarded one, never to a log.
+    pub fn authorization(&self) -> Option<Zeroizing<String>> {
+        let (user_info, _) = self.authority()?;
+        let user_info = user_info?;
+        let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+        let mut plain = Zeroizing::new(percent_decode(user));
+        plain.push(b':');
+        let mut password = percent_decode(password);
+        plain.extend_from_slice(&password);
+        password.zeroize();
+        let mut value = Zeroizing::new(String::from("Basic "));
+        base64::engine::general_purpose::STANDARD.encode_string(plain.as_slice(), &mut value);
+        Some(value)
+    }
+
+    /// The head of the `CONNECT` request that opens a tunnel to `uri`'s host and port, with
+    /// the proxy's credentials when its URL has them (so it is wiped when dropped).
+    pub fn connect_request(&self, uri: &Uri) -> Result<Zeroizing<String>, TransportError> {
+        let target = tunnel_target(uri)?;
+        let mut head = Zeroizing::new(format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {}\r\n",
+            super::USER_AGENT
+        ));
+        if let Some(authorization) = self.authorization() {
+            head.push_str("Proxy-Authorization: ");
+            head.push_str(&authorization);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        Ok(head)
+    }
+
+    /// Reads the proxy's answer to [`connect_request`](Self::connect_request) for `uri`, as
+    /// far as it has arrived: `Ok(false)` to read more, `Ok(true)` when the tunnel is open.
+    ///
+    /// A refusal (any status but 2xx) is a [`Connect`](TransportErrorKind::Connect) error
+    /// that names the status line; an answer that is not HTTP, has no end within
+    /// [`MAX_TUNNEL_ANSWER`](Self::MAX_TUNNEL_ANSWER) bytes, or has bytes after its head
+    /// (the server speaks only after the client's TLS hello) is a
+    /// [`Protocol`](TransportErrorKind::Protocol) error.
+    pub fn tunnel_answer(&self, uri: &Uri, answer: &[u8]) -> Result<bool, TransportError> {
+        let target = tunnel_target(uri)?;
+        let proxy = self.shown_host();
+        let broken = |why: String| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("the proxy {proxy}, asked for a tunnel to {target}: {why}"),
+            )
+        };
+        let line_end = find(answer, b"\r\n");
+        let status_line = &answer[..line_end.unwrap_or(answer.len())];
+        let status = parse_status_line(status_line);
+        // Garbage is refused as soon as it shows, not after 16 KiB of it.
+        let looks_like_http = b"HTTP/1.".starts_with(&status_line[..status_line.len().min(7)]);
+        if (line_end.is_some() && status.is_none()) || !looks_like_http {
+            return Err(broken(format!(
+                "the answer is not HTTP: {}",
+                shown(status_line)
+            )));
+        }
+        let Some(end) = find(answer, b"\r\n\r\n").map(|at| at + 4) else {
+            if answer.len() > Self::MAX_TUNNEL_ANSWER {
+                return Err(broken(format!(
+                    "the answer has no end within {} bytes",
+                    Self::MAX_TUNNEL_ANSWER
+                )));
+            }
+            return Ok(false);
+        };
+        let status = status.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(TransportError::new(
+                TransportErrorKind::Connect,
+                format!(
+                    "the proxy {proxy} refused the tunnel to {target}: {}{}",
+                    shown(status_line),
+                    if status == 407 {
+                        " (the proxy wants credentials: put them in the proxy URL, \
+                         user:password@host)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if end != answer.len() {
+            return Err(broken(
+                "bytes followed the answer before the TLS handshake".to_string(),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// The error for a proxy that closed the connection after sending `answer` (perhaps
+    /// nothing) of its answer to `CONNECT` for `uri`.
+    pub fn tunnel_closed(&self, uri: &Uri, answer: &[u8]) -> TransportError {
+        let target = tunnel_target(uri).unwrap_or_default();
+        let proxy = self.shown_host();
+        if answer.is_empty() {
+            TransportError::new(
+                TransportErrorKind::Connect,
+                format!(
+                    "the proxy {proxy} closed the connection before answering CONNECT to {target}"
+                ),
+            )
+        } else {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("the proxy {proxy}'s answer to CONNECT to {target} broke off"),
+            )
+        }
+    }
+
+    /// The user information (if any) and `host[:port]` of an `http://` URL.
+    fn authority(&self) -> Option<(Option<&str>, &str)> {
+        let rest = self.url.strip_prefix("http://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        Some(match authority.rsplit_once('@') {
+            Some((user_info, host)) => (Some(user_info), host),
+            None => (None, authority),
+        })
+    }
+
+    /// The proxy's host and port as an error may show them: no user information.
+    fn shown_host(&self) -> String {
+        self.host_and_port()
+            .unwrap_or_else(|_| redacted_url(&self.url))
+    }
 }
 
 impl fmt::Debug for Proxy {
@@ -131,6 +316,92 @@ fn redacted_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// `host:port` of a tunnel to `uri` (an IPv6 address in brackets).
+fn tunnel_target(uri: &Uri) -> Result<String, TransportError> {
+    let host = uri.host().ok_or_else(|| {
+        TransportError::new(
+            TransportErrorKind::Config,
+            format!("no host to open a tunnel to: {uri}"),
+        )
+    })?;
+    let port = uri.port_u16().unwrap_or(443);
+    Ok(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// The status of `HTTP/1.x NNN reason`, if the line is one.
+fn parse_status_line(line: &[u8]) -> Option<u16> {
+    let rest = line
+        .strip_prefix(b"HTTP/1.")
+        .filter(|rest| rest.first().is_some_and(u8::is_ascii_digit))?;
+    let code = rest.get(2..5)?;
+    let after = rest.get(5);
+    if rest.get(1) != Some(&b' ')
+        || !code.iter().all(u8::is_ascii_digit)
+        || after.is_some_and(|&b| b != b' ')
+    {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+/// A line from the proxy as an error may show it: printable, and not too long.
+fn shown(line: &[u8]) -> String {
+    const LONGEST: usize = 120;
+    let text: String = String::from_utf8_lossy(line)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(LONGEST + 1)
+        .collect();
+    if text.chars().count() > LONGEST {
+        format!("{}...", text.chars().take(LONGEST).collect::<String>())
+    } else {
+        text.trim().to_string()
+    }
+}
+
+fn has_port(host_and_port: &str) -> bool {
+    match host_and_port.rsplit_once(':') {
+        // `[::1]` alone has a colon but no port.
+        Some((host, port)) => {
+            !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    }
+}
+
+/// `%XX` sequences decoded, as Go's `url.Parse` does for user information.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// Whether one `NO_PROXY` entry covers `host:port`.
@@ -303,6 +574,144 @@ mod tests {
         ]);
         assert_eq!(from_env(&cgi, false), None);
         assert_eq!(from_env(&vars(&[]), true), None);
+    }
+
+    #[test]
+    fn credentials_are_decoded_and_the_port_defaults_as_go() {
+        let proxy = Proxy::all("http://ops%40corp:s3cr%3At@proxy.example:3128/");
+        assert_eq!(proxy.host_and_port().unwrap(), "proxy.example:3128");
+        // base64 of `ops@corp:s3cr:t`.
+        assert_eq!(
+            proxy.authorization().as_deref().map(String::as_str),
+            Some("Basic b3BzQGNvcnA6czNjcjp0")
+        );
+        // No password, and a `%` that starts no escape.
+        let proxy = Proxy::all("http://u%zz@proxy.example");
+        assert_eq!(proxy.host_and_port().unwrap(), "proxy.example:80");
+        // base64 of `u%zz:`.
+        assert_eq!(
+            proxy.authorization().as_deref().map(String::as_str),
+            Some("Basic dSV6ejo=")
+        );
+        assert_eq!(Proxy::all("proxy.example:3128").authorization(), None);
+        assert_eq!(
+            Proxy::all("http://[::1]").host_and_port().unwrap(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            Proxy::all("http://[::1]:3128/").host_and_port().unwrap(),
+            "[::1]:3128"
+        );
+        for refused in [
+            "socks5://proxy.example:1080",
+            "https://proxy.example",
+            "http://u:p@/",
+        ] {
+            let error = Proxy::all(refused).host_and_port().unwrap_err();
+            assert_eq!(error.kind(), TransportErrorKind::Config, "{refused}");
+            assert!(!error.to_string().contains("u:p"), "{error}");
+        }
+    }
+
+    #[test]
+    fn uris_by_scheme_and_port() {
+        let proxy = Proxy::with_no_proxy("proxy:3128", "internal.example, vault.example:443");
+        let via = |uri: &str| proxy.applies_to_uri(&uri.parse().unwrap());
+        assert!(via("https://vault.example:8200/"));
+        assert!(!via("https://vault.example/"));
+        assert!(via("http://vault.example/"));
+        assert!(!via("https://vault.internal.example/"));
+        assert!(!via("http://127.0.0.1:8200/"));
+        assert!(!via("/no/host"));
+    }
+
+    #[test]
+    fn the_connect_request_names_the_target_and_carries_the_credentials() {
+        let proxy = Proxy::all("http://u:p@proxy:3128");
+        let uri = |text: &str| text.parse::<Uri>().unwrap();
+        let head = proxy
+            .connect_request(&uri("https://vault.example:8200/"))
+            .unwrap();
+        assert_eq!(
+            head.as_str(),
+            format!(
+                "CONNECT vault.example:8200 HTTP/1.1\r\nHost: vault.example:8200\r\n\
+                 User-Agent: {}\r\nProxy-Authorization: Basic dTpw\r\n\r\n",
+                super::super::USER_AGENT
+            )
+        );
+        let head = Proxy::all("proxy:3128")
+            .connect_request(&uri("https://[::1]/"))
+            .unwrap();
+        assert!(
+            head.starts_with("CONNECT [::1]:443 HTTP/1.1\r\n"),
+            "{}",
+            *head
+        );
+        assert!(!head.contains("Proxy-Authorization"), "{}", *head);
+    }
+
+    #[test]
+    fn the_answer_to_connect_is_read_as_it_arrives_and_bounded() {
+        let proxy = Proxy::all("http://alice:s3cret@proxy:3128");
+        let uri: Uri = "https://vault.example:8200/".parse().unwrap();
+        let answer = |bytes: &[u8]| proxy.tunnel_answer(&uri, bytes);
+        let open = b"HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\n";
+        for cut in 0..open.len() {
+            assert!(!answer(&open[..cut]).unwrap(), "{cut} bytes are not all");
+        }
+        assert!(answer(open).unwrap());
+        assert!(answer(b"HTTP/1.0 204\r\n\r\n").unwrap());
+
+        let refused = answer(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").unwrap_err();
+        assert_eq!(refused.kind(), TransportErrorKind::Connect);
+        let text = refused.to_string();
+        assert!(text.contains("407 Proxy Authentication Required"), "{text}");
+        assert!(
+            text.contains("proxy:3128") && text.contains("vault.example:8200"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cret") && !text.contains("alice"),
+            "{text}"
+        );
+        let forbidden = answer(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap_err();
+        assert!(
+            !forbidden.to_string().contains("credentials"),
+            "{forbidden}"
+        );
+
+        for garbage in [
+            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+            b"\x16\x03\x01\x00",
+            b"HTTP/1.1 20x OK\r\n\r\n",
+            b"HTTP/1.1 200OK\r\n\r\n",
+        ] {
+            let error = answer(garbage).unwrap_err();
+            assert_eq!(error.kind(), TransportErrorKind::Protocol, "{error}");
+        }
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless.len() <= Proxy::MAX_TUNNEL_ANSWER {
+            assert!(!answer(&endless).unwrap());
+            endless.extend_from_slice(b"X-Filler: 0123456789abcdef\r\n");
+        }
+        let error = answer(&endless).unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Protocol, "{error}");
+        let mut long_line = b"HTTP/1.1 200 ".to_vec();
+        long_line.resize(Proxy::MAX_TUNNEL_ANSWER + 1, b'a');
+        let error = answer(&long_line).unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Protocol, "{error}");
+        assert!(error.to_string().len() < 400, "{error}");
+        let trailing = answer(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK").unwrap_err();
+        assert_eq!(trailing.kind(), TransportErrorKind::Protocol);
+
+        assert_eq!(
+            proxy.tunnel_closed(&uri, b"").kind(),
+            TransportErrorKind::Connect
+        );
+        let cut = proxy.tunnel_closed(&uri, b"HTTP/1.1 200");
+        assert_eq!(cut.kind(), TransportErrorKind::Protocol);
+        assert!(!cut.to_string().contains("s3cret"), "{cut}");
     }
 
     #[test]
