@@ -11,6 +11,13 @@ use vault_key_core::{KeyShare, Otp};
 use zeroize::Zeroizing;
 
 use crate::fail::Failure;
+use crate::interrupt::{self, terminal};
+
+/// The terminal the hidden prompts are shown on (what rpassword reads from).
+#[cfg(unix)]
+const TTY: &str = "/dev/tty";
+#[cfg(windows)]
+const TTY: &str = "CONOUT$";
 
 /// Where holders' input comes from.
 pub struct Entry {
@@ -28,10 +35,23 @@ impl Entry {
     /// A secret, or `None` at the end of input or on an empty line (no more holders).
     fn secret(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>, Failure> {
         let line = if self.terminal {
-            Zeroizing::new(
-                rpassword::prompt_password(format!("{prompt}: "))
-                    .map_err(|e| Failure::input(format!("cannot read from the terminal: {e}")))?,
-            )
+            // Echo goes off before the prompt is shown, so that nothing typed after it shows.
+            let read = terminal::without_echo(|| {
+                let mut tty = std::fs::OpenOptions::new().write(true).open(TTY)?;
+                tty.write_all(format!("{prompt}: ").as_bytes())?;
+                tty.flush()?;
+                rpassword::read_password()
+            });
+            match read {
+                Ok(line) => Zeroizing::new(line),
+                // The hidden prompt reads Ctrl-C itself (the terminal is in raw mode there).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => interrupt::stop(),
+                Err(e) => {
+                    return Err(Failure::input(format!(
+                        "cannot read from the terminal: {e}"
+                    )))
+                }
+            }
         } else {
             eprintln!("{prompt}:");
             match self.line()? {

@@ -22,6 +22,8 @@ pub const OUTCOME_UNKNOWN: u8 = 3;
 pub const SAFETY_STOP: u8 = 4;
 /// Bad flags or arguments.
 pub const USAGE: u8 = 64;
+/// Interrupted by Ctrl-C (128 + SIGINT, as shells report it); the journal says where it stood.
+pub const INTERRUPTED: u8 = 130;
 
 /// A command's failure: the exit code and what to tell the user. Never holds a secret: it is
 /// built from the errors' `Display`, which shows none.

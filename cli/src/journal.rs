@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,8 @@ pub struct Record {
     /// The ceremony's nonce, once known.
     pub nonce: Option<String>,
     /// What happened: `started`, `share-sent`, `answer`, `outcome-unknown`, `settled`, `done`,
-    /// `cancelled`, `new-shares-written`, `failed`.
+    /// `cancelled`, `new-shares-written`, `new-shares-shown`, `interrupted` (Ctrl-C; the
+    /// other fields are those of the line before it), `resumed`, `failed`.
     pub event: String,
     /// The ceremony's phase after the event.
     pub phase: String,
@@ -43,6 +45,55 @@ pub struct Record {
 /// The journal file.
 pub struct Journal {
     path: PathBuf,
+}
+
+/// The journal this process writes to and the last line it wrote, behind the one lock every
+/// write takes: the Ctrl-C handler takes it too, so a line is never cut and none follows the
+/// `interrupted` one.
+static WRITTEN: Mutex<Option<(PathBuf, Record)>> = Mutex::new(None);
+
+/// Writes the `interrupted` line after the last one this process wrote (the handler of
+/// Ctrl-C), and returns where the ceremony stands, in plain words. The lock is kept: the
+/// process exits right after.
+pub fn interrupted() -> String {
+    let guard = WRITTEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let written = guard.clone();
+    // The guard is dropped only by the exit: no line after this one, none cut.
+    std::mem::forget(guard);
+    let Some((path, last)) = written else {
+        return "Nothing of a ceremony was sent by this run.".to_owned();
+    };
+    let mut record = last.clone();
+    record.time = now_rfc3339();
+    record.event = "interrupted".to_owned();
+    let words = if last.event == "share-sent" {
+        format!(
+            "A share had been sent and its answer was not read yet: the next run on this \
+             ceremony reads the progress before anything is sent and says whether it counted \
+             ({} of {} counted before it).",
+            last.progress, last.required
+        )
+    } else {
+        format!(
+            "No share was in flight: {} of {} counted. Run the same command again to go on.",
+            last.progress, last.required
+        )
+    };
+    record.note = Some(words.clone());
+    let _ = write_line(&path, &record);
+    format!("{words} (journal: {})", path.display())
+}
+
+fn write_line(path: &Path, record: &Record) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = open_append(path)?;
+    let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+    line.push('\n');
+    file.write_all(line.as_bytes())
 }
 
 impl Journal {
@@ -62,32 +113,43 @@ impl Journal {
     /// the journal only helps to read it.
     pub fn append(&self, mut record: Record) {
         record.time = now_rfc3339();
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut file = open_append(&self.path)?;
-            let mut line = serde_json::to_string(&record).map_err(std::io::Error::other)?;
-            line.push('\n');
-            file.write_all(line.as_bytes())
-        };
-        if let Err(e) = write() {
-            eprintln!(
+        let mut written = WRITTEN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match write_line(&self.path, &record) {
+            Ok(()) => *written = Some((self.path.clone(), record)),
+            Err(e) => eprintln!(
                 "warning: cannot write the journal {}: {e}",
                 self.path.display()
-            );
+            ),
         }
     }
 
-    /// The last record of this ceremony (by name, kind and address), if any.
-    pub fn last(&self, ceremony: &str, kind: &str, address: &str) -> Option<Record> {
-        let file = File::open(&self.path).ok()?;
-        BufReader::new(file)
+    /// The last record of this ceremony (by name, kind and address), if any, and the last one
+    /// that is not an `interrupted` line (which describes the one before it).
+    pub fn last(
+        &self,
+        ceremony: &str,
+        kind: &str,
+        address: &str,
+    ) -> (Option<Record>, Option<Record>) {
+        let Ok(file) = File::open(&self.path) else {
+            return (None, None);
+        };
+        let mut last = None;
+        let mut step = None;
+        for record in BufReader::new(file)
             .lines()
             .map_while(Result::ok)
             .filter_map(|line| serde_json::from_str::<Record>(&line).ok())
             .filter(|r| r.ceremony == ceremony && r.kind == kind && r.address == address)
-            .last()
+        {
+            if record.event != "interrupted" {
+                step = Some(record.clone());
+            }
+            last = Some(record);
+        }
+        (last, step)
     }
 }
 

@@ -11,6 +11,7 @@ mod args;
 mod context;
 mod entry;
 mod fail;
+mod interrupt;
 mod journal;
 mod rekey;
 mod root;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    interrupt::install();
     let decode_only = matches!(cli.command, Command::Decode(_));
     let mut ctx = match Context::new(&cli.global, !decode_only) {
         Ok(ctx) => ctx,

@@ -177,10 +177,26 @@ fn resume(
 /// progress read shows: counted, not counted, or the ceremony gone.
 fn settle_from_journal(ctx: &mut Context, rekey: &RekeyCeremony) {
     let kind = kind_name(rekey.key_kind());
-    let Some(last) = ctx
+    let (last, step) = ctx
         .journal
-        .last("rekey", kind, ctx.client.target().address())
-    else {
+        .last("rekey", kind, ctx.client.target().address());
+    if let Some(stopped) = last.filter(|l| l.event == "interrupted") {
+        if stopped.nonce.as_deref() == rekey.nonce() {
+            let words = format!(
+                "Going on with the rekey interrupted at {}: {} of {} counted then, {} of {} now.",
+                stopped.time,
+                stopped.progress,
+                stopped.required,
+                rekey.progress(),
+                rekey.required()
+            );
+            ctx.out.say(&words);
+            let mut resumed = record(ctx, rekey, "resumed");
+            resumed.note = Some(words);
+            ctx.journal.append(resumed);
+        }
+    }
+    let Some(last) = step else {
         return;
     };
     if last.event != "share-sent" && last.event != "outcome-unknown" {

@@ -1,0 +1,247 @@
+//! The built `vault-key` on a pseudo-terminal of its own against a real OpenBao, as a holder at a
+//! terminal sees it: the prompts appear, a typed share is not echoed while the typed nonce is,
+//! the nonce confirmation lets the shares in, Ctrl-C between two holders stops the tool with the
+//! terminal's echo back on and the journal whole, and the next run resumes from where it stopped
+//! and finishes the ceremony, whose new shares then unseal.
+//!
+//! Each run goes through `sh`, as from a person's shell: echo on first (the pseudo-terminal
+//! starts with it off), then the tool, then its exit code and `stty -a`, which shows whether the
+//! tool left the terminal's echo on.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rexpect::session::{spawn_command, PtySession};
+use serde_json::Value;
+use vault_key_tests::server::Server;
+use vault_key_tests::support::start;
+
+/// How long one expected text may take to appear before the test fails as hung (not a timed
+/// assertion: the wait ends as soon as the text is there).
+const HANG: u64 = 120_000;
+
+/// The journal and home of the holders' runs.
+struct Holders<'a> {
+    server: &'a Server,
+    home: PathBuf,
+    journal: PathBuf,
+}
+
+impl<'a> Holders<'a> {
+    fn new(server: &'a Server) -> Self {
+        let home = server.temp_dir().join("terminal-home");
+        std::fs::create_dir_all(&home).unwrap();
+        Self {
+            server,
+            journal: home.join("journal.jsonl"),
+            home,
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "dumb")
+            .env("BAO_ADDR", self.server.address())
+            .env("BAO_TOKEN", self.server.root_token())
+            .env("HOME", &self.home);
+        command
+    }
+
+    /// `vault-key ARGS` without a terminal (for the operator's start).
+    fn plain(&self, args: &[&str]) -> Value {
+        let output = self
+            .command(env!("CARGO_BIN_EXE_vault-key"))
+            .args(args)
+            .arg(format!("-journal={}", self.journal.display()))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// `vault-key ARGS` on a pseudo-terminal, from a shell.
+    fn at_terminal(&self, args: &[&str]) -> Terminal {
+        let mut command = self.command("sh");
+        command
+            .arg("-c")
+            .arg(r#"trap : INT; stty echo; "$0" "$@"; echo "[exit $?]"; stty -a"#)
+            .arg(env!("CARGO_BIN_EXE_vault-key"))
+            .args(args)
+            .arg(format!("-journal={}", self.journal.display()));
+        Terminal {
+            session: spawn_command(command, Some(HANG)).expect("a pseudo-terminal"),
+            seen: String::new(),
+        }
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.journal)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("a journal line is not whole ({e}): {line:?}"))
+            })
+            .collect()
+    }
+}
+
+/// One run on a pseudo-terminal, and everything it showed so far.
+struct Terminal {
+    session: PtySession,
+    seen: String,
+}
+
+impl Terminal {
+    /// Waits until `text` appears.
+    fn expect(&mut self, text: &str) {
+        match self.session.exp_string(text) {
+            Ok(before) => {
+                self.seen.push_str(&before);
+                self.seen.push_str(text);
+            }
+            Err(e) => panic!(
+                "{text:?} did not appear ({e}); the terminal showed:\n{}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Types `line` and Enter.
+    fn type_line(&mut self, line: &str) {
+        self.session.send_line(line).unwrap();
+    }
+
+    /// Waits for the end: the tool's exit code, and whether it left the terminal's echo on.
+    fn end(mut self) -> (i32, bool, String) {
+        self.expect("[exit ");
+        let rest = self.session.exp_eof().unwrap();
+        self.seen.push_str(&rest);
+        let code = rest
+            .split(']')
+            .next()
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exit code:\n{}", self.seen));
+        let flags: Vec<&str> = rest.split_whitespace().collect();
+        let echo_on = flags.contains(&"echo") && !flags.contains(&"-echo");
+        (code, echo_on, self.seen)
+    }
+}
+
+fn read_shares(dir: &Path, count: usize) -> Vec<String> {
+    (1..=count)
+        .map(|i| {
+            std::fs::read_to_string(dir.join(format!("share-{i}")))
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn assert_hidden(seen: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a share shows on the terminal:\n{seen}"
+        );
+    }
+}
+
+#[test]
+fn a_rekey_at_the_terminal_interrupted_between_two_holders_then_resumed_and_verified() {
+    let server = start(Server::builder());
+    let holders = Holders::new(&server);
+    let old = server.keys();
+    let started = holders.plain(&[
+        "rekey",
+        "start",
+        "-key-shares=3",
+        "-key-threshold=2",
+        "-format=json",
+    ]);
+    let nonce = started["nonce"].as_str().unwrap().to_owned();
+
+    // The first holder confirms the nonce by typing it, gives one share; the second holder's
+    // prompt is up when Ctrl-C comes.
+    let mut first = holders.at_terminal(&["rekey", "submit"]);
+    first.expect(&format!("Nonce {nonce}: check it"));
+    first.expect("Type the nonce (at least its first 8 characters) to confirm: ");
+    first.type_line(&nonce[..8]);
+    first.expect("Current unseal share (1 of 3 needed, input hidden): ");
+    first.type_line(&old[0]);
+    first.expect("1 of 3 shares counted");
+    first.expect("Current unseal share (2 of 3 needed, input hidden): ");
+    first.session.send_control('c').unwrap();
+    first.expect("Interrupted. No share was in flight: 1 of 3 counted.");
+    let (code, echo_on, seen) = first.end();
+    assert_eq!(code, 130, "Ctrl-C is exit code 130:\n{seen}");
+    assert!(echo_on, "the terminal's echo is left off:\n{seen}");
+    assert!(
+        seen.contains(&format!("confirm: {}", &nonce[..8])),
+        "the typed nonce is echoed (echo was on):\n{seen}"
+    );
+    assert_hidden(&seen, &old);
+
+    let journal = holders.journal();
+    let last = journal.last().unwrap();
+    assert_eq!(last["event"], "interrupted", "{last}");
+    assert_eq!(
+        (&last["nonce"], &last["progress"]),
+        (&started["nonce"], &Value::from(1))
+    );
+
+    // The next run resumes from the journal and the server's progress, and completes.
+    let out_dir = server.temp_dir().join("new-shares");
+    let mut second = holders.at_terminal(&[
+        "rekey",
+        "submit",
+        &format!("-nonce={nonce}"),
+        &format!("-out-dir={}", out_dir.display()),
+    ]);
+    second.expect("Going on with the rekey interrupted at");
+    second.expect("1 of 3 counted then, 1 of 3 now.");
+    second.expect("Current unseal share (2 of 3 needed, input hidden): ");
+    second.type_line(&old[1]);
+    second.expect("2 of 3 shares counted");
+    second.expect("Current unseal share (3 of 3 needed, input hidden): ");
+    second.type_line(&old[2]);
+    second.expect("The new shares are NOT in effect yet");
+    let (code, echo_on, seen) = second.end();
+    assert_eq!(code, 0, "{seen}");
+    assert!(echo_on, "{seen}");
+    let new = read_shares(&out_dir, 3);
+    assert_hidden(&seen, &old);
+    assert_hidden(&seen, &new);
+
+    // The new holders verify at the terminal.
+    let mut verify = holders.at_terminal(&["rekey", "verify", &format!("-nonce={nonce}")]);
+    verify.expect("NEW unseal share (1 of 2 needed, input hidden): ");
+    verify.type_line(&new[0]);
+    verify.expect("NEW unseal share (2 of 2 needed, input hidden): ");
+    verify.type_line(&new[1]);
+    verify.expect("Verified: the new shares are in effect");
+    let (code, echo_on, seen) = verify.end();
+    assert_eq!(code, 0, "{seen}");
+    assert!(echo_on, "{seen}");
+    assert_hidden(&seen, &new);
+
+    let journal = holders.journal();
+    let events: Vec<&str> = journal.iter().filter_map(|r| r["event"].as_str()).collect();
+    assert!(
+        events.windows(2).any(|w| w == ["interrupted", "resumed"]),
+        "{events:?}"
+    );
+    let text = std::fs::read_to_string(&holders.journal).unwrap();
+    assert_hidden(&text, &old);
+    assert_hidden(&text, &new);
+
+    server.seal().expect("seal");
+    server
+        .unseal_with(&new[..2])
+        .expect("the new shares unseal");
+}
