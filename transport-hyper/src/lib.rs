@@ -71,6 +71,13 @@
 //! system's roots off and [`Builder::danger_accept_invalid_certs`] skips verification, for
 //! development servers only.
 //!
+//! A proxy ([`Builder::proxy`], `VAULT_PROXY_ADDR`, `VAULT_HTTP_PROXY`, or `HTTPS_PROXY` /
+//! `HTTP_PROXY` with `NO_PROXY`; see [`Proxy`](vault_key_core::transport::config::Proxy)) is
+//! used as the Go client uses it: an `https` server through a `CONNECT` tunnel, an `http` one
+//! with each request in absolute form to the proxy, both with the credentials of the proxy's
+//! URL as `Proxy-Authorization: Basic`, which no `Debug`, `Display` or error shows. Only an
+//! `http://` proxy is supported; another is refused when the client is built.
+//!
 //! # A whole ceremony
 //!
 //! The core's ceremonies ([`vault_key_core::ceremony`]) pin the nonce, queue shares, survive

@@ -3,9 +3,10 @@
 //! the core's [`may_retry`] allows. Redirects, addressing and decoding are the core's.
 
 mod pool;
+mod proxy;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST, USER_AGENT};
+use http::header::{HeaderValue, HOST, PROXY_AUTHORIZATION, USER_AGENT};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::Full;
@@ -27,11 +28,14 @@ use vault_key_core::AsyncHttpClient;
 
 use crate::tracking::Tracked;
 use pool::{Connection, Ended, Origin, Pool};
+use proxy::{ProxyConnector, Route};
 
 /// The connector, the kept-alive connections, the body size limit and the exchange timeout.
 #[derive(Clone)]
 pub(crate) struct Stack {
-    connector: HttpsConnector<HttpConnector>,
+    connector: HttpsConnector<ProxyConnector>,
+    /// The proxy, for the requests to an `http` server it forwards.
+    route: Option<Arc<Route>>,
     pool: Arc<Pool>,
     max_response_bytes: usize,
     timeout: Option<Duration>,
@@ -56,9 +60,15 @@ impl Stack {
             None => connector,
             Some(name) => connector.with_server_name_resolver(FixedServerNameResolver::new(name)),
         };
-        let connector = connector.enable_http1().wrap_connector(http);
+        let route = Route::of(config)?;
+        let connector = connector.enable_http1().wrap_connector(ProxyConnector {
+            http,
+            route: route.clone(),
+            connect_timeout: config.connect_timeout,
+        });
         Ok(Self {
             connector,
+            route,
             pool: Arc::default(),
             max_response_bytes: config.max_response_bytes,
             timeout: config.timeout,
@@ -76,6 +86,11 @@ impl Stack {
         }
     }
 
+    /// The proxy that forwards the requests to `origin`, if one does.
+    fn forwarding(&self, origin: &Origin) -> Option<&Route> {
+        self.route.as_deref().filter(|route| route.forwards(origin))
+    }
+
     /// A new connection to `origin`.
     async fn connect(&self, origin: &Origin) -> Result<Connection, TransportError> {
         let uri = Uri::builder()
@@ -85,6 +100,11 @@ impl Stack {
             .build()
             .map_err(|e| TransportError::new(TransportErrorKind::Config, e.to_string()))?;
         let io = self.connector.clone().call(uri).await.map_err(|e| {
+            // The proxy's refusal or broken answer, as the core worded it.
+            let e = match e.downcast::<TransportError>() {
+                Ok(error) => return *error,
+                Err(e) => e,
+            };
             let error = map_error_as(Some(TransportErrorKind::Connect), &*e);
             match error.kind() {
                 TransportErrorKind::Timeout => {
@@ -115,12 +135,28 @@ impl Stack {
             .entry(USER_AGENT)
             .or_insert(HeaderValue::from_static(config::USER_AGENT));
         // HTTP/1.1 names the path alone on the request line; the host went into `Host`.
+        // To a proxy, an `http` request names the whole URL, and carries its credentials.
         let path = request
             .uri()
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *request.uri_mut() = Uri::from(path);
+        *request.uri_mut() = match self.forwarding(origin) {
+            None => Uri::from(path),
+            Some(route) => {
+                if let Some(authorization) = route.authorization() {
+                    request
+                        .headers_mut()
+                        .insert(PROXY_AUTHORIZATION, authorization.clone());
+                }
+                Uri::builder()
+                    .scheme(origin.scheme.clone())
+                    .authority(origin.authority.clone())
+                    .path_and_query(path)
+                    .build()
+                    .map_err(|e| TransportError::new(TransportErrorKind::Config, e.to_string()))?
+            }
+        };
 
         let mut pooled = if reuse {
             poll_fn(|cx| Poll::Ready(self.pool.checkout(origin, cx))).await
