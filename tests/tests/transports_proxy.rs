@@ -1,19 +1,74 @@
-//! The blocking client through an HTTP proxy to a real OpenBao, as the Go client under the
-//! CLIs goes through one: an `https` server through a `CONNECT` tunnel, an `http` one with
-//! each request in absolute form to the proxy, both with the proxy's credentials; loopback
-//! direct unless every request is sent through the proxy; a refusing proxy's status in the error,
-//! its password nowhere.
+//! Both clients through an HTTP proxy to a real OpenBao, as the Go client under the CLIs goes
+//! through one: an `https` server through a `CONNECT` tunnel, an `http` one with each request
+//! in absolute form to the proxy, both with the proxy's credentials; loopback direct unless
+//! every request is sent through the proxy; a refusing proxy's status in the error, its
+//! password nowhere; a proxy that answers `CONNECT` with garbage, without end, cut short or
+//! not at all, a typed error. Every check runs on ureq and on hyper.
 //!
 //! The proxy is the test's own: it records what it is asked and relays bytes.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use vault_key_core::ops::encryption_key::{GetEncryptionKeyStatus, RotateEncryptionKey};
+use vault_key_core::ops::seal::ReadSealStatus;
 use vault_key_core::transport::config::{ClientBuilder, FromClientConfig, Proxy};
+use vault_key_core::transport::{TransportError, TransportErrorKind};
+use vault_key_core::{ExecuteError, Operation};
 use vault_key_tests::server::Server;
+
+type Error = ExecuteError<TransportError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Ureq,
+    Hyper,
+}
+
+const VIAS: [Via; 2] = [Via::Ureq, Via::Hyper];
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// A client of either transport, called the same way.
+enum Client {
+    Ureq(vault_key_ureq::Client),
+    Hyper(vault_key_hyper::Client),
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Client::Ureq(client) => client.fmt(f),
+            Client::Hyper(client) => client.fmt(f),
+        }
+    }
+}
+
+impl Client {
+    fn execute<O>(&self, operation: &O) -> Result<O::Output, Error>
+    where
+        O: Operation + Sync,
+        O::Output: Send,
+    {
+        match self {
+            Client::Ureq(client) => client.execute(operation),
+            Client::Hyper(client) => runtime().block_on(client.execute(operation)),
+        }
+    }
+}
 
 const USER: &str = "ops";
 /// `p@ss:w0rd`, percent-encoded in the proxy URL as a URL must carry it.
@@ -78,13 +133,24 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// How many lines of `text` are a `Proxy-Authorization` (a field name of any case) with
+/// `credentials`.
+fn credentials_sent(text: &str, credentials: &str) -> usize {
+    text.split("\r\n")
+        .filter(|line| {
+            line.split_once(':').is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case("proxy-authorization")
+                    && value.trim() == format!("Basic {credentials}")
+            })
+        })
+        .count()
+}
+
 fn serve(mut client: TcpStream, credentials: &str, record: &Mutex<Vec<Seen>>) -> io::Result<()> {
     let head = read_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).to_string();
     let first_line = text.lines().next().unwrap_or_default().to_string();
-    let authorized = text
-        .lines()
-        .any(|line| line == format!("Proxy-Authorization: Basic {credentials}"));
+    let authorized = credentials_sent(&text, credentials) > 0;
     let index = {
         let mut seen = record.lock().unwrap();
         seen.push(Seen {
@@ -146,12 +212,17 @@ fn serve(mut client: TcpStream, credentials: &str, record: &Mutex<Vec<Seen>>) ->
     Ok(())
 }
 
-fn client(builder: ClientBuilder) -> vault_key_ureq::Client {
+fn client(via: Via, builder: ClientBuilder) -> Client {
     let config = builder
         .timeout(Duration::from_secs(30))
         .config()
         .expect("valid settings");
-    vault_key_ureq::Client::from_config(config).expect("a client")
+    match via {
+        Via::Ureq => Client::Ureq(vault_key_ureq::Client::from_config(config).expect("a client")),
+        Via::Hyper => {
+            Client::Hyper(vault_key_hyper::Client::from_config(config).expect("a client"))
+        }
+    }
 }
 
 fn server(tls: bool) -> Server {
@@ -176,82 +247,91 @@ fn request_lines(clear: &[u8]) -> Vec<String> {
 #[test]
 fn an_http_server_gets_requests_in_absolute_form_with_the_credentials() {
     let server = server(false);
-    let proxy = TestProxy::start(CREDENTIALS);
-    // Every request through the proxy, as VAULT_HTTP_PROXY sends it: loopback included.
-    let client = client(
-        ClientBuilder::new()
-            .address(server.address())
-            .token(server.root_token().to_string())
-            .proxy(Some(Proxy::all(proxy.url(PASSWORD_IN_URL)))),
-    );
-    assert!(!client.read_seal_status().unwrap().sealed);
-    let term = client.get_encryption_key_status().unwrap().term;
-    client.rotate_encryption_key().unwrap();
-    assert_eq!(client.get_encryption_key_status().unwrap().term, term + 1);
-
-    let seen = proxy.seen();
-    assert!(!seen.is_empty(), "the proxy was not used");
-    let origin = server.address();
-    let mut lines = Vec::new();
-    for connection in &seen {
-        let clear = String::from_utf8_lossy(&connection.clear).to_string();
-        let connection_lines = request_lines(&connection.clear);
-        // Every request of the connection carries the credentials, not only the first.
+    for via in VIAS {
+        let proxy = TestProxy::start(CREDENTIALS);
+        // Every request through the proxy, as VAULT_HTTP_PROXY sends it: loopback included.
+        let client = client(
+            via,
+            ClientBuilder::new()
+                .address(server.address())
+                .token(server.root_token().to_string())
+                .proxy(Some(Proxy::all(proxy.url(PASSWORD_IN_URL)))),
+        );
+        assert!(!client.execute(&ReadSealStatus).unwrap().sealed, "{via:?}");
+        let term = client.execute(&GetEncryptionKeyStatus).unwrap().term;
+        client.execute(&RotateEncryptionKey).unwrap();
         assert_eq!(
-            clear
-                .matches(&format!("Proxy-Authorization: Basic {CREDENTIALS}\r\n"))
-                .count(),
-            connection_lines.len(),
-            "{clear}"
+            client.execute(&GetEncryptionKeyStatus).unwrap().term,
+            term + 1,
+            "{via:?}"
         );
-        lines.extend(connection_lines);
-    }
-    assert_eq!(lines.len(), 4, "{lines:?}");
-    for line in &lines {
+
+        let seen = proxy.seen();
+        assert!(!seen.is_empty(), "{via:?}: the proxy was not used");
+        let origin = server.address();
+        let mut lines = Vec::new();
+        for connection in &seen {
+            let clear = String::from_utf8_lossy(&connection.clear).to_string();
+            let connection_lines = request_lines(&connection.clear);
+            // Every request of the connection carries the credentials, not only the first.
+            assert_eq!(
+                credentials_sent(&clear, CREDENTIALS),
+                connection_lines.len(),
+                "{via:?}: {clear}"
+            );
+            lines.extend(connection_lines);
+        }
+        assert_eq!(lines.len(), 4, "{via:?}: {lines:?}");
+        for line in &lines {
+            assert!(
+                line.starts_with(&format!(
+                    "{} {origin}/v1/sys/",
+                    line.split(' ').next().unwrap()
+                )),
+                "{via:?}: not in absolute form: {line}"
+            );
+        }
         assert!(
-            line.starts_with(&format!(
-                "{} {origin}/v1/sys/",
-                line.split(' ').next().unwrap()
-            )),
-            "not in absolute form: {line}"
+            lines[2].starts_with(&format!("PUT {origin}/v1/sys/rotate ")),
+            "{via:?}: {lines:?}"
         );
     }
-    assert!(
-        lines[2].starts_with(&format!("PUT {origin}/v1/sys/rotate ")),
-        "{lines:?}"
-    );
 }
 
 #[test]
 fn an_https_server_is_reached_through_a_connect_tunnel() {
     let server = server(true);
-    let proxy = TestProxy::start(CREDENTIALS);
     let authority = server.address().trim_start_matches("https://").to_string();
-    let client = client(
-        ClientBuilder::new()
-            .address(server.address())
-            .token(server.root_token().to_string())
-            .ca_certificate_file(server.ca_path().expect("the CA file").to_path_buf())
-            .system_roots(false)
-            .proxy(Some(Proxy::all(proxy.url(PASSWORD_IN_URL)))),
-    );
-    assert!(!client.read_seal_status().unwrap().sealed);
-    assert!(client.get_encryption_key_status().unwrap().term >= 1);
+    for via in VIAS {
+        let proxy = TestProxy::start(CREDENTIALS);
+        let client = client(
+            via,
+            ClientBuilder::new()
+                .address(server.address())
+                .token(server.root_token().to_string())
+                .ca_certificate_file(server.ca_path().expect("the CA file").to_path_buf())
+                .system_roots(false)
+                .proxy(Some(Proxy::all(proxy.url(PASSWORD_IN_URL)))),
+        );
+        assert!(!client.execute(&ReadSealStatus).unwrap().sealed, "{via:?}");
+        assert!(client.execute(&GetEncryptionKeyStatus).unwrap().term >= 1);
 
-    let seen = proxy.seen();
-    assert!(!seen.is_empty(), "the proxy was not used");
-    for connection in &seen {
-        assert_eq!(
-            connection.first_line,
-            format!("CONNECT {authority} HTTP/1.1")
-        );
-        let head = String::from_utf8_lossy(&connection.clear);
-        assert!(
-            head.contains(&format!("Proxy-Authorization: Basic {CREDENTIALS}\r\n")),
-            "{head}"
-        );
-        // The token went inside the tunnel, never in the clear.
-        assert!(!head.contains(server.root_token()), "{head}");
+        let seen = proxy.seen();
+        assert!(!seen.is_empty(), "{via:?}: the proxy was not used");
+        for connection in &seen {
+            assert_eq!(
+                connection.first_line,
+                format!("CONNECT {authority} HTTP/1.1"),
+                "{via:?}"
+            );
+            let head = String::from_utf8_lossy(&connection.clear);
+            assert!(
+                head.contains(&format!("Proxy-Authorization: Basic {CREDENTIALS}\r\n")),
+                "{via:?}: {head}"
+            );
+            // The token went inside the tunnel, never in the clear.
+            assert!(!head.contains(server.root_token()), "{via:?}: {head}");
+        }
     }
 }
 
@@ -259,49 +339,173 @@ fn an_https_server_is_reached_through_a_connect_tunnel() {
 fn a_refusing_proxy_shows_its_status_and_its_password_is_nowhere() {
     for tls in [false, true] {
         let server = server(tls);
-        let proxy = TestProxy::start(CREDENTIALS);
-        let wrong = "hunter2-wrong%21";
-        let mut builder = ClientBuilder::new()
-            .address(server.address())
-            .token(server.root_token().to_string())
-            .proxy(Some(Proxy::all(proxy.url(wrong))));
-        if let Some(ca) = server.ca_path() {
-            builder = builder
-                .ca_certificate_file(ca.to_path_buf())
-                .system_roots(false);
+        for via in VIAS {
+            let proxy = TestProxy::start(CREDENTIALS);
+            let wrong = "hunter2-wrong%21";
+            let mut builder = ClientBuilder::new()
+                .address(server.address())
+                .token(server.root_token().to_string())
+                .proxy(Some(Proxy::all(proxy.url(wrong))));
+            if let Some(ca) = server.ca_path() {
+                builder = builder
+                    .ca_certificate_file(ca.to_path_buf())
+                    .system_roots(false);
+            }
+            let client = client(via, builder);
+            let error = client
+                .execute(&GetEncryptionKeyStatus)
+                .expect_err("the proxy refuses these credentials");
+            let shown = format!("{error} {error:?} {client:?}");
+            for secret in ["hunter2", PASSWORD, CREDENTIALS] {
+                assert!(
+                    !shown.contains(secret),
+                    "{via:?}, tls {tls}: {secret} shown in {shown}"
+                );
+            }
+            assert!(shown.contains("407"), "{via:?}, tls {tls}: {shown}");
+            assert!(!proxy.seen().is_empty(), "{via:?}, tls {tls}");
         }
-        let client = client(builder);
-        let error = client
-            .get_encryption_key_status()
-            .expect_err("the proxy refuses these credentials");
-        let shown = format!("{error} {error:?} {client:?}");
-        for secret in ["hunter2", PASSWORD, CREDENTIALS] {
-            assert!(
-                !shown.contains(secret),
-                "tls {tls}: {secret} shown in {shown}"
-            );
-        }
-        assert!(shown.contains("407"), "tls {tls}: {shown}");
-        assert!(!proxy.seen().is_empty());
     }
 }
 
 #[test]
 fn loopback_goes_direct_by_go_rules() {
     let server = server(false);
-    let proxy = TestProxy::start(CREDENTIALS);
-    // HTTPS_PROXY/HTTP_PROXY's rules: loopback never through the proxy, whatever NO_PROXY says.
-    for address in [
-        server.address(),
-        server.address().replace("127.0.0.1", "localhost"),
-    ] {
-        let client = client(
-            ClientBuilder::new()
-                .address(address)
-                .token(server.root_token().to_string())
-                .proxy(Some(Proxy::with_no_proxy(proxy.url(PASSWORD_IN_URL), ""))),
-        );
-        client.get_encryption_key_status().unwrap();
+    for via in VIAS {
+        let proxy = TestProxy::start(CREDENTIALS);
+        // HTTPS_PROXY/HTTP_PROXY's rules: loopback never through the proxy, whatever NO_PROXY
+        // says.
+        for address in [
+            server.address(),
+            server.address().replace("127.0.0.1", "localhost"),
+        ] {
+            let client = client(
+                via,
+                ClientBuilder::new()
+                    .address(address)
+                    .token(server.root_token().to_string())
+                    .proxy(Some(Proxy::with_no_proxy(proxy.url(PASSWORD_IN_URL), ""))),
+            );
+            client.execute(&GetEncryptionKeyStatus).unwrap();
+        }
+        assert!(proxy.seen().is_empty(), "{via:?}: {:?}", proxy.seen());
     }
-    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+}
+
+/// How a broken proxy answers `CONNECT`.
+#[derive(Debug, Clone, Copy)]
+enum BadAnswer {
+    /// Something that is not HTTP.
+    Garbage,
+    /// A status line, then header lines without end.
+    Endless,
+    /// Part of a status line, then the connection closed.
+    Cut,
+    /// The connection closed before any answer.
+    Closed,
+    /// Nothing at all, the connection held open.
+    Silent,
+}
+
+/// A proxy that reads the client's `CONNECT` and answers it as `answer` says.
+fn bad_proxy(answer: BadAnswer) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let address = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let _ = misbehave(client, answer);
+            });
+        }
+    });
+    address
+}
+
+fn misbehave(mut client: TcpStream, answer: BadAnswer) -> io::Result<()> {
+    read_head(&mut client)?;
+    match answer {
+        BadAnswer::Garbage => client.write_all(b"SSH-2.0-OpenSSH_9.6\r\n")?,
+        BadAnswer::Endless => {
+            client.write_all(b"HTTP/1.1 200 Connection established\r\n")?;
+            // At most 1 MiB, however much the client reads.
+            for _ in 0..(1 << 20) / 32 {
+                client.write_all(b"X-Filler: 0123456789abcdefghij\r\n")?;
+            }
+        }
+        BadAnswer::Cut => {
+            client.write_all(b"HTTP/1.1 200 Conn")?;
+            return client.shutdown(Shutdown::Both);
+        }
+        BadAnswer::Closed => return client.shutdown(Shutdown::Both),
+        BadAnswer::Silent => {}
+    }
+    // Held open until the client gives up on it.
+    let mut sink = [0u8; 1024];
+    while client.read(&mut sink)? > 0 {}
+    Ok(())
+}
+
+#[test]
+fn a_broken_answer_to_connect_is_a_typed_error_without_the_password() {
+    let cases = [
+        (BadAnswer::Garbage, TransportErrorKind::Protocol),
+        (BadAnswer::Endless, TransportErrorKind::Protocol),
+        (BadAnswer::Cut, TransportErrorKind::Protocol),
+        (BadAnswer::Closed, TransportErrorKind::Connect),
+        (BadAnswer::Silent, TransportErrorKind::Timeout),
+    ];
+    for (answer, expected) in cases {
+        let proxy = bad_proxy(answer);
+        for via in VIAS {
+            // The server is never reached: the proxy would resolve its name.
+            let client = client(
+                via,
+                ClientBuilder::new()
+                    .address("https://vault.example.invalid:8200")
+                    .token("s.proxy-test-token")
+                    .connect_timeout(Duration::from_millis(500))
+                    .proxy(Some(Proxy::all(format!(
+                        "http://{USER}:{PASSWORD_IN_URL}@{proxy}"
+                    )))),
+            );
+            let error = match client.execute(&ReadSealStatus) {
+                Err(ExecuteError::Transport(error)) => error,
+                other => panic!("{via:?}, {answer:?}: expected a transport error, got {other:?}"),
+            };
+            let shown = format!("{error} {error:?}");
+            assert_eq!(error.kind(), expected, "{via:?}, {answer:?}: {shown}");
+            for secret in ["w0rd", PASSWORD_IN_URL, CREDENTIALS, "s.proxy-test-token"] {
+                assert!(
+                    !shown.contains(secret),
+                    "{via:?}, {answer:?}: {secret} shown in {shown}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_proxy_of_another_scheme_is_refused_when_the_client_is_built() {
+    for via in VIAS {
+        let builder: ClientBuilder = ClientBuilder::new();
+        let config = builder
+            .address("https://vault.example.invalid:8200")
+            .proxy(Some(Proxy::all(format!(
+                "socks5://{USER}:{PASSWORD_IN_URL}@127.0.0.1:1080"
+            ))))
+            .config()
+            .expect("valid settings");
+        let error = match via {
+            Via::Ureq => vault_key_ureq::Client::from_config(config).map(|_| ()),
+            Via::Hyper => vault_key_hyper::Client::from_config(config).map(|_| ()),
+        };
+        match error {
+            Err(ExecuteError::Transport(error)) => {
+                assert_eq!(error.kind(), TransportErrorKind::Config, "{via:?}: {error}");
+                let shown = format!("{error} {error:?}");
+                assert!(!shown.contains("w0rd"), "{via:?}: {shown}");
+            }
+            other => panic!("{via:?}: expected a Config error, got {other:?}"),
+        }
+    }
 }
