@@ -152,6 +152,40 @@ pub enum Rekey {
     Cancel(RekeyCancel),
     /// The rekey in progress, and its verification.
     Status(RekeyCommon),
+    /// The PGP-encrypted backup of the new shares (a rekey started with `-backup`).
+    #[command(subcommand)]
+    Backup(RekeyBackup),
+}
+
+/// `rekey backup ...`.
+#[derive(Debug, Subcommand)]
+pub enum RekeyBackup {
+    /// Show the backup (the new shares, PGP-encrypted to each holder's key), or write one file
+    /// per key with `-out-dir`.
+    Read(BackupRead),
+    /// Delete the backup, once every holder has confirmed their new share.
+    Delete(BackupDelete),
+}
+
+/// `rekey backup read`.
+#[derive(Debug, Args)]
+pub struct BackupRead {
+    #[command(flatten)]
+    pub common: RekeyCommon,
+    #[command(flatten)]
+    pub confirm: Confirm,
+    /// Write each key's encrypted shares to `backup-FINGERPRINT` in this directory.
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `rekey backup delete`.
+#[derive(Debug, Args)]
+pub struct BackupDelete {
+    #[command(flatten)]
+    pub common: RekeyCommon,
+    #[command(flatten)]
+    pub confirm: Confirm,
 }
 
 /// `rekey start`.

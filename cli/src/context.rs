@@ -1,6 +1,8 @@
 //! What every command works with: the client (from the flags, then the environment the Vault
 //! CLI reads), the journal, the holders' input and the output.
 
+use std::io::IsTerminal;
+
 use serde_json::{Map, Value};
 use vault_key_core::ceremony::{Ceremony, Next, Progress};
 use vault_key_core::Dialect;
@@ -10,6 +12,18 @@ use crate::args::{DialectArg, Format, Global};
 use crate::entry::Entry;
 use crate::fail::{self, Failure};
 use crate::journal::{Journal, Record};
+
+/// `[##---]`: `counted` of `required` (one mark a share, at most 20 marks).
+fn bar(counted: u32, required: u32) -> String {
+    let width = required.clamp(1, 20);
+    let done =
+        (u64::from(counted.min(required)) * u64::from(width) / u64::from(required.max(1))) as u32;
+    format!(
+        "[{}{}]",
+        "#".repeat(done as usize),
+        "-".repeat((width - done) as usize)
+    )
+}
 
 /// The output: for people on standard output, or one JSON object at the end.
 pub struct Out {
@@ -188,6 +202,12 @@ impl Context {
     ) -> Result<Next, Failure> {
         let before = ceremony.report();
         let json = self.out.is_json();
+        // A bar for people at a terminal; the plain line for logs and scripts.
+        let terminal = if json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
         // Only what changed: a read that found the same progress says nothing new.
         let mut shown = (before.counted, before.verifying);
         let report = move |progress: Progress| {
@@ -199,7 +219,12 @@ impl Context {
                 } else {
                     "shares counted"
                 };
-                let line = format!("  {} of {} {what}", progress.counted, progress.required);
+                let counted = format!("{} of {} {what}", progress.counted, progress.required);
+                let line = if terminal {
+                    format!("  {} {counted}", bar(progress.counted, progress.required))
+                } else {
+                    format!("  {counted}")
+                };
                 if json {
                     eprintln!("{line}");
                 } else {
@@ -249,5 +274,19 @@ impl Context {
             }
             Err(error) => Err(Failure::client("the ceremony stopped", &error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar;
+
+    #[test]
+    fn progress_bars() {
+        assert_eq!(bar(0, 3), "[---]");
+        assert_eq!(bar(2, 3), "[##-]");
+        assert_eq!(bar(5, 5), "[#####]");
+        assert_eq!(bar(20, 40), "[##########----------]");
+        assert_eq!(bar(7, 3), "[###]");
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod backup;
 mod context;
 mod entry;
 mod fail;

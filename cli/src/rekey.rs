@@ -21,17 +21,18 @@ pub fn run(ctx: &mut Context, command: Rekey) -> Result<u8, Failure> {
         Rekey::Verify(args) => verify(ctx, args),
         Rekey::Cancel(args) => cancel(ctx, args),
         Rekey::Status(args) => status(ctx, kind_of(args.target)),
+        Rekey::Backup(command) => crate::backup::run(ctx, command),
     }
 }
 
-fn kind_of(target: RekeyTarget) -> KeyKind {
+pub fn kind_of(target: RekeyTarget) -> KeyKind {
     match target {
         RekeyTarget::Unseal => KeyKind::Unseal,
         RekeyTarget::Recovery => KeyKind::Recovery,
     }
 }
 
-fn kind_name(kind: KeyKind) -> &'static str {
+pub fn kind_name(kind: KeyKind) -> &'static str {
     match kind {
         KeyKind::Recovery => "recovery",
         _ => "unseal",

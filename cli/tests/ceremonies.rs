@@ -382,3 +382,107 @@ fn refusals_name_what_is_wrong_and_send_no_share() {
     assert_absent(&session.transcript, &server.keys(), "the output");
     assert_absent(&session.journal_text(), &server.keys(), "the journal");
 }
+
+#[test]
+fn the_rekey_backup_is_read_pinned_to_its_nonce_and_deleted_after_confirmation() {
+    let server = start(Server::builder());
+    let mut session = Session::new(&server);
+    let keys: Vec<String> = (1..=3)
+        .map(|n| {
+            vault_key_tests::pgp::fixtures_dir()
+                .join(format!("pub{n}.b64"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let started = session
+        .ok(
+            &[
+                "rekey",
+                "start",
+                "-key-shares=3",
+                "-key-threshold=2",
+                "-verify=false",
+                "-backup",
+                &format!("-pgp-keys={}", keys.join(",")),
+                "-format=json",
+            ],
+            "",
+        )
+        .json();
+    let nonce = started["nonce"].as_str().unwrap().to_owned();
+    let fingerprints: Vec<String> = started["pgp_fingerprints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fingerprints.len(), 3, "{started}");
+    let done = session
+        .ok(
+            &[
+                "rekey",
+                "submit",
+                &format!("-nonce={nonce}"),
+                "-format=json",
+            ],
+            &lines(&threshold_shares(&server)),
+        )
+        .json();
+    assert_eq!(done["phase"], "Done", "{done}");
+
+    // Read: the rekey's nonce, one encrypted share for each holder's key.
+    let backup = session
+        .ok(
+            &[
+                "rekey",
+                "backup",
+                "read",
+                &format!("-nonce={nonce}"),
+                "-format=json",
+            ],
+            "",
+        )
+        .json();
+    assert_eq!(backup["nonce"], nonce.as_str(), "{backup}");
+    let by_key = backup["keys"].as_object().unwrap();
+    let mut held: Vec<String> = by_key.keys().map(|k| k.to_lowercase()).collect();
+    held.sort();
+    let mut given: Vec<String> = fingerprints.iter().map(|f| f.to_lowercase()).collect();
+    given.sort();
+    assert_eq!(held, given, "{backup}");
+    assert!(by_key.values().all(|v| v.as_array().unwrap().len() == 1));
+    let out_dir = server.temp_dir().join("backup");
+    session.ok(
+        &[
+            "rekey",
+            "backup",
+            "read",
+            &format!("-out-dir={}", out_dir.display()),
+        ],
+        "",
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 3);
+
+    // Another rekey's nonce: safety stop, for reading and deleting alike, and nothing deleted.
+    let stranger = "-nonce=00000000-0000-0000-0000-000000000000";
+    for command in ["read", "delete"] {
+        let run = session.run(&["rekey", "backup", command, stranger], "");
+        assert_eq!(run.code, 4, "{}", run.all());
+        assert!(run.stderr.contains(&nonce), "{}", run.all());
+    }
+    // A mistyped confirmation deletes nothing; the typed nonce deletes it.
+    let mistyped = session.run(&["rekey", "backup", "delete"], "not-the-nonce\n");
+    assert_eq!(mistyped.code, 4, "{}", mistyped.all());
+    session.ok(&["rekey", "backup", "read"], "");
+    let deleted = session.ok(
+        &["rekey", "backup", "delete"],
+        &format!("{}\n", &nonce[..8]),
+    );
+    assert!(deleted.stdout.contains("deleted"), "{}", deleted.all());
+    let gone = session.run(&["rekey", "backup", "read"], "");
+    assert_eq!(gone.code, 1, "{}", gone.all());
+    assert!(gone.stderr.contains("no backup"), "{}", gone.all());
+    let journal = session.journal_text();
+    assert!(journal.contains("\"backup-deleted\""), "{journal}");
+}

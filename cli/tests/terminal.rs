@@ -1,5 +1,6 @@
 //! The built `vault-key` on a pseudo-terminal of its own against a real OpenBao, as a holder at a
 //! terminal sees it: the prompts appear, a typed share is not echoed while the typed nonce is,
+//! progress bars count the shares,
 //! the nonce confirmation lets the shares in, Ctrl-C between two holders stops the tool with the
 //! terminal's echo back on and the journal whole, and the next run resumes from where it stopped
 //! and finishes the ceremony, whose new shares then unseal.
@@ -174,7 +175,7 @@ fn a_rekey_at_the_terminal_interrupted_between_two_holders_then_resumed_and_veri
     first.type_line(&nonce[..8]);
     first.expect("Current unseal share (1 of 3 needed, input hidden): ");
     first.type_line(&old[0]);
-    first.expect("1 of 3 shares counted");
+    first.expect("[#--] 1 of 3 shares counted");
     first.expect("Current unseal share (2 of 3 needed, input hidden): ");
     first.session.send_control('c').unwrap();
     first.expect("Interrupted. No share was in flight: 1 of 3 counted.");
@@ -207,7 +208,7 @@ fn a_rekey_at_the_terminal_interrupted_between_two_holders_then_resumed_and_veri
     second.expect("1 of 3 counted then, 1 of 3 now.");
     second.expect("Current unseal share (2 of 3 needed, input hidden): ");
     second.type_line(&old[1]);
-    second.expect("2 of 3 shares counted");
+    second.expect("[##-] 2 of 3 shares counted");
     second.expect("Current unseal share (3 of 3 needed, input hidden): ");
     second.type_line(&old[2]);
     second.expect("The new shares are NOT in effect yet");
@@ -222,6 +223,7 @@ fn a_rekey_at_the_terminal_interrupted_between_two_holders_then_resumed_and_veri
     let mut verify = holders.at_terminal(&["rekey", "verify", &format!("-nonce={nonce}")]);
     verify.expect("NEW unseal share (1 of 2 needed, input hidden): ");
     verify.type_line(&new[0]);
+    verify.expect("[#-] 1 of 2 new shares verified");
     verify.expect("NEW unseal share (2 of 2 needed, input hidden): ");
     verify.type_line(&new[1]);
     verify.expect("Verified: the new shares are in effect");
