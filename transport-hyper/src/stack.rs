@@ -92,7 +92,7 @@ impl Stack {
     }
 
     /// A new connection to `origin`.
-    async fn connect(&self, origin: &Origin) -> Result<Connection, TransportError> {
+    async fn connect(&self, origin: &Origin) -> Result<Box<Connection>, TransportError> {
         let uri = Uri::builder()
             .scheme(origin.scheme.clone())
             .authority(origin.authority.clone())
@@ -125,7 +125,7 @@ impl Stack {
         origin: &Origin,
         request: Request<Bytes>,
         reuse: bool,
-    ) -> Result<(Connection, Response<hyper::body::Incoming>), TransportError> {
+    ) -> Result<(Box<Connection>, Response<hyper::body::Incoming>), TransportError> {
         let mut request = request.map(Full::new);
         let headers = request.headers_mut();
         if !headers.contains_key(HOST) {
@@ -167,7 +167,9 @@ impl Stack {
             let reused = pooled.is_some();
             let mut connection = match pooled.take() {
                 Some(connection) => connection,
-                None => self.connect(origin).await?,
+                // Boxed: connecting (TCP, TLS, a proxy's tunnel) is the rare path, and its
+                // future would otherwise make every exchange's as large.
+                None => Box::pin(self.connect(origin)).await?,
             };
             let mut sending = pin!(connection.sender.try_send_request(request));
             let sent = poll_fn(|cx| connection.driver.drive(cx, |cx| sending.as_mut().poll(cx)));
@@ -210,13 +212,16 @@ impl Stack {
         }
         // Only a read may go out twice: a copy is kept for those alone.
         let spare = reads_only.then(|| copy_request(&request));
-        let (mut connection, response) = match (self.send_head(&origin, request, true).await, spare)
-        {
-            (Err(error), Some(spare)) if may_retry(spare.method(), &error) => {
-                self.send_head(&origin, spare, false).await
-            }
-            (sent, _) => sent,
-        }?;
+        let (mut connection, response) = match self.send_head(&origin, request, true).await {
+            Ok(sent) => sent,
+            // The retry, boxed: it is rare, and inline its future would double this one's.
+            Err(error) => match spare {
+                Some(spare) if may_retry(spare.method(), &error) => {
+                    Box::pin(self.send_head(&origin, spare, false)).await?
+                }
+                _ => return Err(error),
+            },
+        };
         let (parts, mut body) = response.into_parts();
         let collector = BodyCollector::new(self.max_response_bytes, body.size_hint().exact())?;
         let (_, collector) = reading.insert((parts.status, collector));

@@ -46,11 +46,13 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) async fn open(io: TrackedConnection) -> Result<Self, hyper::Error> {
+    /// A new connection over `io`, boxed: it moves between the pool and the exchanges (its
+    /// 1.7 KB would otherwise be copied at each move, and grow every exchange's future).
+    pub(crate) async fn open(io: TrackedConnection) -> Result<Box<Self>, hyper::Error> {
         let usage = io.inner().usage().clone();
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
         let gate = Arc::new(Gate::default());
-        Ok(Self {
+        Ok(Box::new(Self {
             sender,
             driver: Driver {
                 connection: Some(connection),
@@ -58,7 +60,7 @@ impl Connection {
                 gate,
             },
             usage,
-        })
+        }))
     }
 
     /// Whether the connection can take a request now, without waiting: its dispatcher idle
@@ -194,7 +196,7 @@ impl Wake for Gate {
 
 struct Idle {
     origin: Origin,
-    connection: Connection,
+    connection: Box<Connection>,
     since: Instant,
 }
 
@@ -207,7 +209,11 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// An idle connection to `origin` that is still open, if there is one.
-    pub(crate) fn checkout(&self, origin: &Origin, cx: &mut Context<'_>) -> Option<Connection> {
+    pub(crate) fn checkout(
+        &self,
+        origin: &Origin,
+        cx: &mut Context<'_>,
+    ) -> Option<Box<Connection>> {
         loop {
             let idle = {
                 let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -223,7 +229,7 @@ impl Pool {
     }
 
     /// Keeps `connection` for the next request to `origin`; it must be idle.
-    pub(crate) fn checkin(&self, origin: Origin, connection: Connection) {
+    pub(crate) fn checkin(&self, origin: Origin, connection: Box<Connection>) {
         connection.driver.park();
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
