@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde_json::{Map, Value};
 use vault_key_core::ceremony::{Ceremony, Next, Progress};
-use vault_key_core::Dialect;
+use vault_key_core::{CeremonyError, Dialect, Error, Recovery};
 use vault_key_ureq::Client;
 
 use crate::args::{DialectArg, Format, Global};
@@ -248,10 +248,21 @@ impl Context {
                 match self.client.drive(ceremony) {
                     Ok(next) => {
                         let after = ceremony.report();
-                        let words = format!(
-                            "Settled: {} of {} counted now ({} before the lost answer).",
-                            after.counted, after.required, before.counted
-                        );
+                        let words = if after.verifying && !before.verifying {
+                            "Settled: that share completed the rekey, and the new shares were \
+                             recovered from what arrived of the answer; their verification \
+                             comes next."
+                                .to_owned()
+                        } else if after.finished {
+                            "Settled: that share completed the ceremony, and what it produced \
+                             was recovered from what arrived of the answer."
+                                .to_owned()
+                        } else {
+                            format!(
+                                "Settled: {} of {} counted now ({} before the lost answer).",
+                                after.counted, after.required, before.counted
+                            )
+                        };
                         self.out.say(&words);
                         let mut record = self.record(name, kind, "settled");
                         record.nonce = nonce(ceremony);
@@ -260,6 +271,35 @@ impl Context {
                         record.note = Some(words);
                         self.journal.append(record);
                         Ok(next)
+                    }
+                    // The progress was read, and it tells what happened: the ceremony says it.
+                    Err(again) if matches!(again.core(), Some(Error::Ceremony(_))) => {
+                        let hint = match again.core() {
+                            Some(Error::Ceremony(CeremonyError::AnswerLost {
+                                recovery: Recovery::CancelAndRestart,
+                                ..
+                            })) => nonce(ceremony)
+                                .map(|n| format!(" (`vault-key {name} cancel -nonce={n}`)"))
+                                .unwrap_or_default(),
+                            Some(Error::Ceremony(CeremonyError::AnswerLost {
+                                recovery: Recovery::ReadBackup,
+                                ..
+                            })) => nonce(ceremony)
+                                .map(|n| format!(" (`vault-key {name} backup read -nonce={n}`)"))
+                                .unwrap_or_default(),
+                            _ => String::new(),
+                        };
+                        let words = format!(
+                            "the answer to what was just sent was lost ({error}); the progress \
+                             read since shows: {again}{hint}"
+                        );
+                        let mut record = self.record(name, kind, "settled");
+                        record.nonce = nonce(ceremony);
+                        record.progress = ceremony.report().counted;
+                        record.required = ceremony.report().required;
+                        record.note = Some(words.clone());
+                        self.journal.append(record);
+                        Err(Failure::new(fail::ERROR, words))
                     }
                     Err(again) => Err(Failure::new(
                         fail::OUTCOME_UNKNOWN,

@@ -6,6 +6,7 @@ use serde_json::json;
 use vault_key_core::ceremony::{Next, RekeyCeremony, RekeyPhase, Verification};
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::pgp::PgpPublicKey;
+use vault_key_core::Dialect;
 
 use crate::args::{Rekey, RekeyCancel, RekeyStart, RekeySubmit, RekeyTarget, RekeyVerify};
 use crate::context::Context;
@@ -166,10 +167,23 @@ fn resume(
     if !fingerprints.is_empty() {
         rekey = rekey.require_fingerprints(fingerprints.iter().cloned());
     }
-    let next = ctx
-        .client
-        .drive(&mut rekey)
-        .map_err(|e| Failure::client("reading the rekey in progress", &e))?;
+    let next = ctx.client.drive(&mut rekey).map_err(|e| {
+        let mut failure = Failure::client("reading the rekey in progress", &e);
+        let none = matches!(
+            e.core(),
+            Some(vault_key_core::Error::Ceremony(
+                vault_key_core::CeremonyError::NotStarted(_)
+            ))
+        );
+        if none && ctx.client.target().dialect() == Dialect::OpenBao {
+            failure.message.push_str(
+                " on OpenBao's paths (sys/rotate/root); a rekey started with `bao operator \
+                 rekey` or `vault operator rekey` runs on the classic paths (sys/rekey), kept \
+                 apart: join it with -dialect=vault",
+            );
+        }
+        failure
+    })?;
     settle_from_journal(ctx, &rekey);
     Ok((rekey, next))
 }
