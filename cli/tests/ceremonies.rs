@@ -38,6 +38,8 @@ struct Session<'a> {
     transcript: String,
     /// Both streams into one, in the order written (for the transcript in docs/CLI.md).
     interleaved: bool,
+    /// Whether runs go into the transcript.
+    recording: bool,
 }
 
 impl<'a> Session<'a> {
@@ -50,6 +52,7 @@ impl<'a> Session<'a> {
             home,
             transcript: String::new(),
             interleaved: false,
+            recording: true,
         }
     }
 
@@ -90,13 +93,15 @@ impl<'a> Session<'a> {
         if self.interleaved {
             run.stdout = std::fs::read_to_string(self.home.join("output")).unwrap();
         }
-        self.transcript.push_str(&format!(
-            "$ vault-key {}\n{}{}(exit {})\n\n",
-            args.join(" "),
-            run.stderr,
-            run.stdout,
-            run.code
-        ));
+        if self.recording {
+            self.transcript.push_str(&format!(
+                "$ vault-key {}\n{}{}(exit {})\n\n",
+                args.join(" "),
+                run.stderr,
+                run.stdout,
+                run.code
+            ));
+        }
         run
     }
 
@@ -230,8 +235,10 @@ fn rekey_with_verification_to_new_shares_that_then_unseal() {
 
     // Before verification the old shares are still the ones in effect.
     session.interleaved = false;
+    session.recording = false;
     let status = session.ok(&["rekey", "status", "-format=json"], "").json();
     session.interleaved = true;
+    session.recording = true;
     assert_eq!(status["verification"]["progress"], 0, "{status}");
 
     let verified = session.ok(&["rekey", "verify", &nonce_flag], &lines(&new[..2]));
@@ -260,6 +267,81 @@ fn rekey_with_verification_to_new_shares_that_then_unseal() {
     assert_absent(&journal, &secrets, "the journal");
     assert_absent(&session.transcript, &old, "the output");
     println!("{}--- journal ---\n{journal}", session.transcript);
+    session_in_the_docs(&server, &session.transcript, &journal);
+}
+
+/// docs/CLI.md's session, between these lines, is the one this test ran.
+const SESSION_BEGIN: &str = "<!-- the session below is written by cli/tests/ceremonies.rs -->\n";
+const SESSION_END: &str = "<!-- end of the session -->\n";
+
+/// Checks that docs/CLI.md shows the session this test just ran (the same commands, output and
+/// journal, but for nonces and times), or writes it there when `VAULT_KEY_WRITE_DOCS=1`. The
+/// temporary directory and the server's port read as fixed ones, so that a rewrite changes
+/// only what changed.
+fn session_in_the_docs(server: &Server, transcript: &str, journal: &str) {
+    let fixed = |text: &str| {
+        text.replace(&server.temp_dir().display().to_string(), "/tmp/ceremony")
+            .replace(&server.address(), "http://127.0.0.1:8200")
+    };
+    let head: String = journal.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let section = format!(
+        "```text\n{}```\n\nThe journal after it, first lines:\n\n```text\n{}```\n",
+        fixed(transcript).trim_end_matches('\n').to_owned() + "\n",
+        fixed(&head)
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CLI.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (Some(begin), Some(end)) = (doc.find(SESSION_BEGIN), doc.find(SESSION_END)) else {
+        panic!("docs/CLI.md lacks the session markers {SESSION_BEGIN:?} and {SESSION_END:?}");
+    };
+    let shown = &doc[begin + SESSION_BEGIN.len()..end];
+    if std::env::var_os("VAULT_KEY_WRITE_DOCS").is_some_and(|v| v == "1") {
+        let written = format!("{}{SESSION_BEGIN}{section}{}", &doc[..begin], &doc[end..]);
+        std::fs::write(&path, written).unwrap();
+        return;
+    }
+    assert_eq!(
+        normalized(shown),
+        normalized(&section),
+        "docs/CLI.md shows another session than this test runs: run it again with \
+         VAULT_KEY_WRITE_DOCS=1 to write the new one"
+    );
+}
+
+/// `text` with every UUID (nonces) and RFC 3339 time replaced by a placeholder.
+fn normalized(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let uuid = |at: usize| {
+        let shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+        at + shape.len() <= chars.len()
+            && shape.chars().zip(&chars[at..]).all(|(s, c)| match s {
+                '-' => *c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let time = |at: usize| {
+        let shape = "dddd-dd-ddTdd:dd:ddZ";
+        at + shape.len() <= chars.len()
+            && shape.chars().zip(&chars[at..]).all(|(s, c)| match s {
+                'd' => c.is_ascii_digit(),
+                _ => *c == s,
+            })
+    };
+    while i < chars.len() {
+        if uuid(i) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else if time(i) {
+            out.push_str("<time>");
+            i += 20;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[test]
