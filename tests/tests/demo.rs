@@ -278,6 +278,64 @@ fn demo_leaves_a_server_it_did_not_start_unchanged_unless_told() {
         .expect("the old shares still unseal");
 }
 
+/// On a terminal the demo asks: a wrong answer changes nothing (exit 3), the address typed back lets it go on.
+#[cfg(unix)]
+#[test]
+fn demo_asks_on_a_terminal_and_goes_on_only_when_the_address_is_typed() {
+    use rexpect::process::WaitStatus;
+
+    let server = start(Server::builder());
+    let root = server.root_token().to_string();
+    let term = || {
+        server
+            .call("GET", "/v1/sys/key-status", Some(&root), None)
+            .expect("key status")
+            .json()
+            .expect("JSON")["data"]["term"]
+            .as_u64()
+            .expect("term")
+    };
+    let at_terminal = |answer: &str| {
+        let mut command = demo();
+        command
+            .env("BAO_ADDR", server.address())
+            .env("BAO_TOKEN", &root);
+        // Not a timed assertion: how long a hung demo may take before the test fails.
+        let mut session =
+            rexpect::session::spawn_command(command, Some(120_000)).expect("a pseudo-terminal");
+        let mut seen = session
+            .exp_string("will now change")
+            .expect("the announcement");
+        seen += &session
+            .exp_string(&format!(
+                "Type its address ({}) to let the demo change it: ",
+                server.address()
+            ))
+            .expect("the question");
+        session.send_line(answer).expect("type");
+        seen += &session.exp_eof().expect("the end");
+        let code = match session.process().wait().expect("exit status") {
+            WaitStatus::Exited(_, code) => code,
+            other => panic!("{other:?}:\n{seen}"),
+        };
+        (code, seen)
+    };
+
+    let (code, seen) = at_terminal("http://127.0.0.1:1");
+    assert_eq!(code, 3, "{seen}");
+    assert!(
+        seen.contains("the address typed does not match") && seen.contains("was not changed"),
+        "{seen}"
+    );
+    assert!(!seen.contains("Rotation"), "{seen}");
+    assert_eq!(term(), 1, "nothing rotated");
+
+    let (code, seen) = at_terminal(&server.address());
+    assert_eq!(code, 0, "{seen}");
+    position(&seen, "[3/3] Rotation");
+    assert_eq!(term(), 2, "rotated once confirmed");
+}
+
 #[test]
 fn demo_fails_clearly() {
     let (output, stdout, _) = run(demo().arg("--help"));
