@@ -63,7 +63,9 @@ pub fn interrupted() -> String {
     // The guard is dropped only by the exit: no line after this one, none cut.
     std::mem::forget(guard);
     let Some((path, last)) = written else {
-        return "Nothing of a ceremony was sent by this run.".to_owned();
+        return "This run had recorded nothing in the journal yet; `vault-key rekey status` and \
+                `vault-key generate-root status` show where a ceremony stands."
+            .to_owned();
     };
     let mut record = last.clone();
     record.time = now_rfc3339();
