@@ -130,12 +130,10 @@ where
 }
 
 /// What the events say of a request out: its method and path (never the query, the headers
-/// or the body).
+/// or the body), copied only when a subscriber listens.
 struct Sent {
     #[cfg(feature = "tracing")]
-    method: http::Method,
-    #[cfg(feature = "tracing")]
-    path: String,
+    request: Option<(http::Method, String)>,
 }
 
 impl Sent {
@@ -145,22 +143,27 @@ impl Sent {
         let _ = request;
         Self {
             #[cfg(feature = "tracing")]
-            method: request.method().clone(),
-            #[cfg(feature = "tracing")]
-            path: request.uri().path().to_string(),
+            request: tracing::enabled!(target: "vault_key", tracing::Level::DEBUG)
+                .then(|| (request.method().clone(), request.uri().path().to_string())),
         }
     }
 
     fn answered(&self, response: &Response<Bytes>) {
-        event!(debug, method = %self.method, path = %self.path,
-            status = response.status().as_u16(), bytes = response.body().len(), "answer");
+        #[cfg(feature = "tracing")]
+        if let Some((method, path)) = &self.request {
+            event!(debug, %method, path = %path,
+                status = response.status().as_u16(), bytes = response.body().len(), "answer");
+        }
         #[cfg(not(feature = "tracing"))]
         let _ = response;
     }
 
     fn failed(&self, delivery: &Delivery<'_>) {
-        event!(debug, method = %self.method, path = %self.path,
-            delivery = delivery.name(), "no whole answer");
+        #[cfg(feature = "tracing")]
+        if let Some((method, path)) = &self.request {
+            event!(debug, %method, path = %path, delivery = delivery.name(),
+                "no whole answer");
+        }
         #[cfg(not(feature = "tracing"))]
         let _ = delivery;
     }

@@ -92,7 +92,7 @@ fn each_exchange_is_an_event_with_its_status_and_duration() {
         for field in [
             "message=exchanged",
             "method=GET",
-            "path=\"/v1/sys/seal-status\"",
+            "path=/v1/sys/seal-status",
             "status=200",
             "micros=",
         ] {

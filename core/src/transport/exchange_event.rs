@@ -46,10 +46,10 @@ impl ExchangeEvent {
         };
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         match outcome {
-            Ok(response) => tracing::debug!(target: "vault_key", %method, path = path.as_str(),
+            Ok(response) => tracing::debug!(target: "vault_key", %method, path = %path,
                 status = response.status().as_u16(), bytes = response.body().len(), micros,
                 "exchanged"),
-            Err(error) => tracing::debug!(target: "vault_key", %method, path = path.as_str(),
+            Err(error) => tracing::debug!(target: "vault_key", %method, path = %path,
                 kind = ?error.kind(), delivery = error.delivery().name(), micros,
                 "exchange failed"),
         }
