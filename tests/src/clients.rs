@@ -52,7 +52,7 @@ impl fmt::Display for Transport {
 /// The key-management calls the scenarios make, blocking, with hvac's names.
 ///
 /// Rekey, verify and backup calls act on the shares of the client's [`KeyKind`] (the unseal shares unless the
-/// factory was given another, see [`ClientFactory::with_keys`]), except `start_rekey`, whose request names its own;
+/// factory was given another, see [`ClientFactory::with_key_kind`]), except `start_rekey`, whose request names its own;
 /// generate-root calls take the [`TokenKind`] (recovery tokens go through the transports' `*_recovery_token_*`
 /// methods).
 pub trait KeyClient: Send + Sync {
@@ -248,7 +248,7 @@ impl ClientFactory {
     }
 
     /// The same factory for clients whose rekey, verify and backup calls act on the shares of `kind`.
-    pub fn with_keys(&self, kind: KeyKind) -> Self {
+    pub fn with_key_kind(&self, kind: KeyKind) -> Self {
         ClientFactory {
             keys: kind,
             ..self.clone()

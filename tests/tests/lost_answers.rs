@@ -56,7 +56,7 @@ impl Rig {
             .transit_seal(kind == KeyKind::Recovery);
         let server = start(builder);
         let proxy = FaultProxy::start(&server.address()).expect("the fault proxy starts");
-        let factory = ClientFactory::new(transport, proxy.address(), dialect).with_keys(kind);
+        let factory = ClientFactory::new(transport, proxy.address(), dialect).with_key_kind(kind);
         let client = factory
             .client(Some(server.root_token()))
             .expect("a client through the proxy");

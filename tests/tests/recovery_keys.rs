@@ -547,7 +547,7 @@ fn recovery_lifecycle(transport: Transport, dialect: Dialect, then_restart: bool
         "an auto-unseal server has no unseal shares"
     );
     let factory =
-        ClientFactory::new(transport, server.address(), dialect).with_keys(KeyKind::Recovery);
+        ClientFactory::new(transport, server.address(), dialect).with_key_kind(KeyKind::Recovery);
     let client = factory
         .client(Some(server.root_token()))
         .expect("client with the root token");
@@ -564,7 +564,7 @@ fn recovery_lifecycle(transport: Transport, dialect: Dialect, then_restart: bool
         })
     ));
     let on_unseal_keys = factory
-        .with_keys(KeyKind::Unseal)
+        .with_key_kind(KeyKind::Unseal)
         .client(Some(server.root_token()))
         .expect("client for the unseal keys");
     assert_eq!(

@@ -200,7 +200,7 @@ fn recovery_calls(
 ) {
     let client = factory
         .with_dialect(dialect)
-        .with_keys(KeyKind::Recovery)
+        .with_key_kind(KeyKind::Recovery)
         .client(Some(server.root_token()))
         .expect("client for the recovery shares");
     assert_eq!(client.key_kind(), KeyKind::Recovery);
