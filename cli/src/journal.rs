@@ -153,6 +153,72 @@ impl Journal {
         }
         (last, step)
     }
+
+    /// Sets the start of a run on a ceremony against the journal: `now` is the ceremony as just
+    /// read from the server (before anything is sent), as a record of it; `called` names it in
+    /// the holder's words (`rekey`, `root token generation`). When the run before on it was
+    /// interrupted by Ctrl-C, the holder is told it goes on, with the progress then and now (a
+    /// `resumed` line); when its last share got no answer (a crash, a lost connection), whether
+    /// the progress read shows it counted, not counted, or the ceremony gone (a `settled`
+    /// line). `moved_on` gets that share's line and says, when the ceremony has since moved to
+    /// a stage whose progress counts other shares (a rekey's verification), what became of it.
+    /// Returns what to tell the holder, already journalled.
+    pub fn settle(
+        &self,
+        now: Record,
+        called: &str,
+        moved_on: impl FnOnce(&Record) -> Option<String>,
+    ) -> Vec<String> {
+        let (last, step) = self.last(&now.ceremony, &now.kind, &now.address);
+        let mut said = Vec::new();
+        let mut tell = |event: &str, words: String| {
+            let mut line = now.clone();
+            line.event = event.to_owned();
+            line.note = Some(words.clone());
+            self.append(line);
+            said.push(words);
+        };
+        if let Some(stopped) = last.filter(|l| l.event == "interrupted" && l.nonce == now.nonce) {
+            tell(
+                "resumed",
+                format!(
+                    "Going on with the {called} interrupted at {}: {} of {} counted then, {} of \
+                     {} now.",
+                    stopped.time, stopped.progress, stopped.required, now.progress, now.required
+                ),
+            );
+        }
+        let Some(sent) = step.filter(|s| s.event == "share-sent" || s.event == "outcome-unknown")
+        else {
+            return said;
+        };
+        let words = if sent.nonce != now.nonce {
+            format!(
+                "The share sent at {} to the {called} under nonce {} got no answer, and that \
+                 {called} is no longer in progress (now: nonce {}): it was completed, cancelled \
+                 or lost by the server.",
+                sent.time,
+                sent.nonce.as_deref().unwrap_or("?"),
+                now.nonce.as_deref().unwrap_or("?")
+            )
+        } else if let Some(words) = moved_on(&sent) {
+            words
+        } else if now.progress > sent.progress {
+            format!(
+                "The share sent at {} got no answer, but it was counted: the progress went from \
+                 {} to {}.",
+                sent.time, sent.progress, now.progress
+            )
+        } else {
+            format!(
+                "The share sent at {} got no answer and was not counted (the progress is still \
+                 {}): enter it again.",
+                sent.time, sent.progress
+            )
+        };
+        tell("settled", words);
+        said
+    }
 }
 
 #[cfg(unix)]

@@ -117,18 +117,38 @@ fn start(ctx: &mut Context, args: GenerateStart) -> Result<u8, Failure> {
     Ok(OK)
 }
 
+/// Resumes the generation of a `kind` token in progress (only under `nonce` when given), reads
+/// it before anything is sent, and sets what it shows against the journal: an interrupted run
+/// is gone on with, a share left without an answer settled.
+fn resume(
+    ctx: &mut Context,
+    kind: TokenKind,
+    nonce: Option<&str>,
+    otp: Option<Otp>,
+) -> Result<(RootTokenCeremony, Next), Failure> {
+    let mut generation = RootTokenCeremony::resume(kind, otp);
+    if let Some(nonce) = nonce {
+        generation = generation.require_nonce(nonce);
+    }
+    let next = ctx
+        .client
+        .drive(&mut generation)
+        .map_err(|e| Failure::client("reading the generation in progress", &e))?;
+    let called = format!("{} token generation", kind_name(kind));
+    for words in ctx
+        .journal
+        .settle(record(ctx, &generation, ""), &called, |_| None)
+    {
+        ctx.out.say(words);
+    }
+    Ok((generation, next))
+}
+
 fn submit(ctx: &mut Context, args: GenerateSubmit) -> Result<u8, Failure> {
     let kind = kind_of(args.common.kind);
     let given = args.confirm.nonce.as_deref();
     let otp = args.otp_file.as_deref().map(read_otp_file).transpose()?;
-    let mut generation = RootTokenCeremony::resume(kind, otp);
-    if let Some(nonce) = given {
-        generation = generation.require_nonce(nonce);
-    }
-    let mut next = ctx
-        .client
-        .drive(&mut generation)
-        .map_err(|e| Failure::client("reading the generation in progress", &e))?;
+    let (mut generation, mut next) = resume(ctx, kind, given, otp)?;
     let nonce = generation.nonce().unwrap_or_default().to_owned();
     ctx.out.say(format!(
         "Generation of a {} token: {} of {} shares counted.",
@@ -214,14 +234,7 @@ pub fn decode(ctx: &mut Context, args: DecodeArgs) -> Result<u8, Failure> {
 fn cancel(ctx: &mut Context, args: GenerateCancel) -> Result<u8, Failure> {
     let kind = kind_of(args.common.kind);
     let given = args.confirm.nonce.as_deref();
-    let mut generation = RootTokenCeremony::resume(kind, None);
-    if let Some(nonce) = given {
-        generation = generation.require_nonce(nonce);
-    }
-    let _next = ctx
-        .client
-        .drive(&mut generation)
-        .map_err(|e| Failure::client("reading the generation in progress", &e))?;
+    let (mut generation, _next) = resume(ctx, kind, given, None)?;
     let nonce = generation.nonce().unwrap_or_default().to_owned();
     ctx.out.say(format!(
         "Generation of a {} token in progress: {} of {} shares counted. A cancel ends it \

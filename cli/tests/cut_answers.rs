@@ -6,13 +6,30 @@
 //!   took effect. The tool says so, names the cancel command, and the old shares still unseal.
 //! - Cut in the body, after the new shares: they are recovered from what arrived, written to
 //!   their files, verified, and they unseal.
+//!
+//! And a root-token generation whose run stopped after a share went out and before its answer
+//! was read (the journal's last line for it is `share-sent`, as after a crash or a lost
+//! connection): the next run reads the progress before it sends anything, tells the holder
+//! whether that share counted, and the generation finishes with the token decoded by the OTP.
 
 mod common;
 
 use common::{assert_absent, lines, read_shares, Holder};
+use serde_json::Value;
 use vault_key_tests::proxy::{Damage, FaultProxy};
 use vault_key_tests::server::Server;
-use vault_key_tests::support::start;
+use vault_key_tests::support::{assert_root_token, start};
+
+/// A holder whose runs go through a fault proxy in front of `server` (forwarding until armed).
+fn through_proxy(server: &Server) -> (FaultProxy, Holder) {
+    let proxy = FaultProxy::start(&server.address()).expect("the fault proxy");
+    let holder = Holder::new(
+        proxy.address(),
+        server.root_token(),
+        &server.temp_dir().join("holder"),
+    );
+    (proxy, holder)
+}
 
 /// Starts a rekey to 3 shares, threshold 2, verification on; returns its nonce.
 fn start_rekey(holder: &Holder) -> String {
@@ -47,12 +64,7 @@ fn exchanges(proxy: &FaultProxy, from: usize) -> Vec<String> {
 #[test]
 fn a_cut_completing_answer_leaves_the_holder_told_the_truth() {
     let server = start(Server::builder());
-    let proxy = FaultProxy::start(&server.address()).expect("the fault proxy");
-    let holder = Holder::new(
-        proxy.address(),
-        server.root_token(),
-        &server.temp_dir().join("holder"),
-    );
+    let (proxy, holder) = through_proxy(&server);
     let old = server.keys();
     let threshold = server.threshold() as usize;
     let quorum = lines(&old[..threshold]);
@@ -158,4 +170,128 @@ fn a_cut_completing_answer_leaves_the_holder_told_the_truth() {
     assert_absent(&journal, &new, "the journal");
     assert_absent(&cut.all(), &old, "the output");
     assert_absent(&kept.all(), &new, "the output");
+}
+
+/// The journal without its last line.
+fn drop_last_line(holder: &Holder) -> Value {
+    let text = holder.journal_text();
+    let mut kept: Vec<&str> = text.lines().collect();
+    let dropped: Value = serde_json::from_str(kept.pop().unwrap()).unwrap();
+    std::fs::write(&holder.journal, kept.join("\n") + "\n").unwrap();
+    dropped
+}
+
+/// The journal's last line.
+fn last_line(holder: &Holder) -> Value {
+    let text = holder.journal_text();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+/// The exchanges from `from` on (as [`exchanges`] gives them); fails unless the progress was
+/// read before the first request that is not a read.
+fn read_first(proxy: &FaultProxy, from: usize) -> Vec<String> {
+    let sent = exchanges(proxy, from);
+    let first_sent = sent
+        .iter()
+        .position(|e| !e.starts_with("GET "))
+        .unwrap_or(sent.len());
+    assert!(
+        sent[..first_sent].contains(&"GET attempt".to_owned()),
+        "the progress is read before anything is sent: {sent:?}"
+    );
+    sent
+}
+
+#[test]
+fn a_generate_root_left_with_a_share_sent_and_no_answer_is_settled_then_finished() {
+    let server = start(Server::builder());
+    let (proxy, holder) = through_proxy(&server);
+    let shares = server.keys();
+    let otp_file = server.temp_dir().join("otp");
+    let otp_flag = format!("-otp-file={}", otp_file.display());
+    let nonce = holder
+        .ok(&["generate-root", "start", &otp_flag, "-format=json"], "")
+        .json()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nonce_flag = format!("-nonce={nonce}");
+
+    // The first holder's share counts, but the run stops before the answer is journalled.
+    holder.ok(
+        &["generate-root", "submit", &nonce_flag],
+        &lines(&shares[..1]),
+    );
+    let answer = drop_last_line(&holder);
+    assert_eq!(answer["event"], "answer", "{answer}");
+    let sent = last_line(&holder);
+    assert_eq!(
+        (&sent["event"], &sent["progress"]),
+        (&Value::from("share-sent"), &Value::from(0)),
+        "{sent}"
+    );
+
+    // The next run reads the progress first and says the share counted; one more share.
+    let seen = proxy.exchanges().len();
+    let counted = holder.ok(
+        &["generate-root", "submit", &nonce_flag],
+        &lines(&shares[1..2]),
+    );
+    let said = format!(
+        "The share sent at {} got no answer, but it was counted: the progress went from 0 to 1.",
+        sent["time"].as_str().unwrap()
+    );
+    assert!(counted.stdout.contains(&said), "{}", counted.all());
+    let sent_now = read_first(&proxy, seen);
+    assert_eq!(
+        sent_now
+            .iter()
+            .filter(|e| !e.starts_with("GET "))
+            .collect::<Vec<_>>(),
+        ["PUT update"],
+        "only the second holder's share is sent: {sent_now:?}"
+    );
+    let settled = holder.journal_text();
+    assert!(settled.contains("\"settled\""), "{settled}");
+
+    // A share that went out and never reached the server (the journal says sent, the
+    // progress has not moved): the next run says so, and the last holder finishes.
+    let mut lost = last_line(&holder);
+    assert_eq!(lost["progress"], 2, "{lost}");
+    lost["event"] = "share-sent".into();
+    lost["time"] = "2000-01-01T00:00:00Z".into();
+    let mut text = holder.journal_text();
+    text.push_str(&format!("{lost}\n"));
+    std::fs::write(&holder.journal, text).unwrap();
+    let seen = proxy.exchanges().len();
+    let done = holder.ok(
+        &[
+            "generate-root",
+            "submit",
+            &nonce_flag,
+            &otp_flag,
+            "-format=json",
+        ],
+        &lines(&shares[2..3]),
+    );
+    assert!(
+        done.stderr.contains(
+            "The share sent at 2000-01-01T00:00:00Z got no answer and was not counted (the \
+             progress is still 2): enter it again."
+        ),
+        "{}",
+        done.all()
+    );
+    read_first(&proxy, seen);
+    let token = done.json()["token"].as_str().expect("the token").to_owned();
+    assert_root_token(&server, &token);
+
+    let otp = std::fs::read_to_string(&otp_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let journal = holder.journal_text();
+    assert_absent(&journal, &shares, "the journal");
+    assert_absent(&journal, &[otp, token], "the journal");
+    assert_absent(&counted.all(), &shares, "the output");
 }
