@@ -191,70 +191,25 @@ fn resume(
 /// After a run whose last share got no answer (a crash, a lost connection), says what the
 /// progress read shows: counted, not counted, or the ceremony gone.
 fn settle_from_journal(ctx: &mut Context, rekey: &RekeyCeremony) {
-    let kind = kind_name(rekey.key_kind());
-    let (last, step) = ctx
-        .journal
-        .last("rekey", kind, ctx.client.target().address());
-    if let Some(stopped) = last.filter(|l| l.event == "interrupted") {
-        if stopped.nonce.as_deref() == rekey.nonce() {
-            let words = format!(
-                "Going on with the rekey interrupted at {}: {} of {} counted then, {} of {} now.",
-                stopped.time,
-                stopped.progress,
-                stopped.required,
-                rekey.progress(),
-                rekey.required()
-            );
-            ctx.out.say(&words);
-            let mut resumed = record(ctx, rekey, "resumed");
-            resumed.note = Some(words);
-            ctx.journal.append(resumed);
-        }
-    }
-    let Some(last) = step else {
-        return;
-    };
-    if last.event != "share-sent" && last.event != "outcome-unknown" {
-        return;
-    }
     let verifying = rekey.phase() == RekeyPhase::Verifying;
-    let words = if last.nonce.as_deref() != rekey.nonce() {
-        format!(
-            "The share sent at {} to the rekey under nonce {} got no answer, and that rekey is \
-             no longer in progress (now: nonce {}): it was completed, cancelled or lost by the \
-             server.",
-            last.time,
-            last.nonce.as_deref().unwrap_or("?"),
-            rekey.nonce().unwrap_or("?")
-        )
-    } else if last.phase == "Verifying" && verifying || last.phase != "Verifying" && !verifying {
-        if rekey.progress() > last.progress {
+    // A share sent while collecting whose rekey has since reached verification (or the
+    // other way round) completed a phase: the progress counts of the two do not compare.
+    let moved_on = |sent: &Record| {
+        ((sent.phase == "Verifying") != verifying).then(|| {
             format!(
-                "The share sent at {} got no answer, but it was counted: the progress went \
-                 from {} to {}.",
-                last.time,
-                last.progress,
-                rekey.progress()
+                "The share sent at {} got no answer; the rekey has since reached verification: \
+                 the new shares went to whoever sent the completing share (or were lost with \
+                 the answer: then cancel and start again).",
+                sent.time
             )
-        } else {
-            format!(
-                "The share sent at {} got no answer and was not counted (the progress is still \
-                 {}): enter it again.",
-                last.time, last.progress
-            )
-        }
-    } else {
-        format!(
-            "The share sent at {} got no answer; the rekey has since reached verification: \
-             the new shares went to whoever sent the completing share (or were lost with \
-             the answer: then cancel and start again).",
-            last.time
-        )
+        })
     };
-    ctx.out.say(&words);
-    let mut settled = record(ctx, rekey, "settled");
-    settled.note = Some(words);
-    ctx.journal.append(settled);
+    for words in ctx
+        .journal
+        .settle(record(ctx, rekey, ""), "rekey", moved_on)
+    {
+        ctx.out.say(words);
+    }
 }
 
 fn describe(ctx: &mut Context, rekey: &RekeyCeremony) {
