@@ -70,6 +70,14 @@ impl Failure {
     }
 }
 
+/// Whether `error` says the ceremony resumed is not in progress on the server.
+pub fn not_started(error: &ClientError) -> bool {
+    matches!(
+        error.core(),
+        Some(Error::Ceremony(CeremonyError::NotStarted(_)))
+    )
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -219,6 +219,27 @@ impl Journal {
         tell("settled", words);
         said
     }
+
+    /// When no `called` ceremony is in progress any more (`now` names it: ceremony, kind,
+    /// address): what the journal says if its last line for it is a share left without an
+    /// answer, which may then have completed it. `lost` is what the completing answer carried.
+    /// The words are journalled too.
+    pub fn gone_after_unanswered(&self, now: &Record, called: &str, lost: &str) -> Option<String> {
+        let (_, step) = self.last(&now.ceremony, &now.kind, &now.address);
+        let sent = step.filter(|s| s.event == "share-sent" || s.event == "outcome-unknown")?;
+        let words = format!(
+            "The journal shows a share sent at {} to the {called} under nonce {} that got no \
+             answer, and no {called} is in progress now: that share may have completed it, and \
+             {lost} went with the lost answer; or another operator completed or cancelled it.",
+            sent.time,
+            sent.nonce.as_deref().unwrap_or("?"),
+        );
+        let mut line = sent;
+        line.event = "settled".to_owned();
+        line.note = Some(words.clone());
+        self.append(line);
+        Some(words)
+    }
 }
 
 #[cfg(unix)]

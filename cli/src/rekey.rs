@@ -10,7 +10,7 @@ use vault_key_core::Dialect;
 
 use crate::args::{Rekey, RekeyCancel, RekeyStart, RekeySubmit, RekeyTarget, RekeyVerify};
 use crate::context::Context;
-use crate::fail::{Failure, OK};
+use crate::fail::{not_started, Failure, OK};
 use crate::journal::Record;
 
 /// Runs a `rekey` subcommand.
@@ -169,12 +169,15 @@ fn resume(
     }
     let next = ctx.client.drive(&mut rekey).map_err(|e| {
         let mut failure = Failure::client("reading the rekey in progress", &e);
-        let none = matches!(
-            e.core(),
-            Some(vault_key_core::Error::Ceremony(
-                vault_key_core::CeremonyError::NotStarted(_)
-            ))
-        );
+        let none = not_started(&e);
+        if none {
+            let now = record(ctx, &rekey, "");
+            let lost = "the new shares (if the rekey kept a backup, `vault-key rekey backup read` \
+                        has them, encrypted to the holders' keys)";
+            if let Some(words) = ctx.journal.gone_after_unanswered(&now, "rekey", lost) {
+                failure.message = format!("{words}\n{}", failure.message);
+            }
+        }
         if none && ctx.client.target().dialect() == Dialect::OpenBao {
             failure.message.push_str(
                 " on OpenBao's paths (sys/rotate/root); a rekey started with `bao operator \

@@ -8,7 +8,7 @@ use crate::args::{
     DecodeArgs, GenerateCancel, GenerateRoot, GenerateStart, GenerateSubmit, TokenKindArg,
 };
 use crate::context::Context;
-use crate::fail::{Failure, OK};
+use crate::fail::{not_started, Failure, OK};
 use crate::journal::Record;
 use crate::rekey::{read_pgp_key, write_new_file};
 
@@ -130,11 +130,19 @@ fn resume(
     if let Some(nonce) = nonce {
         generation = generation.require_nonce(nonce);
     }
-    let next = ctx
-        .client
-        .drive(&mut generation)
-        .map_err(|e| Failure::client("reading the generation in progress", &e))?;
     let called = format!("{} token generation", kind_name(kind));
+    let next = ctx.client.drive(&mut generation).map_err(|e| {
+        let mut failure = Failure::client("reading the generation in progress", &e);
+        if not_started(&e) {
+            let now = record(ctx, &generation, "");
+            let lost = "the encoded token (a new generation is needed; the token, if one was \
+                        made, is valid until revoked)";
+            if let Some(words) = ctx.journal.gone_after_unanswered(&now, &called, lost) {
+                failure.message = format!("{words}\n{}", failure.message);
+            }
+        }
+        failure
+    })?;
     for words in ctx
         .journal
         .settle(record(ctx, &generation, ""), &called, |_| None)

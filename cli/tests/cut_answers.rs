@@ -11,6 +11,9 @@
 //! was read (the journal's last line for it is `share-sent`, as after a crash or a lost
 //! connection): the next run reads the progress before it sends anything, tells the holder
 //! whether that share counted, and the generation finishes with the token decoded by the OTP.
+//! When that share completed the ceremony (a generation, a rekey without verification), the
+//! next run finds none in progress and says, from the journal, that the share left without an
+//! answer may have completed it and what went with the answer.
 
 mod common;
 
@@ -294,4 +297,90 @@ fn a_generate_root_left_with_a_share_sent_and_no_answer_is_settled_then_finished
     assert_absent(&journal, &shares, "the journal");
     assert_absent(&journal, &[otp, token], "the journal");
     assert_absent(&counted.all(), &shares, "the output");
+}
+
+/// The journal cut back to its last `share-sent` line, as a run that died after sending the
+/// completing share and before its answer was read leaves it.
+fn die_after_last_share_sent(holder: &Holder) {
+    let text = holder.journal_text();
+    let kept: Vec<&str> = text.lines().collect();
+    let last_sent = kept
+        .iter()
+        .rposition(|l| l.contains("\"share-sent\""))
+        .expect("a share-sent line");
+    std::fs::write(&holder.journal, kept[..=last_sent].join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_ceremony_gone_after_a_share_without_answer_is_told_from_the_journal() {
+    let server = start(Server::builder());
+    let (_proxy, holder) = through_proxy(&server);
+    let shares = server.keys();
+
+    // A generation completed by a run whose completing answer never reached the journal.
+    let nonce = holder
+        .ok(&["generate-root", "start", "-format=json"], "")
+        .json()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nonce_flag = format!("-nonce={nonce}");
+    holder.ok(
+        &["generate-root", "submit", &nonce_flag],
+        &lines(&shares[..3]),
+    );
+    die_after_last_share_sent(&holder);
+    let gone = holder.run(&["generate-root", "submit", &nonce_flag], "");
+    assert_eq!(gone.code, 1, "{}", gone.all());
+    let said = format!(
+        "The journal shows a share sent at {{}} to the root token generation under nonce \
+         {nonce} that got no answer, and no root token generation is in progress now: that \
+         share may have completed it, and the encoded token"
+    );
+    let (before, after) = said.split_once("{}").unwrap();
+    assert!(
+        gone.all().contains(before) && gone.all().contains(after),
+        "{}",
+        gone.all()
+    );
+    let journal = holder.journal_text();
+    let settled: Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(settled["event"], "settled", "{settled}");
+
+    // A rekey without verification the same way: its new shares went with the answer.
+    let nonce = holder
+        .ok(
+            &[
+                "rekey",
+                "start",
+                "-key-shares=3",
+                "-key-threshold=2",
+                "-verify=false",
+                "-format=json",
+            ],
+            "",
+        )
+        .json()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nonce_flag = format!("-nonce={nonce}");
+    let out_dir = server.temp_dir().join("new-shares");
+    let out_flag = format!("-out-dir={}", out_dir.display());
+    holder.ok(
+        &["rekey", "submit", &nonce_flag, &out_flag],
+        &lines(&shares[..3]),
+    );
+    die_after_last_share_sent(&holder);
+    let gone = holder.run(&["rekey", "submit", &nonce_flag], "");
+    assert_eq!(gone.code, 1, "{}", gone.all());
+    for words in [
+        format!("to the rekey under nonce {nonce} that got no answer, and no rekey is in progress"),
+        "the new shares (if the rekey kept a backup, `vault-key rekey backup read`".to_owned(),
+    ] {
+        assert!(gone.all().contains(&words), "{words:?} in:\n{}", gone.all());
+    }
+    let new = read_shares(&out_dir, 3);
+    assert_absent(&holder.journal_text(), &shares, "the journal");
+    assert_absent(&holder.journal_text(), &new, "the journal");
 }
