@@ -51,6 +51,10 @@ pub(super) enum Effect {
 pub(super) trait Flight {
     /// What the request does to the server.
     fn effect(&self) -> Effect;
+    /// The progress read.
+    fn read() -> Self;
+    /// The cancel of the ceremony.
+    fn cancel() -> Self;
 }
 
 /// Where a ceremony stands, with what each stage needs. `X` is the stage a ceremony has of its
@@ -390,7 +394,9 @@ impl<F: Flight, X, L> Skeleton<F, X, L> {
     }
 }
 
-/// How a ceremony builds on the [`Skeleton`]; the provided methods are the rules both share.
+/// How a ceremony builds on the [`Skeleton`]: the provided methods are the rules both share
+/// (which stage sends what, what a failure or a refusal does), the required ones the
+/// ceremony's own requests and steps.
 pub(super) trait Rules {
     /// The requests the ceremony sends.
     type Flight: Flight;
@@ -402,9 +408,33 @@ pub(super) trait Rules {
     fn skeleton(&self) -> &Skeleton<Self::Flight, Self::Own, Self::Lost>;
     fn skeleton_mut(&mut self) -> &mut Skeleton<Self::Flight, Self::Own, Self::Lost>;
 
-    /// The next request, by the ceremony's stage and what was asked; `None` when it has
-    /// nothing to send.
-    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<Self::Flight>>, Error>;
+    /// The read that settles the outcome of the request `lost`.
+    fn settle_request(
+        &self,
+        target: &Target,
+        lost: &Self::Lost,
+    ) -> Result<Sending<Self::Flight>, Error>;
+
+    /// The progress read.
+    fn read_request(&self, target: &Target) -> Result<Request<Bytes>, Error>;
+
+    /// The cancel of the ceremony running under `nonce`.
+    fn cancel_request(&self, target: &Target, nonce: &str) -> Result<Request<Bytes>, Error>;
+
+    /// Whether the ceremony starts one on the server (rather than joining one in progress).
+    fn starts(&self) -> bool;
+
+    /// The start (or what it needs first); `None` while it waits for the caller.
+    fn start_request(&mut self, target: &Target) -> Result<Option<Sending<Self::Flight>>, Error>;
+
+    /// What the running ceremony (its `nonce` pinned) sends besides a cancel and a progress
+    /// read: its next share, or a request of its own stage; `None` when it has none.
+    fn step_request(
+        &mut self,
+        target: &Target,
+        nonce: String,
+        asked: Asked,
+    ) -> Result<Option<Sending<Self::Flight>>, Error>;
 
     /// What the ceremony needs when it has nothing to send: shares, an OTP, or nothing more.
     fn needs(&self) -> Next;
@@ -460,6 +490,50 @@ pub(super) trait Rules {
     fn finish_cancel(&mut self) {
         self.skeleton_mut().stop(Stage::Cancelled);
         self.stopped();
+    }
+
+    /// The next request, by the stage and what was asked; `None` when there is nothing to
+    /// send. The stages both ceremonies share are decided here, once; the ceremony supplies
+    /// its requests and its own stage's steps.
+    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<Self::Flight>>, Error> {
+        let asked = self.skeleton().asked();
+        match &self.skeleton().stage {
+            // Nothing goes out before the read that settles a lost request.
+            Stage::Unknown(unknown) => self.settle_request(target, &unknown.lost).map(Some),
+            Stage::Aborted {
+                cancel: Some(nonce),
+            } if asked == Asked::Cancel => Ok(Some((
+                self.cancel_request(target, nonce)?,
+                Self::Flight::cancel(),
+            ))),
+            Stage::Done | Stage::Cancelled | Stage::Aborted { .. } => Ok(None),
+            Stage::Starting if !self.starts() => {
+                Ok(Some((self.read_request(target)?, Self::Flight::read())))
+            }
+            Stage::Starting if asked == Asked::Cancel => {
+                // Nothing was started by this ceremony: there is nothing to cancel.
+                self.finish_cancel();
+                Ok(None)
+            }
+            Stage::Starting => self.start_request(target),
+            Stage::Collecting | Stage::Own(_) => {
+                let Some(nonce) = self.skeleton().nonce().cloned() else {
+                    // Not started on the server yet (a generation waiting for its OTP).
+                    if asked == Asked::Cancel {
+                        self.finish_cancel();
+                    }
+                    return Ok(None);
+                };
+                match asked {
+                    Asked::Cancel => Ok(Some((
+                        self.cancel_request(target, &nonce)?,
+                        Self::Flight::cancel(),
+                    ))),
+                    Asked::Refresh => Ok(Some((self.read_request(target)?, Self::Flight::read()))),
+                    _ => self.step_request(target, nonce, asked),
+                }
+            }
+        }
     }
 
     /// What the ceremony needs next: the one `poll` of both ceremonies.
@@ -689,6 +763,12 @@ mod tests {
         impl Flight for Read {
             fn effect(&self) -> Effect {
                 Effect::Reads
+            }
+            fn read() -> Self {
+                Read
+            }
+            fn cancel() -> Self {
+                Read
             }
         }
         let mut skeleton = Skeleton::<Read, (), ()>::new("test");

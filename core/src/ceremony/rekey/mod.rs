@@ -210,6 +210,14 @@ impl Flight for InFlight {
             _ => Effect::Changes,
         }
     }
+
+    fn read() -> Self {
+        InFlight::Read
+    }
+
+    fn cancel() -> Self {
+        InFlight::Cancel
+    }
 }
 
 /// A rekey of the unseal or recovery shares, driven by the caller: ask

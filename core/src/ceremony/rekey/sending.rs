@@ -1,8 +1,12 @@
-//! What a rekey sends next, what it needs from the caller when it has nothing to send, and
-//! how a request that never left, or was lost, is recorded: the steps the skeleton runs.
+//! A rekey's requests (the start, the reads, the cancels, a share, a verification share),
+//! what it needs from the caller when it has nothing to send, and how a request that never
+//! left, or was lost, is recorded: the steps the skeleton runs. Which stage sends what is the
+//! skeleton's (`Rules::next_request`); the verification stage is the rekey's own.
 
 use super::settling::salvaged_nonce;
 use super::*;
+use bytes::Bytes;
+use http::Request;
 
 impl Rules for RekeyCeremony {
     type Flight = InFlight;
@@ -17,69 +21,81 @@ impl Rules for RekeyCeremony {
         &mut self.run
     }
 
-    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
+    fn settle_request(&self, target: &Target, lost: &Lost) -> Result<Sending<InFlight>, Error> {
+        Ok(match lost {
+            Lost::VerifyShare(_) => (
+                ReadRekeyVerifyProgress::new()
+                    .kind(self.kind)
+                    .request(target)?,
+                InFlight::ResolveVerify,
+            ),
+            _ => (self.read_request(target)?, InFlight::Resolve),
+        })
+    }
+
+    fn read_request(&self, target: &Target) -> Result<Request<Bytes>, Error> {
+        ReadRekeyProgress::new().kind(self.kind).request(target)
+    }
+
+    fn cancel_request(&self, target: &Target, nonce: &str) -> Result<Request<Bytes>, Error> {
+        CancelRekey::new()
+            .kind(self.kind)
+            .nonce(nonce.to_owned())
+            .request(target)
+    }
+
+    fn starts(&self) -> bool {
+        matches!(self.mode, Mode::Start(_))
+    }
+
+    fn start_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
+        match &self.mode {
+            Mode::Start(config) => Ok(Some((config.request(target)?, InFlight::Start))),
+            Mode::Resume => Ok(None),
+        }
+    }
+
+    fn step_request(
+        &mut self,
+        target: &Target,
+        nonce: String,
+        asked: Asked,
+    ) -> Result<Option<Sending<InFlight>>, Error> {
         let kind = self.kind;
-        let asked = self.run.asked();
-        let read = || ReadRekeyProgress::new().kind(kind).request(target);
-        let cancel = |nonce: String| CancelRekey::new().kind(kind).nonce(nonce).request(target);
-        let next = match &self.run.stage {
-            Stage::Unknown(unknown) => match unknown.lost {
-                Lost::VerifyShare(_) => (
-                    ReadRekeyVerifyProgress::new().kind(kind).request(target)?,
-                    InFlight::ResolveVerify,
-                ),
-                _ => (read()?, InFlight::Resolve),
-            },
-            Stage::Aborted {
-                cancel: Some(nonce),
-            } if asked == Asked::Cancel => (cancel(nonce.clone())?, InFlight::Cancel),
-            Stage::Done | Stage::Cancelled | Stage::Aborted { .. } => return Ok(None),
-            Stage::Starting => match &self.mode {
-                Mode::Start(_) if asked == Asked::Cancel => {
-                    // Nothing was started by this ceremony: there is nothing to cancel.
-                    self.finish_cancel();
-                    return Ok(None);
-                }
-                Mode::Start(config) => (config.request(target)?, InFlight::Start),
-                Mode::Resume => (read()?, InFlight::Read),
-            },
-            Stage::Collecting | Stage::Own(_) => {
-                let Some(nonce) = self.run.nonce().cloned() else {
+        let next = match (&self.run.stage, asked) {
+            (Stage::Own(_), Asked::CancelVerification) => (
+                CancelRekeyVerify::new().kind(kind).request(target)?,
+                InFlight::CancelVerification,
+            ),
+            // The verification nonce is read next to the pinned rekey nonce before a new
+            // share goes out.
+            (Stage::Own(Verify { nonce: None, .. }), _) => {
+                (self.read_request(target)?, InFlight::Read)
+            }
+            (
+                Stage::Own(Verify {
+                    nonce: Some(verification_nonce),
+                    ..
+                }),
+                _,
+            ) => {
+                let verification_nonce = verification_nonce.clone();
+                let Some(share) = self.verification_shares.pop_front() else {
                     return Ok(None);
                 };
-                match (&self.run.stage, asked) {
-                    (_, Asked::Cancel) => (cancel(nonce)?, InFlight::Cancel),
-                    (_, Asked::Refresh) => (read()?, InFlight::Read),
-                    (Stage::Own(_), Asked::CancelVerification) => (
-                        CancelRekeyVerify::new().kind(kind).request(target)?,
-                        InFlight::CancelVerification,
-                    ),
-                    (Stage::Own(Verify { nonce: None, .. }), _) => (read()?, InFlight::Read),
-                    (
-                        Stage::Own(Verify {
-                            nonce: Some(verification_nonce),
-                            ..
-                        }),
-                        _,
-                    ) => {
-                        let Some(share) = self.verification_shares.pop_front() else {
-                            return Ok(None);
-                        };
-                        let request = RekeyVerify::new(share.clone(), verification_nonce.clone())
-                            .kind(kind)
-                            .request(target)?;
-                        (request, InFlight::VerifyShare(share))
-                    }
-                    _ => {
-                        let Some(share) = self.run.shares.pop_front() else {
-                            return Ok(None);
-                        };
-                        let request = Rekey::new(share.clone(), nonce)
-                            .kind(kind)
-                            .request(target)?;
-                        (request, InFlight::Share(share))
-                    }
-                }
+                let request = RekeyVerify::new(share.clone(), verification_nonce)
+                    .kind(kind)
+                    .request(target)?;
+                (request, InFlight::VerifyShare(share))
+            }
+            _ => {
+                let Some(share) = self.run.shares.pop_front() else {
+                    return Ok(None);
+                };
+                let request = Rekey::new(share.clone(), nonce)
+                    .kind(kind)
+                    .request(target)?;
+                (request, InFlight::Share(share))
             }
         };
         Ok(Some(next))

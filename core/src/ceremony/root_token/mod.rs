@@ -216,6 +216,14 @@ impl Flight for InFlight {
             InFlight::Start | InFlight::Share(_) | InFlight::Cancel => Effect::Changes,
         }
     }
+
+    fn read() -> Self {
+        InFlight::Read
+    }
+
+    fn cancel() -> Self {
+        InFlight::Cancel
+    }
 }
 
 /// What may be recovered from a start answer that was cut or could not be decoded.

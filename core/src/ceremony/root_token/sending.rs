@@ -1,9 +1,12 @@
-//! What a generation sends next (a status read for the OTP length, the start, a share, a
-//! cancel), what it needs from the caller, and how a request that never left or was lost is
-//! recorded: the steps the skeleton runs.
+//! A generation's requests (a status read for the OTP length, the start, a share, the reads,
+//! a cancel), what it needs from the caller, and how a request that never left or was lost is
+//! recorded: the steps the skeleton runs. Which stage sends what is the skeleton's
+//! (`Rules::next_request`); waiting for the OTP is the generation's own stage.
 
 use super::settling::salvaged_start;
 use super::*;
+use bytes::Bytes;
+use http::Request;
 
 impl Rules for RootTokenCeremony {
     type Flight = InFlight;
@@ -18,73 +21,68 @@ impl Rules for RootTokenCeremony {
         &mut self.run
     }
 
-    fn next_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
-        let kind = self.kind;
-        let asked = self.run.asked();
-        let read = || ReadRootGenerationProgress::new().kind(kind).request(target);
-        let cancel = || CancelRootGeneration::new().kind(kind).request(target);
-        let next = match &self.run.stage {
-            Stage::Unknown(_) => (read()?, InFlight::Resolve),
-            Stage::Aborted { cancel: Some(_) } if asked == Asked::Cancel => {
-                (cancel()?, InFlight::Cancel)
-            }
-            Stage::Done | Stage::Cancelled | Stage::Aborted { .. } => return Ok(None),
-            Stage::Own(AwaitingOtp) => {
-                if asked == Asked::Cancel {
-                    self.finish_cancel();
-                }
-                return Ok(None);
-            }
-            Stage::Starting => match &self.mode {
-                Mode::Start(_) if asked == Asked::Cancel => {
-                    // Nothing was started by this ceremony: there is nothing to cancel.
-                    self.finish_cancel();
-                    return Ok(None);
-                }
-                Mode::Start(protection) => {
-                    let needs_status = matches!(
-                        protection,
-                        TokenProtection::Otp(_) | TokenProtection::GenerateOtp
-                    );
-                    if needs_status && self.otp_length.is_none() {
-                        (read()?, InFlight::Status)
-                    } else {
-                        let mut start = StartRootTokenGeneration::new().kind(kind);
-                        match protection {
-                            TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
-                            TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
-                                let Some(otp) = &self.otp else {
-                                    return Ok(None);
-                                };
-                                start = start.otp(otp.clone());
-                            }
-                            TokenProtection::ServerOtp => {}
-                        }
-                        (start.request(target)?, InFlight::Start)
-                    }
-                }
-                Mode::Resume => (read()?, InFlight::Read),
-            },
-            Stage::Collecting => {
-                let Some(nonce) = self.run.nonce().cloned() else {
+    fn settle_request(&self, target: &Target, _: &Lost) -> Result<Sending<InFlight>, Error> {
+        Ok((self.read_request(target)?, InFlight::Resolve))
+    }
+
+    fn read_request(&self, target: &Target) -> Result<Request<Bytes>, Error> {
+        ReadRootGenerationProgress::new()
+            .kind(self.kind)
+            .request(target)
+    }
+
+    /// The servers cancel whichever generation runs: the nonce is checked by the reads.
+    fn cancel_request(&self, target: &Target, _: &str) -> Result<Request<Bytes>, Error> {
+        CancelRootGeneration::new().kind(self.kind).request(target)
+    }
+
+    fn starts(&self) -> bool {
+        matches!(self.mode, Mode::Start(_))
+    }
+
+    fn start_request(&mut self, target: &Target) -> Result<Option<Sending<InFlight>>, Error> {
+        let Mode::Start(protection) = &self.mode else {
+            return Ok(None);
+        };
+        let needs_status = matches!(
+            protection,
+            TokenProtection::Otp(_) | TokenProtection::GenerateOtp
+        );
+        if needs_status && self.otp_length.is_none() {
+            // The OTP's length is the server's to say: read before the start.
+            return Ok(Some((self.read_request(target)?, InFlight::Status)));
+        }
+        let mut start = StartRootTokenGeneration::new().kind(self.kind);
+        match protection {
+            TokenProtection::PgpKey(key) => start = start.pgp_key(key.clone()),
+            TokenProtection::Otp(_) | TokenProtection::GenerateOtp => {
+                let Some(otp) = &self.otp else {
                     return Ok(None);
                 };
-                match asked {
-                    Asked::Cancel => (cancel()?, InFlight::Cancel),
-                    Asked::Refresh => (read()?, InFlight::Read),
-                    Asked::Nothing | Asked::CancelVerification => {
-                        let Some(share) = self.run.shares.pop_front() else {
-                            return Ok(None);
-                        };
-                        let request = GenerateRoot::new(share.clone(), nonce)
-                            .kind(kind)
-                            .request(target)?;
-                        (request, InFlight::Share(share))
-                    }
-                }
+                start = start.otp(otp.clone());
             }
+            TokenProtection::ServerOtp => {}
+        }
+        Ok(Some((start.request(target)?, InFlight::Start)))
+    }
+
+    fn step_request(
+        &mut self,
+        target: &Target,
+        nonce: String,
+        _: Asked,
+    ) -> Result<Option<Sending<InFlight>>, Error> {
+        // Waiting for the OTP, nothing goes out.
+        if matches!(self.run.stage, Stage::Own(AwaitingOtp)) {
+            return Ok(None);
+        }
+        let Some(share) = self.run.shares.pop_front() else {
+            return Ok(None);
         };
-        Ok(Some(next))
+        let request = GenerateRoot::new(share.clone(), nonce)
+            .kind(self.kind)
+            .request(target)?;
+        Ok(Some((request, InFlight::Share(share))))
     }
 
     fn needs(&self) -> Next {
