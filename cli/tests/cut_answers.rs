@@ -47,10 +47,7 @@ fn start_rekey(holder: &Holder) -> String {
             ],
             "",
         )
-        .json()["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+        .nonce()
 }
 
 /// The proxy's exchanges from `from` on, as `METHOD path-end` (the last path segment).
@@ -214,10 +211,7 @@ fn a_generate_root_left_with_a_share_sent_and_no_answer_is_settled_then_finished
     let otp_flag = format!("-otp-file={}", otp_file.display());
     let nonce = holder
         .ok(&["generate-root", "start", &otp_flag, "-format=json"], "")
-        .json()["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .nonce();
     let nonce_flag = format!("-nonce={nonce}");
 
     // The first holder's share counts, but the run stops before the answer is journalled.
@@ -320,10 +314,7 @@ fn a_ceremony_gone_after_a_share_without_answer_is_told_from_the_journal() {
     // A generation completed by a run whose completing answer never reached the journal.
     let nonce = holder
         .ok(&["generate-root", "start", "-format=json"], "")
-        .json()["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .nonce();
     let nonce_flag = format!("-nonce={nonce}");
     holder.ok(
         &["generate-root", "submit", &nonce_flag],
@@ -360,10 +351,7 @@ fn a_ceremony_gone_after_a_share_without_answer_is_told_from_the_journal() {
             ],
             "",
         )
-        .json()["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .nonce();
     let nonce_flag = format!("-nonce={nonce}");
     let out_dir = server.temp_dir().join("new-shares");
     let out_flag = format!("-out-dir={}", out_dir.display());

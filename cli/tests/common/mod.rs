@@ -23,6 +23,16 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// The `nonce` of a `-format=json` run's object.
+    #[allow(dead_code)] // each suite compiles this module; not all read a nonce
+    pub fn nonce(&self) -> String {
+        let object = self.json();
+        object["nonce"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no nonce in {object}"))
+            .to_owned()
+    }
 }
 
 /// The binary pointed at `address` with `token`.
