@@ -55,6 +55,19 @@ pub(super) trait Flight {
     fn read() -> Self;
     /// The cancel of the ceremony.
     fn cancel() -> Self;
+    /// Which of the requests both ceremonies send this is, if one.
+    fn common(&self) -> Option<Common>;
+}
+
+/// The requests both ceremonies send, whose answers the skeleton takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Common {
+    /// A progress read.
+    Read,
+    /// The progress read that settles a lost request.
+    Resolve,
+    /// A cancel.
+    Cancel,
 }
 
 /// Where a ceremony stands, with what each stage needs. `X` is the stage a ceremony has of its
@@ -404,6 +417,10 @@ pub(super) trait Rules {
     type Own;
     /// What it records of a lost request.
     type Lost;
+    /// What its progress reads answer.
+    type Status;
+    /// What an answer changed.
+    type Event;
 
     fn skeleton(&self) -> &Skeleton<Self::Flight, Self::Own, Self::Lost>;
     fn skeleton_mut(&mut self) -> &mut Skeleton<Self::Flight, Self::Own, Self::Lost>;
@@ -438,6 +455,26 @@ pub(super) trait Rules {
 
     /// What the ceremony needs when it has nothing to send: shares, an OTP, or nothing more.
     fn needs(&self) -> Next;
+
+    /// A progress read's answer, decoded.
+    fn parse_status(status: StatusCode, body: &[u8]) -> Result<Self::Status, Error>;
+
+    /// What a progress read says while the ceremony runs (or, resuming, what it joins).
+    fn read_answer(&mut self, status: Self::Status) -> Result<Self::Event, Error>;
+
+    /// What the progress read says about a request whose answer was lost.
+    fn settle_answer(&mut self, status: Self::Status) -> Result<Self::Event, Error>;
+
+    /// The event of a cancel done.
+    fn cancelled() -> Self::Event;
+
+    /// The answer to one of the ceremony's own requests (a start, a share, ...).
+    fn answer_own(
+        &mut self,
+        flight: Self::Flight,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<Self::Event, Error>;
 
     /// A request that never left goes back where it came from (a share to the front of its
     /// queue).
@@ -533,6 +570,29 @@ pub(super) trait Rules {
                     _ => self.step_request(target, nonce, asked),
                 }
             }
+        }
+    }
+
+    /// The answer to the request out: the one `handle_response` of both ceremonies. The
+    /// reads and the cancel are answered here, once; the ceremony takes the answers to its own
+    /// requests.
+    fn answer(&mut self, status: StatusCode, body: &[u8]) -> Result<Self::Event, Error> {
+        let flight = self.skeleton_mut().answered()?;
+        match flight.common() {
+            // A refused read leaves the outcome unknown: it is read again.
+            Some(Common::Resolve) => {
+                let answer = Self::parse_status(status, body)?;
+                self.settle_answer(answer)
+            }
+            Some(Common::Read) => match Self::parse_status(status, body) {
+                Ok(answer) => self.read_answer(answer),
+                Err(err) => Err(self.read_failed(err)),
+            },
+            Some(Common::Cancel) => {
+                self.cancel_answered(crate::wire::empty(status, body), flight)?;
+                Ok(Self::cancelled())
+            }
+            None => self.answer_own(flight, status, body),
         }
     }
 
@@ -769,6 +829,9 @@ mod tests {
             }
             fn cancel() -> Self {
                 Read
+            }
+            fn common(&self) -> Option<Common> {
+                Some(Common::Read)
             }
         }
         let mut skeleton = Skeleton::<Read, (), ()>::new("test");

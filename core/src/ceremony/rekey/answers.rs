@@ -18,26 +18,28 @@ impl RekeyCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RekeyEvent, Error> {
-        match self.run.answered()? {
+        self.answer(status, body)
+    }
+
+    /// The answer to one of the rekey's own requests (the reads and the cancel are the
+    /// skeleton's: [`Rules::answer`]).
+    pub(super) fn answer_to_own(
+        &mut self,
+        flight: InFlight,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RekeyEvent, Error> {
+        match flight {
             InFlight::Start => match wire::json(status, body) {
                 Ok(answer) => self.on_started(answer),
                 Err(err) => Err(self.refused(err, InFlight::Start, status, body)),
             },
-            // A refused read leaves the outcome unknown: it is read again.
-            InFlight::Resolve => {
-                let answer = wire::json(status, body)?;
-                self.resolve(answer)
-            }
             InFlight::ResolveVerify => match wire::json(status, body) {
                 Ok(answer) => self.resolve_verify(Some(answer)),
                 Err(err) if err.refusal() == Some(&Refusal::NotInProgress) => {
                     self.resolve_verify(None)
                 }
                 Err(err) => Err(err),
-            },
-            InFlight::Read => match wire::json(status, body) {
-                Ok(answer) => self.on_read(answer),
-                Err(err) => Err(self.read_failed(err)),
             },
             InFlight::Share(share) => match parse_update(status, body) {
                 Ok(update) => self.on_share_answer(update, share, status, body),
@@ -46,10 +48,6 @@ impl RekeyCeremony {
             InFlight::VerifyShare(share) => {
                 let answer = rekey_verify::parse_update(status, body);
                 self.on_verify_answer(answer, share, status, body)
-            }
-            InFlight::Cancel => {
-                self.cancel_answered(wire::empty(status, body), InFlight::Cancel)?;
-                Ok(RekeyEvent::Cancelled)
             }
             InFlight::CancelVerification => match wire::json::<VerifyStatus>(status, body) {
                 Ok(answer) => {
@@ -78,6 +76,10 @@ impl RekeyCeremony {
                     Err(err)
                 }
             },
+            // The skeleton's.
+            InFlight::Read | InFlight::Resolve | InFlight::Cancel => {
+                Err(wrong_phase("taking an answer", "a read or a cancel"))
+            }
         }
     }
 

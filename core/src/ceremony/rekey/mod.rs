@@ -45,8 +45,8 @@
 //! whole).
 
 use super::skeleton::{
-    self, acted_on_unseen, queue, wrong_phase, Asked, Effect, Flight, Recount, Rules, Sending,
-    Skeleton, Unknown,
+    self, acted_on_unseen, queue, wrong_phase, Asked, Common, Effect, Flight, Recount, Rules,
+    Sending, Skeleton, Unknown,
 };
 use super::Next;
 use crate::delivery::Delivery;
@@ -217,6 +217,15 @@ impl Flight for InFlight {
 
     fn cancel() -> Self {
         InFlight::Cancel
+    }
+
+    fn common(&self) -> Option<Common> {
+        match self {
+            InFlight::Read => Some(Common::Read),
+            InFlight::Resolve => Some(Common::Resolve),
+            InFlight::Cancel => Some(Common::Cancel),
+            _ => None,
+        }
     }
 }
 

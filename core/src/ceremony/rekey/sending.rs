@@ -12,6 +12,8 @@ impl Rules for RekeyCeremony {
     type Flight = InFlight;
     type Own = Verify;
     type Lost = Lost;
+    type Status = RekeyStatus;
+    type Event = RekeyEvent;
 
     fn skeleton(&self) -> &Skeleton<InFlight, Verify, Lost> {
         &self.run
@@ -99,6 +101,31 @@ impl Rules for RekeyCeremony {
             }
         };
         Ok(Some(next))
+    }
+
+    fn parse_status(status: StatusCode, body: &[u8]) -> Result<RekeyStatus, Error> {
+        wire::json(status, body)
+    }
+
+    fn read_answer(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
+        self.on_read(status)
+    }
+
+    fn settle_answer(&mut self, status: RekeyStatus) -> Result<RekeyEvent, Error> {
+        self.resolve(status)
+    }
+
+    fn cancelled() -> RekeyEvent {
+        RekeyEvent::Cancelled
+    }
+
+    fn answer_own(
+        &mut self,
+        flight: InFlight,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RekeyEvent, Error> {
+        self.answer_to_own(flight, status, body)
     }
 
     fn needs(&self) -> Next {

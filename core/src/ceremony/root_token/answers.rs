@@ -15,7 +15,18 @@ impl RootTokenCeremony {
         status: StatusCode,
         body: &[u8],
     ) -> Result<RootTokenEvent, Error> {
-        match self.run.answered()? {
+        self.answer(status, body)
+    }
+
+    /// The answer to one of the generation's own requests (the reads and the cancel are the
+    /// skeleton's: [`Rules::answer`]).
+    pub(super) fn answer_to_own(
+        &mut self,
+        flight: InFlight,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        match flight {
             InFlight::Status => {
                 let answer = parse_status(status, body)?;
                 self.on_status(answer)
@@ -26,22 +37,13 @@ impl RootTokenCeremony {
                 // OTP): the answer is kept, and which is learnt.
                 Err(err) => Err(self.refused(err, InFlight::Start, status, body)),
             },
-            // A refused read leaves the outcome unknown: it is read again.
-            InFlight::Resolve => {
-                let answer = parse_status(status, body)?;
-                self.resolve(answer)
-            }
-            InFlight::Read => match parse_status(status, body) {
-                Ok(answer) => self.on_read(answer),
-                Err(err) => Err(self.read_failed(err)),
-            },
             InFlight::Share(share) => match parse_status(status, body) {
                 Ok(answer) => self.on_share_answer(answer, status, body),
                 Err(err) => Err(self.refused(err, InFlight::Share(share), status, body)),
             },
-            InFlight::Cancel => {
-                self.cancel_answered(wire::empty(status, body), InFlight::Cancel)?;
-                Ok(RootTokenEvent::Cancelled)
+            // The skeleton's.
+            InFlight::Read | InFlight::Resolve | InFlight::Cancel => {
+                Err(wrong_phase("taking an answer", "a read or a cancel"))
             }
         }
     }

@@ -39,7 +39,7 @@
 //! whole).
 
 use super::skeleton::{
-    self, queue, wrong_phase, Asked, Effect, Flight, Rules, Sending, Skeleton, Unknown,
+    self, queue, wrong_phase, Asked, Common, Effect, Flight, Rules, Sending, Skeleton, Unknown,
 };
 use super::Next;
 use crate::delivery::Delivery;
@@ -223,6 +223,15 @@ impl Flight for InFlight {
 
     fn cancel() -> Self {
         InFlight::Cancel
+    }
+
+    fn common(&self) -> Option<Common> {
+        match self {
+            InFlight::Read => Some(Common::Read),
+            InFlight::Resolve => Some(Common::Resolve),
+            InFlight::Cancel => Some(Common::Cancel),
+            _ => None,
+        }
     }
 }
 

@@ -12,6 +12,8 @@ impl Rules for RootTokenCeremony {
     type Flight = InFlight;
     type Own = AwaitingOtp;
     type Lost = Lost;
+    type Status = RootGenerationStatus;
+    type Event = RootTokenEvent;
 
     fn skeleton(&self) -> &Skeleton<InFlight, AwaitingOtp, Lost> {
         &self.run
@@ -83,6 +85,31 @@ impl Rules for RootTokenCeremony {
             .kind(self.kind)
             .request(target)?;
         Ok(Some((request, InFlight::Share(share))))
+    }
+
+    fn parse_status(status: StatusCode, body: &[u8]) -> Result<RootGenerationStatus, Error> {
+        parse_status(status, body)
+    }
+
+    fn read_answer(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
+        self.on_read(status)
+    }
+
+    fn settle_answer(&mut self, status: RootGenerationStatus) -> Result<RootTokenEvent, Error> {
+        self.resolve(status)
+    }
+
+    fn cancelled() -> RootTokenEvent {
+        RootTokenEvent::Cancelled
+    }
+
+    fn answer_own(
+        &mut self,
+        flight: InFlight,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<RootTokenEvent, Error> {
+        self.answer_to_own(flight, status, body)
     }
 
     fn needs(&self) -> Next {
