@@ -1,5 +1,5 @@
 //! Async client for the key-management API of HashiCorp Vault and OpenBao, over
-//! [hyper](https://docs.rs/hyper) 1 and hyper-util's pooled client on tokio.
+//! [hyper](https://docs.rs/hyper) 1's HTTP/1.1 connections on tokio, kept in a pool of its own.
 //!
 //! Every rule of the protocol (paths, bodies, decoding, errors, redirects, settings from the
 //! environment) lives in [`vault_key_core`]; this crate only moves bytes: HTTPS with rustls
