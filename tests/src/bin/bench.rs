@@ -502,6 +502,10 @@ fn thread_cpu_ns() -> u64 {
 
 /// CPU time the threads of this process that are still running have used, in nanoseconds:
 /// the client's whole cost, on whichever thread its runtime ran it, apart from the server's.
+///
+/// The sum over the threads alive now: a thread that exited during a run (a scope's, or a
+/// runtime's idle blocking thread) takes its time with it, so the sum can fall; a run's CPU
+/// is then counted from zero rather than wrapping around.
 fn process_cpu_ns() -> u64 {
     std::fs::read_dir("/proc/self/task")
         .into_iter()
@@ -630,7 +634,7 @@ fn main() -> ExitCode {
                 (run.measure)(&bench, run.n / 10 + 1);
                 let before = process_cpu_ns();
                 let rate = (run.measure)(&bench, run.n);
-                let cpu = (process_cpu_ns() - before) as f64 / run.n as f64 / 1000.0;
+                let cpu = process_cpu_ns().saturating_sub(before) as f64 / run.n as f64 / 1000.0;
                 println!(
                     "{}: {rate:.0} req/s, {cpu:.1} µs client CPU per request",
                     run.name
@@ -658,7 +662,7 @@ fn main() -> ExitCode {
                 let i = index(run.name);
                 let before = process_cpu_ns();
                 rates[i].push((run.measure)(&bench, run.n));
-                cpu[i].push((process_cpu_ns() - before) as f64 / run.n as f64 / 1000.0);
+                cpu[i].push(process_cpu_ns().saturating_sub(before) as f64 / run.n as f64 / 1000.0);
                 if verbose {
                     eprintln!(
                         "round {round}: {}: {:.0} req/s, {:.1} µs",
