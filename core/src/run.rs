@@ -143,8 +143,7 @@ impl Sent {
         let _ = request;
         Self {
             #[cfg(feature = "tracing")]
-            request: tracing::enabled!(target: "vault_key", tracing::Level::DEBUG)
-                .then(|| (request.method().clone(), request.uri().path().to_string())),
+            request: crate::trace::listened_request(request),
         }
     }
 

@@ -24,3 +24,13 @@ macro_rules! event {
     };
 }
 pub(crate) use event;
+
+/// The method and path of `request` for the events that follow it (never its query, headers
+/// or body), copied only when a subscriber listens for the core's events.
+#[cfg(feature = "tracing")]
+pub(crate) fn listened_request(
+    request: &http::Request<bytes::Bytes>,
+) -> Option<(http::Method, String)> {
+    tracing::enabled!(target: "vault_key", tracing::Level::DEBUG)
+        .then(|| (request.method().clone(), request.uri().path().to_string()))
+}

@@ -32,9 +32,8 @@ pub struct ExchangeEvent {
 impl ExchangeEvent {
     /// The method and path of `request` (never its query, headers or body).
     pub fn of(request: &Request<Bytes>) -> Self {
-        let listened = tracing::enabled!(target: "vault_key", tracing::Level::DEBUG);
         Self {
-            request: listened.then(|| (request.method().clone(), request.uri().path().to_string())),
+            request: crate::trace::listened_request(request),
         }
     }
 
