@@ -97,18 +97,19 @@ impl Route {
         let deadline = timeout.map(|limit| Instant::now() + limit);
         stream.set_write_timeout(timeout)?;
         stream.write_all(head.as_bytes())?;
-        let mut answer = Vec::new();
+        let mut answer = self.proxy.tunnel_answer(uri).map_err(to_ureq)?;
         let mut chunk = [0u8; 1024];
-        while !self.proxy.tunnel_answer(uri, &answer).map_err(to_ureq)? {
+        let mut read = 0;
+        while !answer.push(&chunk[..read]).map_err(to_ureq)? {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
                 return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
             }
             stream.set_read_timeout(left)?;
             match stream.read(&mut chunk) {
-                Ok(0) => return Err(to_ureq(self.proxy.tunnel_closed(uri, &answer))),
-                Ok(n) => answer.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(0) => return Err(to_ureq(answer.closed())),
+                Ok(n) => read = n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => read = 0,
                 Err(e)
                     if matches!(
                         e.kind(),

@@ -67,9 +67,11 @@ use zeroize::Zeroizing;
 
 mod identity;
 mod proxy;
+mod tunnel;
 
 pub use identity::{ClientCertificate, ClientIdentity, KeyFormat};
 pub use proxy::Proxy;
+pub use tunnel::TunnelAnswer;
 
 /// The address used when neither an option nor the environment names one.
 pub const DEFAULT_ADDRESS: &str = "https://127.0.0.1:8200";

@@ -114,12 +114,13 @@ impl Route {
         };
         stream.write_all(head.as_bytes()).await.map_err(broken)?;
         drop(head);
-        let mut answer = Vec::new();
+        let mut answer = self.proxy.tunnel_answer(uri)?;
         let mut chunk = [0u8; 1024];
-        while !self.proxy.tunnel_answer(uri, &answer)? {
-            match stream.read(&mut chunk).await.map_err(broken)? {
-                0 => return Err(self.proxy.tunnel_closed(uri, &answer)),
-                n => answer.extend_from_slice(&chunk[..n]),
+        let mut read = 0;
+        while !answer.push(&chunk[..read])? {
+            read = stream.read(&mut chunk).await.map_err(broken)?;
+            if read == 0 {
+                return Err(answer.closed());
             }
         }
         Ok(())

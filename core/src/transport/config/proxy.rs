@@ -10,7 +10,7 @@
 //!
 //! How a request goes through the proxy is decided here too, without I/O, so that both
 //! transports go the same way: an `https` server through a `CONNECT` tunnel
-//! ([`Proxy::connect_request`], [`Proxy::tunnel_answer`]), an `http` one with each request in
+//! ([`Proxy::connect_request`], [`Proxy::tunnel_answer`] and its [`TunnelAnswer`](super::TunnelAnswer)), an `http` one with each request in
 //! absolute form to the proxy; both with [`Proxy::authorization`] from the URL's user
 //! information. Only an `http://` proxy is supported ([`Proxy::host_and_port`]).
 
@@ -186,87 +186,6 @@ impl Proxy {
         Ok(head)
     }
 
-    /// Reads the proxy's answer to [`connect_request`](Self::connect_request) for `uri`, as
-    /// far as it has arrived: `Ok(false)` to read more, `Ok(true)` when the tunnel is open.
-    ///
-    /// A refusal (any status but 2xx) is a [`Connect`](TransportErrorKind::Connect) error
-    /// that names the status line; an answer that is not HTTP, has no end within
-    /// [`MAX_TUNNEL_ANSWER`](Self::MAX_TUNNEL_ANSWER) bytes, or has bytes after its head
-    /// (the server speaks only after the client's TLS hello) is a
-    /// [`Protocol`](TransportErrorKind::Protocol) error.
-    pub fn tunnel_answer(&self, uri: &Uri, answer: &[u8]) -> Result<bool, TransportError> {
-        let target = tunnel_target(uri)?;
-        let proxy = self.shown_host();
-        let broken = |why: String| {
-            TransportError::new(
-                TransportErrorKind::Protocol,
-                format!("the proxy {proxy}, asked for a tunnel to {target}: {why}"),
-            )
-        };
-        let line_end = find(answer, b"\r\n");
-        let status_line = &answer[..line_end.unwrap_or(answer.len())];
-        let status = parse_status_line(status_line);
-        // Garbage is refused as soon as it shows, not after 16 KiB of it.
-        let looks_like_http = b"HTTP/1.".starts_with(&status_line[..status_line.len().min(7)]);
-        if (line_end.is_some() && status.is_none()) || !looks_like_http {
-            return Err(broken(format!(
-                "the answer is not HTTP: {}",
-                shown(status_line)
-            )));
-        }
-        let Some(end) = find(answer, b"\r\n\r\n").map(|at| at + 4) else {
-            if answer.len() > Self::MAX_TUNNEL_ANSWER {
-                return Err(broken(format!(
-                    "the answer has no end within {} bytes",
-                    Self::MAX_TUNNEL_ANSWER
-                )));
-            }
-            return Ok(false);
-        };
-        let status = status.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(TransportError::new(
-                TransportErrorKind::Connect,
-                format!(
-                    "the proxy {proxy} refused the tunnel to {target}: {}{}",
-                    shown(status_line),
-                    if status == 407 {
-                        " (the proxy wants credentials: put them in the proxy URL, \
-                         user:password@host)"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        if end != answer.len() {
-            return Err(broken(
-                "bytes followed the answer before the TLS handshake".to_string(),
-            ));
-        }
-        Ok(true)
-    }
-
-    /// The error for a proxy that closed the connection after sending `answer` (perhaps
-    /// nothing) of its answer to `CONNECT` for `uri`.
-    pub fn tunnel_closed(&self, uri: &Uri, answer: &[u8]) -> TransportError {
-        let target = tunnel_target(uri).unwrap_or_default();
-        let proxy = self.shown_host();
-        if answer.is_empty() {
-            TransportError::new(
-                TransportErrorKind::Connect,
-                format!(
-                    "the proxy {proxy} closed the connection before answering CONNECT to {target}"
-                ),
-            )
-        } else {
-            TransportError::new(
-                TransportErrorKind::Protocol,
-                format!("the proxy {proxy}'s answer to CONNECT to {target} broke off"),
-            )
-        }
-    }
-
     /// The user information (if any) and `host[:port]` of an `http://` URL.
     fn authority(&self) -> Option<(Option<&str>, &str)> {
         let rest = self.url.strip_prefix("http://")?;
@@ -278,7 +197,7 @@ impl Proxy {
     }
 
     /// The proxy's host and port as an error may show them: no user information.
-    fn shown_host(&self) -> String {
+    pub(super) fn shown_host(&self) -> String {
         self.host_and_port()
             .unwrap_or_else(|_| redacted_url(&self.url))
     }
@@ -319,7 +238,7 @@ fn redacted_url(url: &str) -> String {
 }
 
 /// `host:port` of a tunnel to `uri` (an IPv6 address in brackets).
-fn tunnel_target(uri: &Uri) -> Result<String, TransportError> {
+pub(super) fn tunnel_target(uri: &Uri) -> Result<String, TransportError> {
     let host = uri.host().ok_or_else(|| {
         TransportError::new(
             TransportErrorKind::Config,
@@ -335,7 +254,7 @@ fn tunnel_target(uri: &Uri) -> Result<String, TransportError> {
 }
 
 /// The status of `HTTP/1.x NNN reason`, if the line is one.
-fn parse_status_line(line: &[u8]) -> Option<u16> {
+pub(super) fn parse_status_line(line: &[u8]) -> Option<u16> {
     let rest = line
         .strip_prefix(b"HTTP/1.")
         .filter(|rest| rest.first().is_some_and(u8::is_ascii_digit))?;
@@ -351,7 +270,7 @@ fn parse_status_line(line: &[u8]) -> Option<u16> {
 }
 
 /// A line from the proxy as an error may show it: printable, and not too long.
-fn shown(line: &[u8]) -> String {
+pub(super) fn shown(line: &[u8]) -> String {
     const LONGEST: usize = 120;
     let text: String = String::from_utf8_lossy(line)
         .chars()
@@ -396,12 +315,6 @@ fn percent_decode(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 /// Whether one `NO_PROXY` entry covers `host:port`.
@@ -655,10 +568,15 @@ mod tests {
     fn the_answer_to_connect_is_read_as_it_arrives_and_bounded() {
         let proxy = Proxy::all("http://alice:s3cret@proxy:3128");
         let uri: Uri = "https://vault.example:8200/".parse().unwrap();
-        let answer = |bytes: &[u8]| proxy.tunnel_answer(&uri, bytes);
+        // The whole answer in one read.
+        let answer = |bytes: &[u8]| proxy.tunnel_answer(&uri).unwrap().push(bytes);
         let open = b"HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\n";
         for cut in 0..open.len() {
             assert!(!answer(&open[..cut]).unwrap(), "{cut} bytes are not all");
+            // Cut in two reads anywhere, the end of a line or of the head included.
+            let mut reader = proxy.tunnel_answer(&uri).unwrap();
+            assert!(!reader.push(&open[..cut]).unwrap(), "{cut}");
+            assert!(reader.push(&open[cut..]).unwrap(), "cut at {cut}");
         }
         assert!(answer(open).unwrap());
         assert!(answer(b"HTTP/1.0 204\r\n\r\n").unwrap());
@@ -705,13 +623,61 @@ mod tests {
         let trailing = answer(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK").unwrap_err();
         assert_eq!(trailing.kind(), TransportErrorKind::Protocol);
 
-        assert_eq!(
-            proxy.tunnel_closed(&uri, b"").kind(),
-            TransportErrorKind::Connect
-        );
-        let cut = proxy.tunnel_closed(&uri, b"HTTP/1.1 200");
+        let mut reader = proxy.tunnel_answer(&uri).unwrap();
+        assert_eq!(reader.closed().kind(), TransportErrorKind::Connect);
+        assert!(!reader.push(b"HTTP/1.1 200").unwrap());
+        let cut = reader.closed();
         assert_eq!(cut.kind(), TransportErrorKind::Protocol);
         assert!(!cut.to_string().contains("s3cret"), "{cut}");
+
+        let no_host = proxy
+            .tunnel_answer(&"/relative".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(no_host.kind(), TransportErrorKind::Config);
+    }
+
+    #[test]
+    fn an_answer_trickled_a_byte_at_a_time_reads_as_the_whole() {
+        let proxy = Proxy::all("http://proxy:3128");
+        let uri: Uri = "https://vault.example:8200/".parse().unwrap();
+        let trickled = |bytes: &[u8]| {
+            let mut reader = proxy.tunnel_answer(&uri).unwrap();
+            for (at, byte) in bytes.iter().enumerate() {
+                match reader.push(std::slice::from_ref(byte)) {
+                    Ok(false) => {}
+                    done => return (at + 1, done.map_err(|e| e.kind())),
+                }
+            }
+            (bytes.len(), Ok(false))
+        };
+        let open = b"HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\n";
+        assert_eq!(trickled(open), (open.len(), Ok(true)));
+        // A head at the cap, as many one-byte reads as bytes: refused at the first byte
+        // past the cap, each read looked at once.
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless.len() <= Proxy::MAX_TUNNEL_ANSWER + 64 {
+            endless.extend_from_slice(b"X-Filler: 0123456789abcdef\r\n");
+        }
+        assert_eq!(
+            trickled(&endless),
+            (
+                Proxy::MAX_TUNNEL_ANSWER + 1,
+                Err(TransportErrorKind::Protocol)
+            )
+        );
+        // Garbage is refused at its first wrong byte, HTTP after its status line.
+        assert_eq!(
+            trickled(b"HTTX/1.1 200 OK\r\n\r\n"),
+            (4, Err(TransportErrorKind::Protocol))
+        );
+        assert_eq!(
+            trickled(b"HTTP/1.1 407 No\r\n\r\n"),
+            (19, Err(TransportErrorKind::Connect))
+        );
+        assert_eq!(
+            trickled(b"HTTP/1.1 2x0 No\r\n\r\n"),
+            (17, Err(TransportErrorKind::Protocol))
+        );
     }
 
     #[test]
