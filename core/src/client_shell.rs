@@ -22,10 +22,30 @@ macro_rules! __client_wait {
     };
 }
 
-/// One method, `fn` or `async fn`, returning `Result<$out, Error>`.
+/// One method, `fn` or `async fn`, returning `Result<$out, Error>`; or, in the `forward`
+/// form, a blocking `fn` that hands the call to the caller's `forward_call!` (see
+/// [`client_methods!`](crate::client_methods)).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __client_fn {
+    (forward, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> Self $body:block) => {
+        $(#[$m])*
+        pub fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<Self, Error> {
+            forward_call!($s, $name($($a),*) -> Self)
+        }
+    };
+    (forward, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> Option<Self> $body:block) => {
+        $(#[$m])*
+        pub fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<Option<Self>, Error> {
+            forward_call!($s, $name($($a),*) -> Option<Self>)
+        }
+    };
+    (forward, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> $out:ty $body:block) => {
+        $(#[$m])*
+        pub fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<$out, Error> {
+            forward_call!($s, $name($($a),*))
+        }
+    };
     (blocking, $(#[$m:meta])* fn $name:ident(&$s:ident $(, $a:ident: $t:ty)* $(,)?) -> $out:ty $body:block) => {
         $(#[$m])*
         pub fn $name(&$s $(, $a: $t)*) -> ::core::result::Result<$out, Error> $body
@@ -260,6 +280,13 @@ macro_rules! __client_send_shares {
 
 /// Every method the clients share, in the form `blocking` or `async`; expanded inside the
 /// client's `impl` block.
+///
+/// The `forward` form makes the same methods, blocking, for a type that wraps clients (one
+/// over both transports, a blocking face of the async one): each is
+/// `forward_call!(self, name(args))`, or `forward_call!(self, name(args) -> Self)` and
+/// `... -> Option<Self>` for the methods that return a client, with `forward_call!` and an
+/// `Error` type defined where the list is expanded. A method added to the list is then
+/// added to the wrapper too.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_methods {

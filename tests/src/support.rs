@@ -7,7 +7,7 @@ use vault_key_core::ops::rekey::{RekeyResult, RekeyUpdate};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
 use vault_key_core::{otp, EncodedToken, Error, KeyShare, Otp, Refusal, ServerError, Token};
 
-use crate::clients::{CallError, KeyClient};
+use crate::clients::{CallError, Client};
 use crate::server::{Server, ServerBuilder};
 
 /// Starts a server, failing the test with the harness's reason when none can be had (never skipping).
@@ -98,7 +98,7 @@ pub fn assert_root_token(server: &Server, token: &str) {
 /// not combining), then unseals it with `new` through the harness and waits until it is active.
 pub fn reseal_with_new_shares(
     server: &Server,
-    client: &dyn KeyClient,
+    client: &Client,
     old: &[KeyShare],
     new: &[KeyShare],
 ) {
@@ -108,7 +108,7 @@ pub fn reseal_with_new_shares(
     let threshold = status.t as usize;
     assert!(threshold >= 1 && threshold <= old.len(), "{status:?}");
     for (i, key) in old.iter().take(threshold).enumerate() {
-        let result = client.unseal(key);
+        let result = client.unseal(key.clone());
         if i + 1 < threshold {
             let progress = result.expect("an old share below the threshold is accepted");
             assert!(progress.sealed);

@@ -6,10 +6,11 @@
 use serde_json::Value;
 use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
 use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::rekey::KeyKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::{Dialect, EncodedToken, KeyShare, Otp};
 use vault_key_tests::cli::Cli;
-use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{Client, ClientFactory, Transport};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{
     assert_root_token, completed, decode_locally, reseal_with_new_shares, shares, start,
@@ -31,14 +32,15 @@ fn share_list(value: &Value, field: &str) -> Vec<KeyShare> {
 }
 
 /// Proves that `keys` are the server's current shares: a root-token generation accepts them and completes.
-fn assert_current_shares(client: &dyn KeyClient, keys: &[KeyShare]) {
+fn assert_current_shares(client: &Client, keys: &[KeyShare]) {
     let mut ceremony = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
     ceremony
         .submit_shares(keys.to_vec())
         .expect("queue the shares");
     assert_eq!(
         client
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("the shares combine"),
         RootTokenPhase::Done
     );
@@ -55,12 +57,12 @@ fn rekey_command(dialect: Dialect) -> &'static str {
 /// A rekey started by the library and finished by the CLI; returns the new shares.
 fn library_starts_cli_finishes(
     cli: &Cli,
-    client: &dyn KeyClient,
+    client: &Client,
     command: &str,
     current: &[KeyShare],
 ) -> Vec<KeyShare> {
     let status = client
-        .start_rekey(&StartRekey::new(4, 2).require_verification(false))
+        .start_rekey(StartRekey::new(4, 2).require_verification(false))
         .expect("the library starts a rekey");
     let nonce = status.nonce.clone().expect("nonce");
     let seen = cli
@@ -91,7 +93,7 @@ fn library_starts_cli_finishes(
     assert_eq!(new.len(), 4);
     assert!(
         !client
-            .read_rekey_progress()
+            .read_rekey_progress(KeyKind::Unseal)
             .expect("the library reads the finished rekey")
             .started
     );
@@ -101,7 +103,7 @@ fn library_starts_cli_finishes(
 /// A rekey started by the CLI and finished by the library; returns the new shares.
 fn cli_starts_library_finishes(
     cli: &Cli,
-    client: &dyn KeyClient,
+    client: &Client,
     command: &str,
     current: &[KeyShare],
 ) -> Vec<KeyShare> {
@@ -119,13 +121,13 @@ fn cli_starts_library_finishes(
         .expect("the CLI starts a rekey");
     let nonce = text(&started, "nonce").to_string();
     let status = client
-        .read_rekey_progress()
+        .read_rekey_progress(KeyKind::Unseal)
         .expect("the library reads the CLI's rekey");
     assert_eq!(status.nonce.as_deref(), Some(nonce.as_str()));
     assert_eq!((status.n, status.t, status.progress), (3, 2, 0));
     let result = completed(
         client
-            .rekey_multi(current, &nonce)
+            .rekey_multi(current.to_vec(), &nonce, KeyKind::Unseal)
             .expect("the library submits the shares"),
         "rekey started by the CLI",
     );
@@ -152,12 +154,12 @@ fn cli_interop(transport: Transport) {
             .expect("client");
         let command = rekey_command(dialect);
 
-        let new = library_starts_cli_finishes(&cli, &*client, command, &current);
-        assert_current_shares(&*openbao, &new[..2]);
+        let new = library_starts_cli_finishes(&cli, &client, command, &current);
+        assert_current_shares(&openbao, &new[..2]);
         current = new[..2].to_vec();
 
-        let new = cli_starts_library_finishes(&cli, &*client, command, &current);
-        assert_current_shares(&*openbao, &new[1..]);
+        let new = cli_starts_library_finishes(&cli, &client, command, &current);
+        assert_current_shares(&openbao, &new[1..]);
         current = new[1..].to_vec();
     }
 
@@ -168,7 +170,8 @@ fn cli_interop(transport: Transport) {
         .expect("queue shares");
     assert_eq!(
         openbao
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("generate a token"),
         RootTokenPhase::Done
     );
@@ -197,7 +200,7 @@ fn cli_interop(transport: Transport) {
     let otp_length = started["otp_length"].as_u64().expect("otp_length") as u32;
     let nonce = text(&started, "nonce").to_string();
     let seen = openbao
-        .read_root_generation_progress(TokenKind::Root)
+        .read_root_generation_progress()
         .expect("the library reads the CLI's generation");
     assert_eq!(seen.nonce.as_deref(), Some(nonce.as_str()));
     let nonce_flag = format!("-nonce={nonce}");
@@ -211,13 +214,13 @@ fn cli_interop(transport: Transport) {
     let encoded = EncodedToken::new(text(&last, "encoded_token"));
     let token = decode_locally(&encoded, &otp, otp_length);
     let by_server = openbao
-        .decode_token(&encoded, &otp)
+        .decode_token(encoded.clone(), otp.clone())
         .expect("sys/decode-token");
     assert_eq!(by_server.expose(), token.expose());
     assert_root_token(&server, token.expose());
 
     // Last proof: the shares the CLI and the library passed back and forth open the sealed server.
-    reseal_with_new_shares(&server, &*openbao, &initial, &current);
+    reseal_with_new_shares(&server, &openbao, &initial, &current);
 }
 
 #[test]

@@ -21,11 +21,13 @@ use vault_key_core::ceremony::{
     Verification,
 };
 use vault_key_core::ops::cluster::NodeState;
+use vault_key_core::ops::cluster::ReadHealthStatus;
 use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::rekey::KeyKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::transport::redirect::RedirectHosts;
 use vault_key_core::{CeremonyError, Dialect, Error, ExecuteError, KeyShare, Target, Token};
-use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{Client, ClientFactory, Transport};
 use vault_key_tests::server::{Cluster, Server};
 use vault_key_tests::support::{assert_root_token, reseal_with_new_shares, shares, texts};
 
@@ -54,12 +56,7 @@ fn factory(
     ClientFactory::new(transport, cluster.node(node).address(), dialect)
 }
 
-fn client(
-    cluster: &Cluster,
-    node: usize,
-    transport: Transport,
-    dialect: Dialect,
-) -> Box<dyn KeyClient> {
+fn client(cluster: &Cluster, node: usize, transport: Transport, dialect: Dialect) -> Client {
     factory(cluster, node, transport, dialect)
         .client(Some(cluster.root_token()))
         .expect("a client")
@@ -73,7 +70,7 @@ fn leader_named_by(
     not: Option<usize>,
     transport: Transport,
     dialect: Dialect,
-) -> (usize, Box<dyn KeyClient>) {
+) -> (usize, Client) {
     let asked = client(cluster, via, transport, dialect);
     let started = Instant::now();
     loop {
@@ -126,10 +123,10 @@ fn judged<T>(
 /// verification nonce the node changed: it reads the progress and sends the share again) is
 /// driven again, a few times.
 fn until_it_ends(
-    client: &dyn KeyClient,
+    client: &Client,
     rekey: &mut RekeyCeremony,
 ) -> Result<RekeyPhase, vault_key_tests::clients::CallError> {
-    let mut outcome = judged(|| client.drive_rekey(rekey));
+    let mut outcome = judged(|| client.drive(rekey).map(|_| rekey.phase()));
     for _ in 0..5 {
         let restarted = matches!(
             outcome,
@@ -140,37 +137,43 @@ fn until_it_ends(
         if outcome.is_ok() || restarted || rekey.phase() == RekeyPhase::Aborted {
             break;
         }
-        outcome = judged(|| client.drive_rekey(rekey));
+        outcome = judged(|| client.drive(rekey).map(|_| rekey.phase()));
     }
     outcome
 }
 
 /// A rekey with verification of the current `keys` into three new shares (threshold 2), run
 /// on `client`; returns the new shares.
-fn rekey_with_verification(client: &dyn KeyClient, keys: &[KeyShare]) -> Vec<KeyShare> {
+fn rekey_with_verification(client: &Client, keys: &[KeyShare]) -> Vec<KeyShare> {
     let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
     rekey.submit_shares(keys.iter().take(2).cloned()).unwrap();
     assert_eq!(
-        client.drive_rekey(&mut rekey).unwrap(),
+        client.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
         RekeyPhase::Verifying
     );
     let new = rekey.result().expect("the new shares").keys.clone();
     rekey
         .submit_verification_shares(new.iter().take(2).cloned())
         .unwrap();
-    assert_eq!(client.drive_rekey(&mut rekey).unwrap(), RekeyPhase::Done);
+    assert_eq!(
+        client.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
+        RekeyPhase::Done
+    );
     assert_eq!(rekey.verification(), Verification::Verified);
     new
 }
 
 /// A root generation with `keys`, its token checked on `server`.
-fn generate_root(client: &dyn KeyClient, keys: &[KeyShare], server: &Server) {
+fn generate_root(client: &Client, keys: &[KeyShare], server: &Server) {
     let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
     generation
         .submit_shares(keys.iter().take(2).cloned())
         .unwrap();
     assert_eq!(
-        client.drive_root_token(&mut generation).unwrap(),
+        client
+            .drive(&mut generation)
+            .map(|_| generation.phase())
+            .unwrap(),
         RootTokenPhase::Done
     );
     assert_root_token(server, generation.decode_token().unwrap().expose());
@@ -183,7 +186,7 @@ fn every_node_reseals(cluster: &Cluster, old: Option<&[KeyShare]>, keys: &[KeySh
         cluster.wait_leader(DEADLINE).expect("a leader");
         let node = client(cluster, index, Transport::Ureq, Dialect::OpenBao);
         match old {
-            Some(old) => reseal_with_new_shares(cluster.node(index), node.as_ref(), old, keys),
+            Some(old) => reseal_with_new_shares(cluster.node(index), &node, old, keys),
             None => {
                 node.seal().expect("seal");
                 cluster
@@ -278,7 +281,7 @@ fn standbys_serve_status_pass_writes_on_and_name_the_leader() {
     let mut term = on_leader.get_encryption_key_status().unwrap().term;
     for transport in Transport::ALL {
         let via = client(&cluster, standby, transport, Dialect::OpenBao);
-        let health = via.read_health_status().unwrap();
+        let health = via.read_health_status(ReadHealthStatus::new()).unwrap();
         assert_eq!((health.status, health.state), (429, NodeState::Standby));
         let named = via.read_leader_status().unwrap();
         assert!(named.ha_enabled && !named.is_self, "{named:?}");
@@ -356,7 +359,7 @@ fn standbys_serve_status_pass_writes_on_and_name_the_leader() {
         );
 
         // A root generation runs on the standby itself, and its token works on the leader.
-        generate_root(via.as_ref(), &shares(&cluster.keys()), cluster.node(leader));
+        generate_root(&via, &shares(&cluster.keys()), cluster.node(leader));
     }
 }
 
@@ -372,8 +375,8 @@ fn ceremonies_run_on_the_leader_a_standby_names() {
     for transport in Transport::ALL {
         for dialect in [Dialect::OpenBao, Dialect::Vault] {
             let (leader, on_leader) = leader_named_by(&cluster, standby, None, transport, dialect);
-            keys = rekey_with_verification(on_leader.as_ref(), &keys);
-            generate_root(on_leader.as_ref(), &keys, cluster.node(leader));
+            keys = rekey_with_verification(&on_leader, &keys);
+            generate_root(&on_leader, &keys, cluster.node(leader));
         }
     }
     every_node_reseals(&cluster, Some(&first), &keys);
@@ -392,24 +395,32 @@ fn a_rekey_on_a_standby_cannot_complete_and_says_so() {
             let mut rekey = RekeyCeremony::start(start);
             rekey.submit_share(keys[0].clone()).unwrap();
             assert_eq!(
-                via.drive_rekey(&mut rekey).unwrap(),
+                via.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
                 RekeyPhase::CollectingShares
             );
             assert_eq!(rekey.progress(), 1, "the standby counts the share itself");
             // The leader knows nothing of it.
             let on_leader = client(&cluster, leader, transport, Dialect::OpenBao);
-            assert!(!on_leader.read_rekey_progress().unwrap().started);
+            assert!(
+                !on_leader
+                    .read_rekey_progress(KeyKind::Unseal)
+                    .unwrap()
+                    .started
+            );
             rekey.submit_share(keys[1].clone()).unwrap();
             if verification {
                 // The standby hands out new shares, which cannot take effect: their
                 // verification is refused at the completing share.
-                assert_eq!(via.drive_rekey(&mut rekey).unwrap(), RekeyPhase::Verifying);
+                assert_eq!(
+                    via.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
+                    RekeyPhase::Verifying
+                );
                 let new = rekey.result().expect("new shares").keys.clone();
                 rekey
                     .submit_verification_shares(new.into_iter().take(2))
                     .unwrap();
             }
-            lost_by_server(via.drive_rekey(&mut rekey));
+            lost_by_server(via.drive(&mut rekey).map(|_| rekey.phase()));
             assert_eq!(rekey.phase(), RekeyPhase::Aborted);
             if verification {
                 assert_eq!(rekey.verification(), Verification::Pending, "not in effect");
@@ -418,7 +429,7 @@ fn a_rekey_on_a_standby_cannot_complete_and_says_so() {
                 assert!(rekey.result().is_none(), "no new shares were issued");
             }
             // The standby still holds its rekey in memory; cancelled for the next round.
-            via.cancel_rekey(rekey.nonce()).unwrap();
+            via.cancel_rekey(KeyKind::Unseal, rekey.nonce()).unwrap();
         }
     }
     // The old shares are the ones in effect on every node.
@@ -439,7 +450,7 @@ fn leader_lost_between_two_shares(step_down: bool) {
         let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2).require_verification(true));
         rekey.submit_share(keys[0].clone()).unwrap();
         assert_eq!(
-            on_leader.drive_rekey(&mut rekey).unwrap(),
+            on_leader.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
             RekeyPhase::CollectingShares
         );
         let nonce = rekey.nonce().expect("pinned").to_string();
@@ -464,13 +475,13 @@ fn leader_lost_between_two_shares(step_down: bool) {
             // is active, and the share stays queued), may still count its rekey and hand out
             // new shares, but refuses the share that would complete their verification; or,
             // when it dropped the rekey with the leadership, it refuses the share at once.
-            match judged(|| on_leader.drive_rekey(&mut rekey)) {
+            match judged(|| on_leader.drive(&mut rekey).map(|_| rekey.phase())) {
                 Ok(RekeyPhase::Verifying) => {
                     let issued = rekey.result().expect("new shares").keys.clone();
                     rekey
                         .submit_verification_shares(issued.iter().take(2).cloned())
                         .unwrap();
-                    let outcome = until_it_ends(on_leader.as_ref(), &mut rekey);
+                    let outcome = until_it_ends(&on_leader, &mut rekey);
                     assert_eq!(rekey.verification(), Verification::Pending, "not in effect");
                     match outcome {
                         // It failed at the completing share and restarted the verification
@@ -487,10 +498,10 @@ fn leader_lost_between_two_shares(step_down: bool) {
         } else {
             // The killed node takes no share; the new leader has no such rekey.
             assert!(matches!(
-                on_leader.drive_rekey(&mut rekey),
+                on_leader.drive(&mut rekey).map(|_| rekey.phase()),
                 Err(ExecuteError::Transport(_))
             ));
-            lost_by_server(on_new_leader.drive_rekey(&mut rekey));
+            lost_by_server(on_new_leader.drive(&mut rekey).map(|_| rekey.phase()));
         }
         assert_eq!(rekey.nonce(), Some(nonce.as_str()), "what it had stays");
         let anywhere = Target::new("http://127.0.0.1:1")
@@ -520,17 +531,19 @@ fn leader_lost_between_two_shares(step_down: bool) {
 
         // A node that stepped down earlier keeps its rekey in memory, and brings it back when
         // it leads again: the new leader may hold one of those; it is cancelled first.
-        let found = on_new_leader.read_rekey_progress().unwrap();
+        let found = on_new_leader.read_rekey_progress(KeyKind::Unseal).unwrap();
         if found.started {
             let nonce = found.nonce.expect("a nonce");
             assert!(
                 stale.contains(&nonce),
                 "only a stepped-down rekey comes back"
             );
-            on_new_leader.cancel_rekey(Some(&nonce)).unwrap();
+            on_new_leader
+                .cancel_rekey(KeyKind::Unseal, Some(&nonce))
+                .unwrap();
         }
         // A new ceremony on the new leader completes.
-        let new = rekey_with_verification(on_new_leader.as_ref(), &keys);
+        let new = rekey_with_verification(&on_new_leader, &keys);
         let before = std::mem::replace(&mut keys, new);
         if !step_down {
             // The killed node missed the rekey: its storage still holds the root key under

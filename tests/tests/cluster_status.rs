@@ -84,7 +84,7 @@ fn health_leader_and_step_down_ureq() {
     let new: Vec<KeyShare> = rekey.result().expect("the new shares").keys.clone();
     client.seal().expect("seal");
     let status = client
-        .unseal_multi(new.into_iter().take(2).collect::<Vec<_>>())
+        .unseal_multi(new.into_iter().take(2))
         .expect("the new shares unseal");
     assert!(!status.sealed);
 }

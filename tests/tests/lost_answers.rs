@@ -18,7 +18,7 @@ use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::ops::rekey::{KeyKind, StartRekey};
 use vault_key_core::transport::TransportErrorKind;
 use vault_key_core::{CeremonyError, Dialect, Error, KeyShare, Recovery, Refusal};
-use vault_key_tests::clients::{CallError, ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{CallError, Client, ClientFactory, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::proxy::{Damage, FaultProxy};
 use vault_key_tests::server::Server;
@@ -39,7 +39,7 @@ struct Rig {
     server: Server,
     proxy: FaultProxy,
     factory: ClientFactory,
-    client: Box<dyn KeyClient>,
+    client: Client,
     current: Vec<KeyShare>,
     rows: Vec<String>,
 }
@@ -95,7 +95,7 @@ impl Rig {
 
     /// Seals, shows that the old shares no longer combine, and unseals with `new`, which are in effect from now on.
     fn prove_new_shares(&mut self, new: Vec<KeyShare>) -> &'static str {
-        reseal_with_new_shares(&self.server, self.client.as_ref(), &self.current, &new);
+        reseal_with_new_shares(&self.server, &self.client, &self.current, &new);
         self.current = new;
         "new shares unseal, old ones refused"
     }
@@ -152,7 +152,10 @@ fn verify(rig: &Rig, rekey: &mut RekeyCeremony) {
         .submit_verification_shares(new[..2].to_vec())
         .expect("queue verification shares");
     assert_eq!(
-        rig.client.drive_rekey(rekey).expect("verify"),
+        rig.client
+            .drive(rekey)
+            .map(|_| rekey.phase())
+            .expect("verify"),
         RekeyPhase::Done
     );
     assert_eq!(rekey.verification(), Verification::Verified);
@@ -171,7 +174,7 @@ fn verify_and_prove(rig: &mut Rig, rekey: &mut RekeyCeremony, case: &str, told: 
 fn cut_after_head_with_verification(rig: &mut Rig) {
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), threshold - 1, Damage::CutAfterHead);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let err = rig.client.drive(&mut rekey).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -179,7 +182,10 @@ fn cut_after_head_with_verification(rig: &mut Rig) {
     );
     assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
     assert!(rekey.result().is_none(), "no byte of the body arrived");
-    let err = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    let err = ceremony_error(
+        rig.client.drive(&mut rekey).map(|_| rekey.phase()),
+        "resolve",
+    );
     assert_eq!(
         err,
         CeremonyError::AnswerLost {
@@ -192,10 +198,18 @@ fn cut_after_head_with_verification(rig: &mut Rig) {
         .cancel()
         .expect("an aborted rekey still on the server can cancel");
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("cancel"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("cancel"),
         RekeyPhase::Cancelled
     );
-    assert!(!rig.client.read_rekey_progress().expect("progress").started);
+    assert!(
+        !rig.client
+            .read_rekey_progress(rig.client.key_kind())
+            .expect("progress")
+            .started
+    );
     let proof = rig.prove_old_shares();
     rig.row(
         "(a) completion cut after head, verification",
@@ -210,7 +224,7 @@ fn cut_after_head_with_verification(rig: &mut Rig) {
 fn cut_body_with_verification(rig: &mut Rig) {
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), threshold - 1, TWO_THIRDS);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let err = rig.client.drive(&mut rekey).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -230,7 +244,10 @@ fn cut_body_with_verification(rig: &mut Rig) {
     );
     assert_eq!(rekey.undecoded_responses().len(), 1, "the cut body is kept");
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("resolve"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("resolve"),
         RekeyPhase::Verifying
     );
     verify_and_prove(
@@ -246,7 +263,7 @@ fn cut_body_without_verification(rig: &mut Rig) {
     let threshold = rig.threshold();
     let start = StartRekey::new(3, 2).require_verification(false);
     let mut rekey = rig.damaged_rekey(start, threshold - 1, TWO_THIRDS);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let err = rig.client.drive(&mut rekey).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -254,7 +271,10 @@ fn cut_body_without_verification(rig: &mut Rig) {
     );
     assert_eq!(new_shares(&rekey).len(), 3);
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("resolve"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("resolve"),
         RekeyPhase::Done
     );
     let new = new_shares(&rekey);
@@ -271,15 +291,10 @@ fn cut_body_without_verification(rig: &mut Rig) {
 /// the client's timeout; (d) a 502 from the proxy in its place; (e) a proxy's 503 HTML page; (f) a deeply nested
 /// body, cut. All: the answer is lost, the read says so, the old shares are still in effect, and cancel
 /// ends the rekey.
-fn lost_completion_with_verification(
-    rig: &mut Rig,
-    damage: Damage,
-    client: &dyn KeyClient,
-    case: &str,
-) {
+fn lost_completion_with_verification(rig: &mut Rig, damage: Damage, client: &Client, case: &str) {
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), threshold - 1, damage);
-    let err = client.drive_rekey(&mut rekey).unwrap_err();
+    let err = client.drive(&mut rekey).unwrap_err();
     match damage {
         Damage::BadGateway => assert!(
             matches!(err.core(), Some(Error::Server(e)) if e.status == 502),
@@ -300,7 +315,7 @@ fn lost_completion_with_verification(
     // The server did complete the rekey; its answer is what was lost.
     let damaged = rig.proxy.damaged();
     assert_eq!(damaged.last().map(|e| e.status), Some(200), "{damaged:?}");
-    let lost = ceremony_error(client.drive_rekey(&mut rekey), "resolve");
+    let lost = ceremony_error(client.drive(&mut rekey).map(|_| rekey.phase()), "resolve");
     assert_eq!(
         lost,
         CeremonyError::AnswerLost {
@@ -310,7 +325,10 @@ fn lost_completion_with_verification(
     );
     rekey.cancel().expect("cancel after the lost answer");
     assert_eq!(
-        client.drive_rekey(&mut rekey).expect("cancel"),
+        client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("cancel"),
         RekeyPhase::Cancelled
     );
     let proof = rig.prove_old_shares();
@@ -328,7 +346,7 @@ fn bad_gateway_on_a_counted_share(rig: &mut Rig) {
     let before = rig.proxy.exchanges().len();
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(StartRekey::new(3, 2), 0, Damage::BadGateway);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let err = rig.client.drive(&mut rekey).unwrap_err();
     assert!(
         matches!(err.core(), Some(Error::Server(e)) if e.status == 502 && e.from_gateway()),
         "{err}"
@@ -336,7 +354,8 @@ fn bad_gateway_on_a_counted_share(rig: &mut Rig) {
     assert_eq!(rekey.phase(), RekeyPhase::OutcomeUnknown);
     assert_eq!(
         rig.client
-            .drive_rekey(&mut rekey)
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
             .expect("resolve and go on"),
         RekeyPhase::Verifying
     );
@@ -363,13 +382,19 @@ fn restart_between_rekey_shares(rig: &mut Rig) {
     let mut rekey = RekeyCeremony::start(StartRekey::new(3, 2));
     rekey.submit_share(quorum[0].clone()).expect("queue");
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("first share"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("first share"),
         RekeyPhase::CollectingShares
     );
     assert_eq!(rekey.progress(), 1);
     restart(rig);
     rekey.submit_share(quorum[1].clone()).expect("queue");
-    let err = ceremony_error(rig.client.drive_rekey(&mut rekey), "after the restart");
+    let err = ceremony_error(
+        rig.client.drive(&mut rekey).map(|_| rekey.phase()),
+        "after the restart",
+    );
     assert_eq!(err, CeremonyError::LostByServer("rekey"));
     assert_eq!(rekey.phase(), RekeyPhase::Aborted);
     let proof = rig.prove_old_shares();
@@ -398,7 +423,8 @@ fn restart_between_root_shares(rig: &mut Rig) {
     generation.submit_share(quorum[0].clone()).expect("queue");
     assert_eq!(
         rig.client
-            .drive_root_token(&mut generation)
+            .drive(&mut generation)
+            .map(|_| generation.phase())
             .expect("first share"),
         RootTokenPhase::CollectingShares
     );
@@ -407,7 +433,9 @@ fn restart_between_root_shares(rig: &mut Rig) {
         .submit_shares(quorum[1..].to_vec())
         .expect("queue");
     let err = ceremony_error(
-        rig.client.drive_root_token(&mut generation),
+        rig.client
+            .drive(&mut generation)
+            .map(|_| generation.phase()),
         "after the restart",
     );
     assert_eq!(err, CeremonyError::LostByServer("root-token generation"));
@@ -432,7 +460,7 @@ fn damaged_generation(rig: &Rig, damage: Damage) -> RootTokenCeremony {
 /// (a) The answer carrying the encoded root token cut in its body: the token is recovered and works.
 fn root_completion_cut(rig: &mut Rig) {
     let mut generation = damaged_generation(rig, TWO_THIRDS);
-    let err = rig.client.drive_root_token(&mut generation).unwrap_err();
+    let err = rig.client.drive(&mut generation).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -444,7 +472,8 @@ fn root_completion_cut(rig: &mut Rig) {
     );
     assert_eq!(
         rig.client
-            .drive_root_token(&mut generation)
+            .drive(&mut generation)
+            .map(|_| generation.phase())
             .expect("resolve"),
         RootTokenPhase::Done
     );
@@ -463,9 +492,14 @@ fn root_completion_cut(rig: &mut Rig) {
 /// (b) The answer carrying the encoded root token dropped: the token is gone, and the ceremony says so.
 fn root_completion_dropped(rig: &mut Rig) {
     let mut generation = damaged_generation(rig, Damage::Drop);
-    let err = rig.client.drive_root_token(&mut generation).unwrap_err();
+    let err = rig.client.drive(&mut generation).unwrap_err();
     assert_eq!(generation.phase(), RootTokenPhase::OutcomeUnknown);
-    let lost = ceremony_error(rig.client.drive_root_token(&mut generation), "resolve");
+    let lost = ceremony_error(
+        rig.client
+            .drive(&mut generation)
+            .map(|_| generation.phase()),
+        "resolve",
+    );
     assert_eq!(
         lost,
         CeremonyError::AnswerLost {
@@ -475,7 +509,7 @@ fn root_completion_dropped(rig: &mut Rig) {
     );
     assert!(
         !rig.client
-            .read_root_generation_progress(TokenKind::Root)
+            .read_root_generation_progress()
             .expect("progress")
             .started
     );
@@ -493,7 +527,7 @@ fn root_completion_dropped(rig: &mut Rig) {
 fn root_start_cut(rig: &mut Rig) {
     let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
     rig.proxy.arm("PUT", "/attempt", 0, TWO_THIRDS);
-    let err = rig.client.drive_root_token(&mut generation).unwrap_err();
+    let err = rig.client.drive(&mut generation).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -504,7 +538,8 @@ fn root_start_cut(rig: &mut Rig) {
         Dialect::OpenBao => {
             assert_eq!(
                 rig.client
-                    .drive_root_token(&mut generation)
+                    .drive(&mut generation)
+                    .map(|_| generation.phase())
                     .expect("resolve"),
                 RootTokenPhase::CollectingShares
             );
@@ -512,7 +547,8 @@ fn root_start_cut(rig: &mut Rig) {
             generation.submit_shares(rig.quorum()).expect("queue");
             assert_eq!(
                 rig.client
-                    .drive_root_token(&mut generation)
+                    .drive(&mut generation)
+                    .map(|_| generation.phase())
                     .expect("shares"),
                 RootTokenPhase::Done
             );
@@ -528,7 +564,12 @@ fn root_start_cut(rig: &mut Rig) {
             );
         }
         _ => {
-            let err = ceremony_error(rig.client.drive_root_token(&mut generation), "resolve");
+            let err = ceremony_error(
+                rig.client
+                    .drive(&mut generation)
+                    .map(|_| generation.phase()),
+                "resolve",
+            );
             assert!(
                 matches!(err, CeremonyError::StartUnconfirmed { found: Some(_), .. }),
                 "{err:?}"
@@ -538,7 +579,8 @@ fn root_start_cut(rig: &mut Rig) {
                 .expect("cancel the unconfirmed generation");
             assert_eq!(
                 rig.client
-                    .drive_root_token(&mut generation)
+                    .drive(&mut generation)
+                    .map(|_| generation.phase())
                     .expect("cancel"),
                 RootTokenPhase::Cancelled
             );
@@ -566,31 +608,44 @@ fn two_clients_race(rig: &mut Rig) {
         .submit_shares(quorum[..quorum.len() - 1].to_vec())
         .expect("queue");
     assert_eq!(
-        rig.client.drive_rekey(&mut first).expect("start"),
+        rig.client
+            .drive(&mut first)
+            .map(|_| first.phase())
+            .expect("start"),
         RekeyPhase::CollectingShares
     );
     let nonce = first.nonce().expect("a nonce").to_string();
     let mut second = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(nonce);
     assert_eq!(
-        other.drive_rekey(&mut second).expect("resume"),
+        other
+            .drive(&mut second)
+            .map(|_| second.phase())
+            .expect("resume"),
         RekeyPhase::CollectingShares
     );
     let last = quorum.last().expect("a share").clone();
     first.submit_share(last.clone()).expect("queue");
     second.submit_share(last).expect("queue");
     let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| rig.client.drive_rekey(&mut first).map_err(|e| told(&e)));
-        let b = scope.spawn(|| other.drive_rekey(&mut second).map_err(|e| told(&e)));
+        let a = scope.spawn(|| {
+            rig.client
+                .drive(&mut first)
+                .map(|_| first.phase())
+                .map_err(|e| told(&e))
+        });
+        let b = scope.spawn(|| {
+            other
+                .drive(&mut second)
+                .map(|_| second.phase())
+                .map_err(|e| told(&e))
+        });
         (a.join().expect("first"), b.join().expect("second"))
     });
     // The loser was refused (verification pending): reading the progress tells it where it stands.
-    for (ceremony, client) in [
-        (&mut first, rig.client.as_ref()),
-        (&mut second, other.as_ref()),
-    ] {
+    for (ceremony, client) in [(&mut first, &rig.client), (&mut second, &other)] {
         if ceremony.result().is_none() && ceremony.phase() == RekeyPhase::CollectingShares {
             ceremony.refresh().expect("refresh");
-            let _ = client.drive_rekey(ceremony);
+            let _ = client.drive(ceremony).map(|_| ceremony.phase());
         }
     }
     let winners = [&first, &second]
@@ -602,9 +657,9 @@ fn two_clients_race(rig: &mut Rig) {
         "exactly one ceremony holds the new shares: {a:?} {b:?}"
     );
     let (winner, winner_client, loser) = if first.result().is_some() {
-        (&mut first, rig.client.as_ref(), &second)
+        (&mut first, &rig.client, &second)
     } else {
-        (&mut second, other.as_ref(), &first)
+        (&mut second, &other, &first)
     };
     assert_eq!(winner.phase(), RekeyPhase::Verifying);
     let loser_said = match (loser.phase(), loser.result()) {
@@ -619,7 +674,10 @@ fn two_clients_race(rig: &mut Rig) {
         .submit_verification_shares(new[..2].to_vec())
         .expect("queue");
     assert_eq!(
-        winner_client.drive_rekey(winner).expect("verify"),
+        winner_client
+            .drive(winner)
+            .map(|_| winner.phase())
+            .expect("verify"),
         RekeyPhase::Done
     );
     let proof = rig.prove_new_shares(new);
@@ -641,8 +699,11 @@ fn lost_completion_with_backup(rig: &mut Rig) {
         .backup(true)
         .require_verification(false);
     let mut rekey = rig.damaged_rekey(start, threshold - 1, Damage::Drop);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
-    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    let err = rig.client.drive(&mut rekey).unwrap_err();
+    let lost = ceremony_error(
+        rig.client.drive(&mut rekey).map(|_| rekey.phase()),
+        "resolve",
+    );
     assert_eq!(
         lost,
         CeremonyError::AnswerLost {
@@ -650,7 +711,10 @@ fn lost_completion_with_backup(rig: &mut Rig) {
             recovery: Recovery::ReadBackup
         }
     );
-    let backup = rig.client.read_backup_keys().expect("read the backup");
+    let backup = rig
+        .client
+        .read_backup_keys(rig.client.key_kind())
+        .expect("read the backup");
     assert!(rekey.is_own_backup(&backup), "the backup is this rekey's");
     let keyring = Keyring::new().expect("a gpg keyring with the fixture keys");
     let new: Vec<KeyShare> = backup
@@ -665,7 +729,9 @@ fn lost_completion_with_backup(rig: &mut Rig) {
         })
         .collect();
     assert_eq!(new.len(), 3);
-    rig.client.delete_backup_keys().expect("delete the backup");
+    rig.client
+        .delete_backup_keys(rig.client.key_kind())
+        .expect("delete the backup");
     let proof = rig.prove_new_shares(new);
     rig.row(
         "(b) completion dropped, no verification, PGP backup",
@@ -682,8 +748,11 @@ fn lost_completion_without_verification(rig: &mut Rig) {
     let threshold = rig.threshold();
     let start = StartRekey::new(3, 2).require_verification(false);
     let mut rekey = rig.damaged_rekey(start, threshold - 1, Damage::Drop);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
-    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    let err = rig.client.drive(&mut rekey).unwrap_err();
+    let lost = ceremony_error(
+        rig.client.drive(&mut rekey).map(|_| rekey.phase()),
+        "resolve",
+    );
     assert_eq!(
         lost,
         CeremonyError::AnswerLost {
@@ -698,7 +767,7 @@ fn lost_completion_without_verification(rig: &mut Rig) {
     rig.client.seal().expect("seal");
     let old = rig.quorum();
     for (i, share) in old.iter().enumerate() {
-        let result = rig.client.unseal(share);
+        let result = rig.client.unseal(share.clone());
         if i + 1 < old.len() {
             result.expect("below the threshold");
         } else {
@@ -728,7 +797,7 @@ fn every_fault(transport: Transport, dialect: Dialect) {
     lost_completion_with_verification(
         &mut rig,
         Damage::Drop,
-        client.as_ref(),
+        &client,
         "(b) completion dropped, verification",
     );
     let impatient = rig
@@ -739,27 +808,27 @@ fn every_fault(transport: Transport, dialect: Dialect) {
     lost_completion_with_verification(
         &mut rig,
         Damage::Hold(SHORT_TIMEOUT * 3),
-        impatient.as_ref(),
+        &impatient,
         "(c) completion held past the client timeout, verification",
     );
     bad_gateway_on_a_counted_share(&mut rig);
     lost_completion_with_verification(
         &mut rig,
         Damage::BadGateway,
-        client.as_ref(),
+        &client,
         "(d) 502 from the proxy for the completion",
     );
     lost_completion_with_verification(
         &mut rig,
         Damage::ServiceUnavailablePage,
-        client.as_ref(),
+        &client,
         "(d) a proxy's 503 HTML page for the completion",
     );
     // 800 kB of `{"data":`, cut: settled at once, nothing salvaged, the read decides.
     lost_completion_with_verification(
         &mut rig,
         Damage::NestedCut { depth: 100_000 },
-        client.as_ref(),
+        &client,
         "(a) completion replaced by 100,000 nested {\"data\": and cut",
     );
     root_completion_cut(&mut rig);
@@ -779,7 +848,11 @@ fn every_fault(transport: Transport, dialect: Dialect) {
 fn root_token_with(rig: &Rig, keys: &[KeyShare]) -> Result<(), Refusal> {
     let mut generation = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
     generation.submit_shares(keys.to_vec()).expect("queue");
-    match rig.client.drive_root_token(&mut generation) {
+    match rig
+        .client
+        .drive(&mut generation)
+        .map(|_| generation.phase())
+    {
         Ok(RootTokenPhase::Done) => {
             let token = generation.decode_token().expect("decode");
             assert_root_token(&rig.server, token.expose());
@@ -790,7 +863,8 @@ fn root_token_with(rig: &Rig, keys: &[KeyShare]) -> Result<(), Refusal> {
             let refused = e.refusal().cloned().unwrap_or_else(|| panic!("{e}"));
             generation.cancel().expect("cancel");
             rig.client
-                .drive_root_token(&mut generation)
+                .drive(&mut generation)
+                .map(|_| generation.phase())
                 .expect("cancel");
             Err(refused)
         }
@@ -805,7 +879,7 @@ fn recovery_faults(transport: Transport, dialect: Dialect) {
     // (a) The completion cut in its body, with verification: salvaged, verified, in effect.
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(recovery(), threshold - 1, TWO_THIRDS);
-    let err = rig.client.drive_rekey(&mut rekey).unwrap_err();
+    let err = rig.client.drive(&mut rekey).unwrap_err();
     assert_eq!(
         err.transport_kind(),
         Some(TransportErrorKind::Protocol),
@@ -813,7 +887,10 @@ fn recovery_faults(transport: Transport, dialect: Dialect) {
     );
     assert_eq!(new_shares(&rekey).len(), 3);
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("resolve"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("resolve"),
         RekeyPhase::Verifying
     );
     verify(&rig, &mut rekey);
@@ -833,8 +910,11 @@ fn recovery_faults(transport: Transport, dialect: Dialect) {
     // (b) The completion dropped, with verification: lost, cancelled, the old shares still in effect.
     let threshold = rig.threshold();
     let mut rekey = rig.damaged_rekey(recovery(), threshold - 1, Damage::Drop);
-    rig.client.drive_rekey(&mut rekey).unwrap_err();
-    let lost = ceremony_error(rig.client.drive_rekey(&mut rekey), "resolve");
+    rig.client.drive(&mut rekey).unwrap_err();
+    let lost = ceremony_error(
+        rig.client.drive(&mut rekey).map(|_| rekey.phase()),
+        "resolve",
+    );
     assert!(
         matches!(
             lost,
@@ -847,7 +927,10 @@ fn recovery_faults(transport: Transport, dialect: Dialect) {
     );
     rekey.cancel().expect("cancel");
     assert_eq!(
-        rig.client.drive_rekey(&mut rekey).expect("cancel"),
+        rig.client
+            .drive(&mut rekey)
+            .map(|_| rekey.phase())
+            .expect("cancel"),
         RekeyPhase::Cancelled
     );
     root_token_with(&rig, &rig.quorum())
@@ -867,7 +950,8 @@ fn recovery_faults(transport: Transport, dialect: Dialect) {
         .expect("queue the recovery shares");
     let phase = rig
         .client
-        .drive_rekey(&mut rotation)
+        .drive(&mut rotation)
+        .map(|_| rotation.phase())
         .expect("rotate the root key");
     assert_eq!(phase, RekeyPhase::Done);
     let result = rotation.result().expect("the completion");

@@ -7,10 +7,11 @@ use vault_key_core::ceremony::{
     RekeyCeremony, RekeyPhase, RootTokenCeremony, RootTokenPhase, TokenProtection, Verification,
 };
 use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::rekey::KeyKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::pgp::{check_public_keys, PgpError, PgpPublicKey, PgpSecretKey};
 use vault_key_core::{CeremonyError, Dialect, Error, ExecuteError, KeyShare};
-use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{Client, ClientFactory, Transport};
 use vault_key_tests::pgp::Keyring;
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{assert_root_token, reseal_with_new_shares, shares, start};
@@ -41,7 +42,7 @@ fn secret_for<'a>(keys: &'a [PgpSecretKey], fingerprint: &str) -> &'a PgpSecretK
         .unwrap_or_else(|| panic!("a secret key for {fingerprint}"))
 }
 
-fn client(server: &Server, transport: Transport, dialect: Dialect) -> Box<dyn KeyClient> {
+fn client(server: &Server, transport: Transport, dialect: Dialect) -> Client {
     ClientFactory::new(transport, server.address(), dialect)
         .client(Some(server.root_token()))
         .expect("a client")
@@ -66,7 +67,7 @@ fn pgp_rekey_with_backup_and_root_token_decrypted_in_rust() {
         let mut rekey = RekeyCeremony::start(start);
         rekey.submit_shares(keys.iter().take(2).cloned()).unwrap();
         assert_eq!(
-            client.drive_rekey(&mut rekey).unwrap(),
+            client.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
             RekeyPhase::Verifying
         );
         let issued = rekey.result().expect("encrypted new shares").clone();
@@ -97,11 +98,16 @@ fn pgp_rekey_with_backup_and_root_token_decrypted_in_rust() {
         rekey
             .submit_verification_shares(new.iter().take(2).cloned())
             .unwrap();
-        assert_eq!(client.drive_rekey(&mut rekey).unwrap(), RekeyPhase::Done);
+        assert_eq!(
+            client.drive(&mut rekey).map(|_| rekey.phase()).unwrap(),
+            RekeyPhase::Done
+        );
         assert_eq!(rekey.verification(), Verification::Verified);
 
         // The backup decrypts to the same shares.
-        let backup = client.read_backup_keys().expect("the backup");
+        let backup = client
+            .read_backup_keys(KeyKind::Unseal)
+            .expect("the backup");
         assert!(rekey.is_own_backup(&backup));
         for (fingerprint, share) in issued.pgp_fingerprints.iter().zip(&new) {
             let entry = &backup.keys[fingerprint][0];
@@ -110,10 +116,12 @@ fn pgp_rekey_with_backup_and_root_token_decrypted_in_rust() {
                 .unwrap();
             assert_eq!(restored.expose(), share.expose());
         }
-        client.delete_backup_keys().expect("delete the backup");
+        client
+            .delete_backup_keys(KeyKind::Unseal)
+            .expect("delete the backup");
 
         // The decrypted shares are the ones in effect.
-        reseal_with_new_shares(&server, client.as_ref(), &keys, &new);
+        reseal_with_new_shares(&server, &client, &keys, &new);
         keys = new;
 
         // A root token encrypted to one holder, decrypted in Rust, works.
@@ -125,7 +133,10 @@ fn pgp_rekey_with_backup_and_root_token_decrypted_in_rust() {
             .submit_shares(keys.iter().take(2).cloned())
             .unwrap();
         assert_eq!(
-            client.drive_root_token(&mut generation).unwrap(),
+            client
+                .drive(&mut generation)
+                .map(|_| generation.phase())
+                .unwrap(),
             RootTokenPhase::Done
         );
         let encoded = generation.encoded_token().expect("an encrypted token");
@@ -156,16 +167,19 @@ fn the_pre_flight_refuses_what_the_server_refuses() {
         .submit_shares(shares(&server.keys()).into_iter().take(2))
         .unwrap();
     let refused = client
-        .drive_rekey(&mut rekey)
+        .drive(&mut rekey)
+        .map(|_| rekey.phase())
         .expect_err("the server refuses the sign-only key at the end");
     assert!(
         refused.to_string().contains("has no valid encryption keys"),
         "the server's reason: {refused}"
     );
     assert!(rekey.result().is_none(), "no new shares: {refused}");
-    let left = client.read_rekey_progress().unwrap();
+    let left = client.read_rekey_progress(KeyKind::Unseal).unwrap();
     if left.started {
-        client.cancel_rekey(left.nonce.as_deref()).unwrap();
+        client
+            .cancel_rekey(KeyKind::Unseal, left.nonce.as_deref())
+            .unwrap();
     }
 
     // An armored key: the pre-flight converts it; the server takes the converted form.
@@ -177,10 +191,12 @@ fn the_pre_flight_refuses_what_the_server_refuses() {
         "94862142fa0ff61be6ae08a4f2b729f3953239d6"
     );
     let started = client
-        .start_rekey(&StartRekey::new(3, 2).pgp_public_keys(&converted))
+        .start_rekey(StartRekey::new(3, 2).pgp_public_keys(&converted))
         .expect("the converted key is taken");
     assert_eq!(started.pgp_fingerprints.len(), 3);
-    client.cancel_rekey(started.nonce.as_deref()).unwrap();
+    client
+        .cancel_rekey(KeyKind::Unseal, started.nonce.as_deref())
+        .unwrap();
 
     // Expired and revoked keys are refused before anything is sent.
     for (name, expected) in [("expired.b64", "expired"), ("revoked.b64", "revoked")] {
@@ -193,11 +209,11 @@ fn the_pre_flight_refuses_what_the_server_refuses() {
     let checked = public_keys();
     let two = StartRekey::new(3, 2).pgp_public_keys(&checked[..2]);
     assert!(matches!(
-        client.start_rekey(&two),
+        client.start_rekey(two.clone()),
         Err(ExecuteError::Core(Error::InvalidInput(_)))
     ));
     assert!(
-        !client.read_rekey_progress().unwrap().started,
+        !client.read_rekey_progress(KeyKind::Unseal).unwrap().started,
         "nothing was sent"
     );
 }
@@ -214,7 +230,10 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
     let mut started =
         RekeyCeremony::start(StartRekey::new(3, 2).pgp_public_keys(&public).backup(true));
     assert_eq!(
-        operator.drive_rekey(&mut started).unwrap(),
+        operator
+            .drive(&mut started)
+            .map(|_| started.phase())
+            .unwrap(),
         RekeyPhase::CollectingShares
     );
     let mut holder = RekeyCeremony::resume(vault_key_core::ops::rekey::KeyKind::Unseal)
@@ -222,12 +241,17 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
     holder.submit_share(keys[0].clone()).unwrap();
     let holder_client = client(&server, Transport::Hyper, Dialect::OpenBao);
     assert_eq!(
-        holder_client.drive_rekey(&mut holder).unwrap(),
+        holder_client
+            .drive(&mut holder)
+            .map(|_| holder.phase())
+            .unwrap(),
         RekeyPhase::CollectingShares
     );
 
     // Someone cancels and re-inits with one key swapped for their own.
-    operator.cancel_rekey(started.nonce()).unwrap();
+    operator
+        .cancel_rekey(KeyKind::Unseal, started.nonce())
+        .unwrap();
     let swapped = check_public_keys(
         &[
             fixture("pub1.b64"),
@@ -238,14 +262,14 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
     )
     .unwrap();
     let bait = operator
-        .start_rekey(&StartRekey::new(3, 2).pgp_public_keys(&swapped).backup(true))
+        .start_rekey(StartRekey::new(3, 2).pgp_public_keys(&swapped).backup(true))
         .unwrap();
 
     // The first holder's ceremony stops at the changed nonce; a holder who resumes now (and
     // so would accept the new nonce) is stopped by the fingerprints, before any share.
     holder.submit_share(keys[1].clone()).unwrap();
     assert!(matches!(
-        holder_client.drive_rekey(&mut holder),
+        holder_client.drive(&mut holder).map(|_| holder.phase()),
         Err(ExecuteError::Core(Error::Ceremony(
             CeremonyError::ForeignNonce { .. }
         )))
@@ -253,7 +277,7 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
     let mut late = RekeyCeremony::resume(vault_key_core::ops::rekey::KeyKind::Unseal)
         .require_fingerprints(ours.clone());
     late.submit_share(keys[1].clone()).unwrap();
-    match holder_client.drive_rekey(&mut late) {
+    match holder_client.drive(&mut late).map(|_| late.phase()) {
         Err(ExecuteError::Core(Error::Ceremony(CeremonyError::FingerprintMismatch {
             expected,
             found,
@@ -270,16 +294,22 @@ fn a_swapped_key_set_is_detected_when_a_holder_resumes() {
         other => panic!("the swap is detected: {other:?}"),
     }
     assert_eq!(late.phase(), RekeyPhase::Aborted);
-    let progress = operator.read_rekey_progress().unwrap();
+    let progress = operator.read_rekey_progress(KeyKind::Unseal).unwrap();
     assert_eq!(progress.progress, 0, "no share reached the swapped rekey");
     // The ceremony that refused it cancels it, under its nonce.
     late.cancel().unwrap();
     assert_eq!(
-        holder_client.drive_rekey(&mut late).unwrap(),
+        holder_client
+            .drive(&mut late)
+            .map(|_| late.phase())
+            .unwrap(),
         RekeyPhase::Cancelled
     );
     assert!(
-        !operator.read_rekey_progress().unwrap().started,
+        !operator
+            .read_rekey_progress(KeyKind::Unseal)
+            .unwrap()
+            .started,
         "the swapped rekey is gone"
     );
 }

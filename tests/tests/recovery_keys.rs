@@ -14,18 +14,17 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use vault_key_core::ceremony::{RekeyCeremony, RekeyPhase, Verification};
-use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::generate_root::StartRootTokenGeneration;
 use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
 use vault_key_core::{Dialect, InvalidInput, KeyShare, Refusal};
-use vault_key_tests::clients::{ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{Client, ClientFactory, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::{SealKind, Server};
 use vault_key_tests::support::{
     assert_root_token, completed, decode_locally, refusal, server_error, shares, start, verified,
 };
 
-const ROOT: TokenKind = TokenKind::Root;
 /// A nonce no ceremony has.
 const STRANGER_NONCE: &str = "00000000-0000-0000-0000-000000000000";
 /// How the server refuses recovery shares that do not combine into the recovery key.
@@ -41,7 +40,7 @@ fn server_for(dialect: Dialect) -> Server {
 }
 
 /// The recovery configuration the seal status reports: `(n, t)`.
-fn recovery_config(client: &dyn KeyClient) -> (u32, u32) {
+fn recovery_config(client: &Client) -> (u32, u32) {
     let status = client.read_seal_status().expect("seal status");
     assert!(
         !status.sealed && status.recovery_seal,
@@ -51,9 +50,9 @@ fn recovery_config(client: &dyn KeyClient) -> (u32, u32) {
 }
 
 /// Generates a root token with `keys` (the threshold of them is used) and checks that it works.
-fn root_token_from(server: &Server, client: &dyn KeyClient, keys: &[KeyShare], step: &str) {
+fn root_token_from(server: &Server, client: &Client, keys: &[KeyShare], step: &str) {
     let started = client
-        .start_root_token_generation(ROOT, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .unwrap_or_else(|e| panic!("{step}: start a root-token generation: {e}"));
     let otp = started.otp.clone().expect("server OTP");
     let otp_length = started.otp_length;
@@ -66,7 +65,7 @@ fn root_token_from(server: &Server, client: &dyn KeyClient, keys: &[KeyShare], s
     let mut last = started;
     for key in &keys[..required] {
         last = client
-            .generate_root(ROOT, key, &nonce)
+            .generate_root(key.clone(), &nonce)
             .unwrap_or_else(|e| panic!("{step}: recovery share refused: {e}"));
     }
     assert!(last.complete, "{step}: {last:?}");
@@ -77,9 +76,9 @@ fn root_token_from(server: &Server, client: &dyn KeyClient, keys: &[KeyShare], s
 
 /// Starts a root-token generation and submits `keys` up to the threshold: the last one is refused as not combining.
 /// The generation is then cancelled.
-fn root_token_refused(client: &dyn KeyClient, keys: &[KeyShare], step: &str) {
+fn root_token_refused(client: &Client, keys: &[KeyShare], step: &str) {
     let started = client
-        .start_root_token_generation(ROOT, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .unwrap_or_else(|e| panic!("{step}: start a root-token generation: {e}"));
     let nonce = started.nonce.clone().expect("nonce");
     let required = started.required as usize;
@@ -89,12 +88,12 @@ fn root_token_refused(client: &dyn KeyClient, keys: &[KeyShare], step: &str) {
     );
     for key in &keys[..required - 1] {
         let status = client
-            .generate_root(ROOT, key, &nonce)
+            .generate_root(key.clone(), &nonce)
             .unwrap_or_else(|e| panic!("{step}: a share below the threshold: {e}"));
         assert!(!status.complete, "{step}: {status:?}");
     }
     let error = server_error(
-        client.generate_root(ROOT, &keys[required - 1], &nonce),
+        client.generate_root(keys[required - 1].clone(), &nonce),
         step,
     );
     // OpenBao's authenticated path answers 500, the classic one 400, with the same message.
@@ -115,41 +114,42 @@ fn root_token_refused(client: &dyn KeyClient, keys: &[KeyShare], step: &str) {
         "{step}"
     );
     let after = client
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("progress after the refusal");
     assert!(after.started && after.progress == 0, "{step}: {after:?}");
     client
-        .cancel_root_generation(ROOT)
+        .cancel_root_generation()
         .expect("cancel the generation");
 }
 
 /// The core's rekey ceremony: the recovery shares replaced by 3 new ones, threshold 2, with the refusals on the way.
 /// Returns the new shares, proven in effect.
-fn rekey_with_ceremony(
-    server: &Server,
-    client: &dyn KeyClient,
-    initial: &[KeyShare],
-) -> Vec<KeyShare> {
-    let idle = client.read_rekey_progress().expect("read while idle");
+fn rekey_with_ceremony(server: &Server, client: &Client, initial: &[KeyShare]) -> Vec<KeyShare> {
+    let idle = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read while idle");
     assert!(!idle.started && idle.nonce.is_none(), "{idle:?}");
     assert_eq!((idle.n, idle.t, idle.progress), (0, 0, 0), "{idle:?}");
     assert_eq!(idle.required, 3, "the current recovery threshold");
     assert_eq!(
         refusal(
-            client.rekey(&initial[0], STRANGER_NONCE),
+            client.rekey(initial[0].clone(), STRANGER_NONCE, client.key_kind()),
             "update with nothing in progress"
         ),
         Refusal::NotInProgress
     );
     assert_eq!(
         refusal(
-            client.read_rekey_verify_progress(),
+            client.read_rekey_verify_progress(client.key_kind()),
             "verification progress with nothing in progress"
         ),
         Refusal::NotInProgress
     );
     assert_eq!(
-        refusal(client.read_backup_keys(), "backup when there is none"),
+        refusal(
+            client.read_backup_keys(client.key_kind()),
+            "backup when there is none"
+        ),
         Refusal::NoBackup
     );
 
@@ -160,12 +160,17 @@ fn rekey_with_ceremony(
     );
     assert_eq!(ceremony.key_kind(), KeyKind::Recovery);
     assert_eq!(
-        client.drive_rekey(&mut ceremony).expect("start"),
+        client
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
+            .expect("start"),
         RekeyPhase::CollectingShares
     );
     let nonce = ceremony.nonce().expect("a pinned nonce").to_string();
     assert_eq!((ceremony.progress(), ceremony.required()), (0, 3));
-    let status = client.read_rekey_progress().expect("read while started");
+    let status = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read while started");
     assert!(status.started, "{status:?}");
     assert_eq!(
         (status.nonce.as_deref(), status.n, status.t, status.required),
@@ -173,7 +178,7 @@ fn rekey_with_ceremony(
     );
     assert_eq!(
         refusal(
-            client.start_rekey(&StartRekey::new(3, 2).kind(KeyKind::Recovery)),
+            client.start_rekey(StartRekey::new(3, 2).kind(KeyKind::Recovery)),
             "start while one is in progress"
         ),
         Refusal::AlreadyInProgress
@@ -183,17 +188,23 @@ fn rekey_with_ceremony(
         .submit_share(initial[0].clone())
         .expect("queue a share");
     assert_eq!(
-        client.drive_rekey(&mut ceremony).expect("first share"),
+        client
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
+            .expect("first share"),
         RekeyPhase::CollectingShares
     );
     assert_eq!(ceremony.progress(), 1);
     assert_eq!(
-        refusal(client.rekey(&initial[0], &nonce), "the same share twice"),
+        refusal(
+            client.rekey(initial[0].clone(), &nonce, client.key_kind()),
+            "the same share twice"
+        ),
         Refusal::AlreadyProvided
     );
     assert_eq!(
         refusal(
-            client.rekey(&initial[1], STRANGER_NONCE),
+            client.rekey(initial[1].clone(), STRANGER_NONCE, client.key_kind()),
             "update with a wrong nonce"
         ),
         Refusal::WrongNonce {
@@ -204,7 +215,10 @@ fn rekey_with_ceremony(
         .submit_shares(initial[1..3].to_vec())
         .expect("queue the remaining shares");
     assert_eq!(
-        client.drive_rekey(&mut ceremony).expect("remaining shares"),
+        client
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
+            .expect("remaining shares"),
         RekeyPhase::Done
     );
     assert_eq!(ceremony.verification(), Verification::NotRequired);
@@ -213,7 +227,9 @@ fn rekey_with_ceremony(
     assert_eq!((result.keys.len(), result.keys_base64.len()), (3, 3));
     assert!(result.keys.iter().all(|k| k.len() == 66), "hex shares");
     assert!(!result.verification_required && !result.backup && result.pgp_fingerprints.is_empty());
-    let done = client.read_rekey_progress().expect("read after completion");
+    let done = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read after completion");
     assert!(!done.started, "{done:?}");
     assert_eq!(done.required, 2, "the new recovery threshold");
     assert_eq!(recovery_config(client), (3, 2));
@@ -240,10 +256,10 @@ fn rekey_with_ceremony(
 }
 
 /// A recovery rekey fed the replaced shares: refused at the threshold as not combining, and left open until cancelled.
-fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
+fn rekey_refuses(client: &Client, replaced: &[KeyShare]) {
     let started = client
         .start_rekey(
-            &StartRekey::new(3, 2)
+            StartRekey::new(3, 2)
                 .kind(KeyKind::Recovery)
                 .require_verification(false),
         )
@@ -252,10 +268,10 @@ fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
     let required = started.required as usize;
     assert_eq!(required, 2, "{started:?}");
     client
-        .rekey(&replaced[0], &nonce)
+        .rekey(replaced[0].clone(), &nonce, client.key_kind())
         .expect("a replaced share below the threshold is accepted");
     let error = server_error(
-        client.rekey(&replaced[1], &nonce),
+        client.rekey(replaced[1].clone(), &nonce, client.key_kind()),
         "replaced shares reach the threshold",
     );
     assert_eq!(
@@ -267,11 +283,18 @@ fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
         )
     );
     let status = client
-        .read_rekey_progress()
+        .read_rekey_progress(client.key_kind())
         .expect("read after the refusal");
     assert!(status.started && status.progress == 0, "{status:?}");
-    client.cancel_rekey(Some(&nonce)).expect("cancel");
-    assert!(!client.read_rekey_progress().expect("read").started);
+    client
+        .cancel_rekey(client.key_kind(), Some(&nonce))
+        .expect("cancel");
+    assert!(
+        !client
+            .read_rekey_progress(client.key_kind())
+            .expect("read")
+            .started
+    );
 }
 
 /// The hvac-style calls: a rekey of the 3 `current` shares (threshold 2) to 5 shares, threshold 3, with verification;
@@ -279,12 +302,12 @@ fn rekey_refuses(client: &dyn KeyClient, replaced: &[KeyShare]) {
 /// ones do not combine. Returns the new shares, proven in effect.
 fn rekey_with_verification(
     server: &Server,
-    client: &dyn KeyClient,
+    client: &Client,
     current: &[KeyShare],
 ) -> Vec<KeyShare> {
     let started = client
         .start_rekey(
-            &StartRekey::new(5, 3)
+            StartRekey::new(5, 3)
                 .kind(KeyKind::Recovery)
                 .require_verification(true),
         )
@@ -297,7 +320,7 @@ fn rekey_with_verification(
     let nonce = started.nonce.clone().expect("nonce");
     let result = completed(
         client
-            .rekey_multi(&current[..2], &nonce)
+            .rekey_multi(current[..2].to_vec(), &nonce, client.key_kind())
             .expect("submit the current recovery shares"),
         "recovery rekey with verification",
     );
@@ -311,21 +334,23 @@ fn rekey_with_verification(
 
     assert_eq!(
         refusal(
-            client.rekey(&current[0], &nonce),
+            client.rekey(current[0].clone(), &nonce, client.key_kind()),
             "update while verification is pending"
         ),
         Refusal::VerificationPending {
             verification_nonce: Some(first_nonce.clone())
         }
     );
-    let pending = client.read_rekey_progress().expect("read while verifying");
+    let pending = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read while verifying");
     assert_eq!(
         pending.verification_nonce.as_deref(),
         Some(first_nonce.as_str()),
         "{pending:?}"
     );
     let progress = client
-        .read_rekey_verify_progress()
+        .read_rekey_verify_progress(client.key_kind())
         .expect("read verification progress");
     assert!(progress.started, "{progress:?}");
     assert_eq!(progress.nonce.as_deref(), Some(first_nonce.as_str()));
@@ -342,21 +367,21 @@ fn rekey_with_verification(
     );
 
     match client
-        .rekey_verify(&new[0], &first_nonce)
+        .rekey_verify(new[0].clone(), &first_nonce, client.key_kind())
         .expect("verify one share")
     {
         VerifyUpdate::Progress(status) => assert_eq!(status.progress, 1, "{status:?}"),
         VerifyUpdate::Complete { .. } => panic!("one share completed verification"),
     }
     let restarted = client
-        .cancel_rekey_verify()
+        .cancel_rekey_verify(client.key_kind())
         .expect("cancel the verification");
     let second_nonce = restarted.nonce.clone().expect("a new verification nonce");
     assert_ne!(second_nonce, first_nonce, "cancelling gives a new nonce");
     assert_eq!(restarted.progress, 0, "{restarted:?}");
     assert_eq!(
         refusal(
-            client.rekey_verify(&new[0], &first_nonce),
+            client.rekey_verify(new[0].clone(), &first_nonce, client.key_kind()),
             "verify under the cancelled nonce"
         ),
         Refusal::WrongNonce {
@@ -365,18 +390,18 @@ fn rekey_with_verification(
     );
     assert_eq!(recovery_config(client), (3, 2));
     let update = client
-        .rekey_verify_multi(&new[2..], &second_nonce)
+        .rekey_verify_multi(new[2..].to_vec(), &second_nonce, client.key_kind())
         .expect("verify with three new shares");
     assert!(verified(&update), "{update:?}");
     assert_eq!(
         refusal(
-            client.read_rekey_verify_progress(),
+            client.read_rekey_verify_progress(client.key_kind()),
             "verification after completion"
         ),
         Refusal::NotInProgress
     );
     let done = client
-        .read_rekey_progress()
+        .read_rekey_progress(client.key_kind())
         .expect("read after verification");
     assert!(
         !done.started && done.verification_nonce.is_none(),
@@ -402,7 +427,7 @@ fn rekey_with_verification(
 /// shares decrypt, work, and the backup (read from the recovery backup path) holds the same; it is then deleted.
 fn rekey_with_pgp_and_backup(
     server: &Server,
-    client: &dyn KeyClient,
+    client: &Client,
     current: &[KeyShare],
 ) -> Vec<KeyShare> {
     let public = pgp::public_keys().expect("fixture public keys");
@@ -412,7 +437,7 @@ fn rekey_with_pgp_and_backup(
         .collect();
     let started = client
         .start_rekey(
-            &StartRekey::new(3, 2)
+            StartRekey::new(3, 2)
                 .kind(KeyKind::Recovery)
                 .pgp_keys(public)
                 .backup(true)
@@ -424,7 +449,11 @@ fn rekey_with_pgp_and_backup(
     let nonce = started.nonce.clone().expect("nonce");
     let mut last = None;
     for key in &current[..3] {
-        last = Some(client.rekey(key, &nonce).expect("a current recovery share"));
+        last = Some(
+            client
+                .rekey(key.clone(), &nonce, client.key_kind())
+                .expect("a current recovery share"),
+        );
     }
     let result = match last.expect("three shares were sent") {
         RekeyUpdate::Complete(result) => result,
@@ -449,7 +478,9 @@ fn rekey_with_pgp_and_backup(
         decrypted.push(share);
     }
 
-    let backup = client.read_backup_keys().expect("read the recovery backup");
+    let backup = client
+        .read_backup_keys(client.key_kind())
+        .expect("read the recovery backup");
     assert_eq!(backup.nonce.as_deref(), Some(nonce.as_str()));
     let mut sorted = fingerprints.clone();
     sorted.sort();
@@ -480,15 +511,21 @@ fn rekey_with_pgp_and_backup(
         .client(Some(server.root_token()))
         .expect("client for the unseal shares");
     assert_eq!(
-        refusal(unseal_client.read_backup_keys(), "the unseal backup"),
+        refusal(
+            unseal_client.read_backup_keys(unseal_client.key_kind()),
+            "the unseal backup"
+        ),
         Refusal::NoBackup
     );
 
     client
-        .delete_backup_keys()
+        .delete_backup_keys(client.key_kind())
         .expect("delete the recovery backup");
     assert_eq!(
-        refusal(client.read_backup_keys(), "read the deleted backup"),
+        refusal(
+            client.read_backup_keys(client.key_kind()),
+            "read the deleted backup"
+        ),
         Refusal::NoBackup
     );
 
@@ -517,8 +554,8 @@ fn restart(server: &Server, factory: &ClientFactory, current: &[KeyShare]) {
         .with_address(server.address())
         .client(Some(server.root_token()))
         .expect("client after the restart");
-    assert_eq!(recovery_config(&*client), (3, 2));
-    root_token_from(server, &*client, current, "root token after a restart");
+    assert_eq!(recovery_config(&client), (3, 2));
+    root_token_from(server, &client, current, "root token after a restart");
 }
 
 /// Dropping the server stops both processes, the server's and its provider's, and removes both directories.
@@ -569,17 +606,22 @@ fn recovery_lifecycle(transport: Transport, dialect: Dialect, then_restart: bool
         .expect("client for the unseal keys");
     assert_eq!(
         refusal(
-            on_unseal_keys.start_rekey(&StartRekey::new(3, 2)),
+            on_unseal_keys.start_rekey(StartRekey::new(3, 2)),
             "a verified rekey of an auto-unseal server's barrier key"
         ),
         Refusal::AutoUnseal
     );
-    assert!(!on_unseal_keys.read_rekey_progress().expect("read").started);
+    assert!(
+        !on_unseal_keys
+            .read_rekey_progress(on_unseal_keys.key_kind())
+            .expect("read")
+            .started
+    );
     assert!(StartRekey::new(3, 2)
         .kind(KeyKind::Recovery)
         .check_seal(&status)
         .is_ok());
-    assert_eq!(recovery_config(&*client), (5, 3));
+    assert_eq!(recovery_config(&client), (5, 3));
     let initial = shares(&server.recovery_keys());
     assert_eq!(initial.len(), 5);
     for (hex, base64) in server
@@ -594,10 +636,10 @@ fn recovery_lifecycle(transport: Transport, dialect: Dialect, then_restart: bool
         assert_eq!(&as_hex, hex, "both forms hold the same share");
     }
 
-    let current = rekey_with_ceremony(&server, &*client, &initial);
-    rekey_refuses(&*client, &initial);
-    let current = rekey_with_verification(&server, &*client, &current);
-    let current = rekey_with_pgp_and_backup(&server, &*client, &current[2..]);
+    let current = rekey_with_ceremony(&server, &client, &initial);
+    rekey_refuses(&client, &initial);
+    let current = rekey_with_verification(&server, &client, &current);
+    let current = rekey_with_pgp_and_backup(&server, &client, &current[2..]);
     if then_restart {
         restart(&server, &factory, &current);
     }

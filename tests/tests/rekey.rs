@@ -15,7 +15,7 @@ use vault_key_core::ops::encryption_key::ConfigureRotation;
 use vault_key_core::ops::rekey::{KeyKind, RekeyUpdate, StartRekey};
 use vault_key_core::ops::rekey_verify::VerifyUpdate;
 use vault_key_core::{CeremonyError, Dialect, Error, InvalidInput, KeyShare, Refusal};
-use vault_key_tests::clients::{CallError, ClientFactory, KeyClient, Transport};
+use vault_key_tests::clients::{CallError, Client, ClientFactory, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{
@@ -30,7 +30,7 @@ fn server_for(dialect: Dialect) -> Server {
 }
 
 /// hvac: rotate and see the key term rise; then the automatic-rotation settings, which hvac does not cover.
-fn encryption_key(client: &dyn KeyClient) {
+fn encryption_key(client: &Client) {
     let before = client
         .get_encryption_key_status()
         .expect("key status before rotation");
@@ -71,7 +71,7 @@ fn encryption_key(client: &dyn KeyClient) {
     let two_days = Duration::from_secs(48 * 3600);
     client
         .configure_rotation(
-            &ConfigureRotation::new()
+            ConfigureRotation::new()
                 .max_operations(2_000_000)
                 .interval(two_days),
         )
@@ -82,7 +82,7 @@ fn encryption_key(client: &dyn KeyClient) {
         (true, 2_000_000, two_days)
     );
     client
-        .configure_rotation(&ConfigureRotation::new().enabled(false))
+        .configure_rotation(ConfigureRotation::new().enabled(false))
         .expect("turn automatic rotation off");
     let off = client.read_rotate_config().expect("read back");
     assert_eq!(
@@ -91,7 +91,7 @@ fn encryption_key(client: &dyn KeyClient) {
         "unset fields are left as they were"
     );
     let too_short =
-        client.configure_rotation(&ConfigureRotation::new().interval(Duration::from_secs(3600)));
+        client.configure_rotation(ConfigureRotation::new().interval(Duration::from_secs(3600)));
     assert!(
         matches!(
             too_short.as_ref().map_err(|e| e.core()),
@@ -101,7 +101,7 @@ fn encryption_key(client: &dyn KeyClient) {
     );
     client
         .configure_rotation(
-            &ConfigureRotation::new()
+            ConfigureRotation::new()
                 .enabled(true)
                 .max_operations(3_865_470_566)
                 .interval(Duration::ZERO),
@@ -214,57 +214,57 @@ fn recovery_calls(
     let start = StartRekey::new(5, 3).kind(KeyKind::Recovery);
 
     assert_answer(
-        client.read_rekey_progress(),
+        client.read_rekey_progress(client.key_kind()),
         &answers.read,
         &step("read rekey progress"),
     );
     assert_answer(
-        client.start_rekey(&start),
+        client.start_rekey(start.clone()),
         &answers.start,
         &step("start rekey"),
     );
     assert_answer(
-        client.rekey(&current[0], STRANGER_NONCE),
+        client.rekey(current[0].clone(), STRANGER_NONCE, client.key_kind()),
         &answers.update,
         &step("rekey"),
     );
     assert_answer(
-        client.rekey_multi(current, STRANGER_NONCE),
+        client.rekey_multi(current.to_vec(), STRANGER_NONCE, client.key_kind()),
         &answers.update,
         &step("rekey_multi"),
     );
     assert_answer(
-        client.cancel_rekey(None),
+        client.cancel_rekey(client.key_kind(), None),
         &answers.cancel,
         &step("cancel rekey"),
     );
     assert_answer(
-        client.read_rekey_verify_progress(),
+        client.read_rekey_verify_progress(client.key_kind()),
         &answers.read_verify,
         &step("read verification progress"),
     );
     assert_answer(
-        client.rekey_verify(&current[0], STRANGER_NONCE),
+        client.rekey_verify(current[0].clone(), STRANGER_NONCE, client.key_kind()),
         &answers.verify,
         &step("rekey_verify"),
     );
     assert_answer(
-        client.rekey_verify_multi(current, STRANGER_NONCE),
+        client.rekey_verify_multi(current.to_vec(), STRANGER_NONCE, client.key_kind()),
         &answers.verify,
         &step("rekey_verify_multi"),
     );
     assert_answer(
-        client.cancel_rekey_verify(),
+        client.cancel_rekey_verify(client.key_kind()),
         &answers.cancel_verify,
         &step("cancel verification"),
     );
     assert_answer(
-        client.read_backup_keys(),
+        client.read_backup_keys(client.key_kind()),
         &Answer::Refused(400, Refusal::NoBackup, "no backed-up keys found"),
         &step("read backup keys"),
     );
     assert_answer(
-        client.delete_backup_keys(),
+        client.delete_backup_keys(client.key_kind()),
         &Answer::Done,
         &step("delete backup keys"),
     );
@@ -272,13 +272,13 @@ fn recovery_calls(
     // A ceremony on the recovery shares meets the same answers when it starts or joins.
     let mut starting = RekeyCeremony::start(start);
     assert_answer(
-        client.drive_rekey(&mut starting),
+        client.drive(&mut starting).map(|_| starting.phase()),
         &answers.start,
         &step("ceremony start"),
     );
     let mut joining = RekeyCeremony::resume(KeyKind::Recovery);
     assert_answer(
-        client.drive_rekey(&mut joining),
+        client.drive(&mut joining).map(|_| joining.phase()),
         &answers.read,
         &step("ceremony resume"),
     );
@@ -306,13 +306,13 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
                 .backup(true);
         }
         let nonce = client
-            .start_rekey(&start)
+            .start_rekey(start.clone())
             .expect("start an unseal rekey")
             .nonce
             .expect("nonce");
         let result = completed(
             client
-                .rekey_multi(current, &nonce)
+                .rekey_multi(current.to_vec(), &nonce, client.key_kind())
                 .expect("submit the current shares"),
             "unseal rekey awaiting verification",
         );
@@ -323,7 +323,7 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
     assert_eq!(
         pending[0]
             .0
-            .read_backup_keys()
+            .read_backup_keys(KeyKind::Unseal)
             .expect("the unseal backup")
             .nonce
             .as_deref(),
@@ -336,7 +336,9 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
 
     for (client, nonce, verification_nonce) in &pending {
         let dialect = client.dialect();
-        let status = client.read_rekey_progress().expect("unseal rekey progress");
+        let status = client
+            .read_rekey_progress(client.key_kind())
+            .expect("unseal rekey progress");
         assert!(status.started, "{dialect:?}: {status:?}");
         assert_eq!(
             status.verification_nonce.as_deref(),
@@ -344,7 +346,7 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
             "{dialect:?}"
         );
         let verify = client
-            .read_rekey_verify_progress()
+            .read_rekey_verify_progress(client.key_kind())
             .expect("unseal verification progress");
         assert_eq!(
             (verify.nonce.as_deref(), verify.progress),
@@ -353,7 +355,7 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
         );
         assert_eq!(
             client
-                .read_backup_keys()
+                .read_backup_keys(client.key_kind())
                 .expect("the unseal backup is still there")
                 .nonce
                 .as_deref(),
@@ -361,49 +363,56 @@ fn recovery_keys_on_shamir_seal(factory: &ClientFactory, server: &Server, curren
             "{dialect:?}"
         );
         client
-            .cancel_rekey(Some(nonce))
+            .cancel_rekey(client.key_kind(), Some(nonce))
             .expect("cancel the unseal rekey");
-        assert!(!client.read_rekey_progress().expect("read").started);
+        assert!(
+            !client
+                .read_rekey_progress(client.key_kind())
+                .expect("read")
+                .started
+        );
     }
     pending[0]
         .0
-        .delete_backup_keys()
+        .delete_backup_keys(KeyKind::Unseal)
         .expect("delete the unseal backup");
 }
 
 /// The refusals of a rekey, then a rekey begun by `client` and finished by a second client. Returns the new shares.
 fn rekey_resumed_by_second_client(
     factory: &ClientFactory,
-    client: &dyn KeyClient,
+    client: &Client,
     current: &[KeyShare],
     second_token: Option<&str>,
 ) -> Vec<KeyShare> {
-    let idle = client.read_rekey_progress().expect("read while idle");
+    let idle = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read while idle");
     assert!(!idle.started && idle.nonce.is_none(), "{idle:?}");
     assert_eq!(
         refusal(
-            client.rekey(&current[0], STRANGER_NONCE),
+            client.rekey(current[0].clone(), STRANGER_NONCE, client.key_kind()),
             "update with nothing in progress"
         ),
         Refusal::NotInProgress
     );
     assert_eq!(
         refusal(
-            client.read_rekey_verify_progress(),
+            client.read_rekey_verify_progress(client.key_kind()),
             "verify with nothing in progress"
         ),
         Refusal::NotInProgress
     );
     assert_eq!(
         refusal(
-            client.read_backup_keys(),
+            client.read_backup_keys(client.key_kind()),
             "read backup keys when there are none"
         ),
         Refusal::NoBackup
     );
 
     let started = client
-        .start_rekey(&StartRekey::new(3, 2).require_verification(false))
+        .start_rekey(StartRekey::new(3, 2).require_verification(false))
         .expect("start a rekey to 3 shares, threshold 2");
     assert!(started.started, "{started:?}");
     assert_eq!((started.n, started.t, started.progress), (3, 2, 0));
@@ -411,31 +420,37 @@ fn rekey_resumed_by_second_client(
     let nonce = started.nonce.clone().expect("a started rekey has a nonce");
     assert_eq!(
         refusal(
-            client.start_rekey(&StartRekey::new(3, 2)),
+            client.start_rekey(StartRekey::new(3, 2)),
             "start while one is in progress"
         ),
         Refusal::AlreadyInProgress
     );
     assert_eq!(
         refusal(
-            client.rekey(&current[0], STRANGER_NONCE),
+            client.rekey(current[0].clone(), STRANGER_NONCE, client.key_kind()),
             "update with a wrong nonce"
         ),
         Refusal::WrongNonce {
             expected: Some(nonce.clone())
         }
     );
-    match client.rekey(&current[0], &nonce).expect("first share") {
+    match client
+        .rekey(current[0].clone(), &nonce, client.key_kind())
+        .expect("first share")
+    {
         RekeyUpdate::Progress(status) => assert_eq!(status.progress, 1, "{status:?}"),
         RekeyUpdate::Complete(_) => panic!("one share completed the rekey"),
     }
     assert_eq!(
-        refusal(client.rekey(&current[0], &nonce), "the same share twice"),
+        refusal(
+            client.rekey(current[0].clone(), &nonce, client.key_kind()),
+            "the same share twice"
+        ),
         Refusal::AlreadyProvided
     );
     assert_eq!(
         refusal(
-            client.rekey(&KeyShare::new("not-a-share"), &nonce),
+            client.rekey(KeyShare::new("not-a-share"), &nonce, client.key_kind()),
             "a share that is neither hex nor base64"
         ),
         Refusal::InvalidRequest
@@ -444,7 +459,7 @@ fn rekey_resumed_by_second_client(
     // A rekey ceremony on a second client joins the one in progress, but only under a nonce it was told.
     let second = factory.client(second_token).expect("second client");
     let mut stranger = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(STRANGER_NONCE);
-    let foreign = second.drive_rekey(&mut stranger);
+    let foreign = second.drive(&mut stranger).map(|_| stranger.phase());
     assert!(
         matches!(
             foreign.as_ref().map_err(|e| e.core()),
@@ -455,7 +470,8 @@ fn rekey_resumed_by_second_client(
     let mut ceremony = RekeyCeremony::resume(KeyKind::Unseal).require_nonce(nonce.clone());
     assert_eq!(
         second
-            .drive_rekey(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("resume on the second client"),
         RekeyPhase::CollectingShares
     );
@@ -466,7 +482,8 @@ fn rekey_resumed_by_second_client(
         .expect("queue the remaining shares");
     assert_eq!(
         second
-            .drive_rekey(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("second client submits the remaining shares"),
         RekeyPhase::Done
     );
@@ -477,22 +494,24 @@ fn rekey_resumed_by_second_client(
     assert_eq!(result.keys_base64.len(), 3);
     assert!(!result.verification_required && result.pgp_fingerprints.is_empty());
     assert!(result.keys.iter().all(|k| k.len() == 66), "hex shares");
-    let done = client.read_rekey_progress().expect("read after completion");
+    let done = client
+        .read_rekey_progress(client.key_kind())
+        .expect("read after completion");
     assert!(!done.started, "{done:?}");
     result.keys
 }
 
 /// hvac: a rekey with verification; the verification is cancelled (new nonce), then completed. Returns the new
 /// shares, which are in effect only after verification.
-fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<KeyShare> {
+fn rekey_with_verification(client: &Client, current: &[KeyShare]) -> Vec<KeyShare> {
     let started = client
-        .start_rekey(&StartRekey::new(5, 3).require_verification(true))
+        .start_rekey(StartRekey::new(5, 3).require_verification(true))
         .expect("start a rekey with verification");
     assert!(started.verification_required, "{started:?}");
     let nonce = started.nonce.clone().expect("nonce");
     let result = completed(
         client
-            .rekey_multi(current, &nonce)
+            .rekey_multi(current.to_vec(), &nonce, client.key_kind())
             .expect("submit the current shares"),
         "rekey with verification",
     );
@@ -506,7 +525,7 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
 
     assert_eq!(
         refusal(
-            client.rekey(&current[0], &nonce),
+            client.rekey(current[0].clone(), &nonce, client.key_kind()),
             "update while verification is pending"
         ),
         Refusal::VerificationPending {
@@ -514,21 +533,21 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
         }
     );
     let progress = client
-        .read_rekey_verify_progress()
+        .read_rekey_verify_progress(client.key_kind())
         .expect("read verification progress");
     assert_eq!(progress.nonce.as_deref(), Some(first_nonce.as_str()));
     assert_eq!((progress.n, progress.t, progress.progress), (5, 3, 0));
     assert!(progress.started);
 
     match client
-        .rekey_verify(&new[0], &first_nonce)
+        .rekey_verify(new[0].clone(), &first_nonce, client.key_kind())
         .expect("verify one share")
     {
         VerifyUpdate::Progress(status) => assert_eq!(status.progress, 1, "{status:?}"),
         VerifyUpdate::Complete { .. } => panic!("one share completed verification"),
     }
     let restarted = client
-        .cancel_rekey_verify()
+        .cancel_rekey_verify(client.key_kind())
         .expect("cancel the verification");
     let second_nonce = restarted
         .nonce
@@ -538,7 +557,7 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
     assert_eq!(restarted.progress, 0, "{restarted:?}");
     assert_eq!(
         refusal(
-            client.rekey_verify(&new[0], &first_nonce),
+            client.rekey_verify(new[0].clone(), &first_nonce, client.key_kind()),
             "verify under the cancelled nonce"
         ),
         Refusal::WrongNonce {
@@ -546,12 +565,12 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
         }
     );
     let update = client
-        .rekey_verify_multi(&new[2..], &second_nonce)
+        .rekey_verify_multi(new[2..].to_vec(), &second_nonce, client.key_kind())
         .expect("verify with three new shares");
     assert!(verified(&update), "{update:?}");
     assert_eq!(
         refusal(
-            client.read_rekey_verify_progress(),
+            client.read_rekey_verify_progress(client.key_kind()),
             "verification after completion"
         ),
         Refusal::NotInProgress
@@ -560,36 +579,43 @@ fn rekey_with_verification(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<
 }
 
 /// Shares that do not combine are refused at the threshold; the rekey stays open until cancelled.
-fn rekey_with_wrong_shares(client: &dyn KeyClient) {
+fn rekey_with_wrong_shares(client: &Client) {
     let started = client
-        .start_rekey(&StartRekey::new(3, 2).require_verification(false))
+        .start_rekey(StartRekey::new(3, 2).require_verification(false))
         .expect("start a rekey for wrong shares");
     let nonce = started.nonce.clone().expect("nonce");
     let threshold = started.required as usize;
     let wrong = wrong_shares(threshold);
     for key in &wrong[..threshold - 1] {
         client
-            .rekey(key, &nonce)
+            .rekey(key.clone(), &nonce, client.key_kind())
             .expect("a wrong share below the threshold is accepted");
     }
     assert_eq!(
         refusal(
-            client.rekey(&wrong[threshold - 1], &nonce),
+            client.rekey(wrong[threshold - 1].clone(), &nonce, client.key_kind()),
             "wrong shares reach the threshold"
         ),
         Refusal::SharesDidNotCombine
     );
     let status = client
-        .read_rekey_progress()
+        .read_rekey_progress(client.key_kind())
         .expect("read after the failure");
     assert!(status.started && status.progress == 0, "{status:?}");
-    client.cancel_rekey(Some(&nonce)).expect("cancel");
-    assert!(!client.read_rekey_progress().expect("read").started);
+    client
+        .cancel_rekey(client.key_kind(), Some(&nonce))
+        .expect("cancel");
+    assert!(
+        !client
+            .read_rekey_progress(client.key_kind())
+            .expect("read")
+            .started
+    );
 }
 
 /// A rekey with PGP keys and a backup: the new shares come back encrypted, decrypt with the fixture keys, and the
 /// backup holds the same. Returns the decrypted new shares.
-fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Vec<KeyShare> {
+fn rekey_with_pgp_and_backup(client: &Client, current: &[KeyShare]) -> Vec<KeyShare> {
     let public = pgp::public_keys().expect("fixture public keys");
     let fingerprints: Vec<String> = pgp::FINGERPRINTS
         .iter()
@@ -597,7 +623,7 @@ fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Ve
         .collect();
     let started = client
         .start_rekey(
-            &StartRekey::new(3, 2)
+            StartRekey::new(3, 2)
                 .pgp_keys(public)
                 .backup(true)
                 .require_verification(false),
@@ -607,7 +633,9 @@ fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Ve
     assert!(started.backup);
     let nonce = started.nonce.clone().expect("nonce");
     let result = completed(
-        client.rekey_multi(current, &nonce).expect("submit shares"),
+        client
+            .rekey_multi(current.to_vec(), &nonce, client.key_kind())
+            .expect("submit shares"),
         "PGP rekey",
     );
     assert_eq!(result.pgp_fingerprints, fingerprints);
@@ -629,7 +657,9 @@ fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Ve
         decrypted.push(share);
     }
 
-    let backup = client.read_backup_keys().expect("read the backup");
+    let backup = client
+        .read_backup_keys(client.key_kind())
+        .expect("read the backup");
     assert_eq!(backup.nonce.as_deref(), Some(nonce.as_str()));
     assert_eq!(
         backup.keys.keys().cloned().collect::<Vec<_>>(),
@@ -658,9 +688,14 @@ fn rekey_with_pgp_and_backup(client: &dyn KeyClient, current: &[KeyShare]) -> Ve
             share
         );
     }
-    client.delete_backup_keys().expect("delete the backup");
+    client
+        .delete_backup_keys(client.key_kind())
+        .expect("delete the backup");
     assert_eq!(
-        refusal(client.read_backup_keys(), "read the deleted backup"),
+        refusal(
+            client.read_backup_keys(client.key_kind()),
+            "read the deleted backup"
+        ),
         Refusal::NoBackup
     );
     shares(&decrypted)
@@ -675,7 +710,7 @@ fn rekey_lifecycle(transport: Transport, dialect: Dialect) {
     let anonymous = factory.client(None).expect("client without token");
     let initial = shares(&server.keys());
 
-    encryption_key(&*client);
+    encryption_key(&client);
 
     recovery_keys_on_shamir_seal(&factory, &server, &initial[..3]);
 
@@ -684,16 +719,16 @@ fn rekey_lifecycle(transport: Transport, dialect: Dialect) {
         Dialect::Vault => None,
         _ => Some(server.root_token()),
     };
-    let current = rekey_resumed_by_second_client(&factory, &*client, &initial[..3], second_token);
-    reseal_with_new_shares(&server, &*client, &initial, &current);
+    let current = rekey_resumed_by_second_client(&factory, &client, &initial[..3], second_token);
+    reseal_with_new_shares(&server, &client, &initial, &current);
 
-    let verified = rekey_with_verification(&*client, &current[..2]);
-    reseal_with_new_shares(&server, &*client, &current, &verified);
+    let verified = rekey_with_verification(&client, &current[..2]);
+    reseal_with_new_shares(&server, &client, &current, &verified);
 
-    rekey_with_wrong_shares(&*client);
+    rekey_with_wrong_shares(&client);
 
-    let decrypted = rekey_with_pgp_and_backup(&*client, &verified[..3]);
-    reseal_with_new_shares(&server, &*client, &verified, &decrypted);
+    let decrypted = rekey_with_pgp_and_backup(&client, &verified[..3]);
+    reseal_with_new_shares(&server, &client, &verified, &decrypted);
 
     // Without a token.
     assert_eq!(
@@ -704,10 +739,13 @@ fn rekey_lifecycle(transport: Transport, dialect: Dialect) {
         Refusal::PermissionDenied
     );
     assert_eq!(
-        refusal(anonymous.read_backup_keys(), "backup without a token"),
+        refusal(
+            anonymous.read_backup_keys(anonymous.key_kind()),
+            "backup without a token"
+        ),
         Refusal::PermissionDenied
     );
-    let progress = anonymous.read_rekey_progress();
+    let progress = anonymous.read_rekey_progress(anonymous.key_kind());
     match dialect {
         Dialect::Vault => assert!(progress.is_ok(), "{progress:?}"),
         _ => assert_eq!(

@@ -6,6 +6,7 @@
 //! server with OpenBao's default listener.
 
 use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
+use vault_key_core::ops::generate_root::StartRootTokenGeneration;
 use vault_key_core::ops::generate_root::TokenKind;
 use vault_key_core::{Dialect, KeyShare, Otp, Refusal};
 use vault_key_tests::clients::{ClientFactory, Transport};
@@ -33,14 +34,14 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
 
     // Nothing in progress.
     let idle = client
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("read progress while idle");
     assert!(!idle.started && !idle.complete, "{idle:?}");
     assert_eq!(idle.nonce, None);
     assert_eq!(idle.otp_length, 26, "OpenBao root tokens are s. + 24 chars");
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &keys[0], STRANGER_NONCE),
+            client.generate_root(keys[0].clone(), STRANGER_NONCE),
             "update with nothing in progress"
         ),
         Refusal::NotInProgress
@@ -48,7 +49,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
 
     // hvac: start, then cancel.
     let started = client
-        .start_root_token_generation(ROOT, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .expect("start with a server OTP");
     assert!(started.started && !started.complete, "{started:?}");
     assert_eq!((started.progress, started.required), (0, 3));
@@ -62,14 +63,14 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         .nonce
         .clone()
         .expect("a started generation has a nonce");
-    client.cancel_root_generation(ROOT).expect("cancel");
+    client.cancel_root_generation().expect("cancel");
     let cancelled = client
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("read after cancel");
     assert!(!cancelled.started, "{cancelled:?}");
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &keys[0], &nonce),
+            client.generate_root(keys[0].clone(), &nonce),
             "update after cancel"
         ),
         Refusal::NotInProgress
@@ -78,20 +79,20 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     // hvac: generate to completion, here with the refusals a ceremony meets on the way, and handed to a second
     // client half way through.
     let started = client
-        .start_root_token_generation(ROOT, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .expect("start again");
     let otp = started.otp.clone().expect("server OTP");
     let nonce = started.nonce.clone().expect("nonce");
     assert_eq!(
         refusal(
-            client.start_root_token_generation(ROOT, None, None),
+            client.start_root_token_generation(StartRootTokenGeneration::new()),
             "start while one is in progress"
         ),
         Refusal::AlreadyInProgress
     );
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &keys[0], STRANGER_NONCE),
+            client.generate_root(keys[0].clone(), STRANGER_NONCE),
             "update with a wrong nonce"
         ),
         Refusal::WrongNonce {
@@ -99,19 +100,19 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         }
     );
     let first = client
-        .generate_root(ROOT, &keys[0], &nonce)
+        .generate_root(keys[0].clone(), &nonce)
         .expect("first share");
     assert_eq!((first.progress, first.complete), (1, false), "{first:?}");
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &keys[0], &nonce),
+            client.generate_root(keys[0].clone(), &nonce),
             "the same share twice"
         ),
         Refusal::AlreadyProvided
     );
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &KeyShare::new("not-a-share"), &nonce),
+            client.generate_root(KeyShare::new("not-a-share"), &nonce),
             "a share that is neither hex nor base64",
         ),
         Refusal::InvalidRequest
@@ -124,7 +125,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     };
     let second = factory.client(second_token).expect("second client");
     let resumed = second
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("second client reads the progress");
     assert_eq!(resumed.nonce.as_deref(), Some(nonce.as_str()));
     assert_eq!((resumed.progress, resumed.required), (1, 3));
@@ -139,7 +140,8 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         .expect("queue a share");
     assert_eq!(
         second
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("second client joins and submits a share"),
         RootTokenPhase::CollectingShares
     );
@@ -150,7 +152,8 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         .expect("queue the last share");
     assert_eq!(
         second
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("the last share"),
         RootTokenPhase::Done
     );
@@ -162,7 +165,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         .decode_token()
         .expect("the ceremony decodes with its OTP");
     let after = client
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("read after completion");
     assert!(!after.started, "{after:?}");
 
@@ -176,7 +179,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     assert_ne!(token.expose(), server.root_token());
     let anonymous = factory.client(None).expect("client without token");
     let decoded = anonymous
-        .decode_token(&encoded, &otp)
+        .decode_token(encoded.clone(), otp.clone())
         .expect("sys/decode-token needs no token");
     assert_eq!(
         decoded.expose(),
@@ -191,46 +194,48 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
 
     // Shares that do not combine: refused at the threshold; the generation stays open with the same nonce.
     let started = client
-        .start_root_token_generation(ROOT, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .expect("start for wrong shares");
     let nonce = started.nonce.clone().expect("nonce");
     let wrong = wrong_shares(3);
     for key in &wrong[..2] {
         client
-            .generate_root(ROOT, key, &nonce)
+            .generate_root(key.clone(), &nonce)
             .expect("a wrong share below the threshold is accepted");
     }
     assert_eq!(
         refusal(
-            client.generate_root(ROOT, &wrong[2], &nonce),
+            client.generate_root(wrong[2].clone(), &nonce),
             "wrong shares reach the threshold"
         ),
         Refusal::SharesDidNotCombine
     );
     let status = client
-        .read_root_generation_progress(ROOT)
+        .read_root_generation_progress()
         .expect("read after failed threshold");
     assert!(status.started && status.progress == 0, "{status:?}");
     assert_eq!(status.nonce.as_deref(), Some(nonce.as_str()));
-    client.cancel_root_generation(ROOT).expect("cancel");
+    client.cancel_root_generation().expect("cancel");
 
     // The caller's own OTP: a wrong length is refused, the right one decodes the token.
     assert_eq!(
         refusal(
-            client.start_root_token_generation(ROOT, Some(&Otp::new("tooShort")), None),
+            client.start_root_token_generation(
+                StartRootTokenGeneration::new().otp(Otp::new("tooShort"))
+            ),
             "an OTP of the wrong length"
         ),
         Refusal::InvalidRequest
     );
     let own_otp = random_otp(idle.otp_length as usize);
     let started = client
-        .start_root_token_generation(ROOT, Some(&own_otp), None)
+        .start_root_token_generation(StartRootTokenGeneration::new().otp(own_otp.clone()))
         .expect("start with the caller's OTP");
     assert_eq!(started.otp, None, "the server hands out no OTP of its own");
     let nonce = started.nonce.clone().expect("nonce");
     let mut last = started;
     for key in &keys[..3] {
-        last = client.generate_root(ROOT, key, &nonce).expect("share");
+        last = client.generate_root(key.clone(), &nonce).expect("share");
     }
     let encoded = last.encoded_token.clone().expect("encoded token");
     let token = decode_locally(&encoded, &own_otp, idle.otp_length);
@@ -240,7 +245,8 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     let mut ceremony = RootTokenCeremony::start(ROOT, TokenProtection::GenerateOtp);
     assert_eq!(
         client
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("read the attempt status"),
         RootTokenPhase::AwaitingOtp
     );
@@ -256,7 +262,8 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
         .expect("queue shares");
     assert_eq!(
         client
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("start and submit"),
         RootTokenPhase::Done
     );
@@ -266,7 +273,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     // A PGP key instead of an OTP: the token comes back encrypted to it.
     let public = pgp::public_keys().expect("fixture public keys");
     let started = client
-        .start_root_token_generation(ROOT, None, Some(&public[0]))
+        .start_root_token_generation(StartRootTokenGeneration::new().pgp_key(&public[0]))
         .expect("start with a PGP key");
     assert_eq!(
         started.pgp_fingerprint.as_deref(),
@@ -276,7 +283,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     let nonce = started.nonce.clone().expect("nonce");
     let mut last = started;
     for key in &keys[..3] {
-        last = client.generate_root(ROOT, key, &nonce).expect("share");
+        last = client.generate_root(key.clone(), &nonce).expect("share");
     }
     let encrypted = last.encoded_token.clone().expect("encrypted token");
     let keyring = Keyring::new().expect("gpg keyring with the fixture keys");
@@ -286,7 +293,7 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
     assert_root_token(&server, &token);
 
     // Without a token: OpenBao's paths refuse, the classic ones do not ask.
-    let progress = anonymous.read_root_generation_progress(ROOT);
+    let progress = anonymous.read_root_generation_progress();
     match dialect {
         Dialect::Vault => assert!(progress.is_ok(), "{progress:?}"),
         _ => assert_eq!(
@@ -294,12 +301,12 @@ fn root_token_lifecycle(transport: Transport, dialect: Dialect) {
             Refusal::PermissionDenied
         ),
     }
-    let start = anonymous.start_root_token_generation(ROOT, None, None);
+    let start = anonymous.start_root_token_generation(StartRootTokenGeneration::new());
     match dialect {
         Dialect::Vault => {
             assert!(start.expect("a classic start needs no token").started);
             anonymous
-                .cancel_root_generation(ROOT)
+                .cancel_root_generation()
                 .expect("a classic cancel needs no token");
         }
         _ => assert_eq!(

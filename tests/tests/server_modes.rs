@@ -5,7 +5,9 @@
 //! trusted.
 
 use vault_key_core::ceremony::{RootTokenCeremony, RootTokenPhase, TokenProtection};
+use vault_key_core::ops::generate_root::StartRootTokenGeneration;
 use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::rekey::KeyKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::ops::seal::{Initialize, Product};
 use vault_key_core::transport::TransportErrorKind;
@@ -40,7 +42,7 @@ fn default_listener(transport: Transport) {
     assert_eq!(detected.dialect(), Dialect::OpenBao);
     assert_eq!(detected.transport(), transport);
     let idle = detected
-        .read_root_generation_progress(TokenKind::Root)
+        .read_root_generation_progress()
         .expect("the detected dialect's paths answer");
     assert!(!idle.started);
 
@@ -48,27 +50,27 @@ fn default_listener(transport: Transport) {
     let disabled = [
         (
             "read root generation progress",
-            classic
-                .read_root_generation_progress(TokenKind::Root)
-                .map(drop),
+            classic.read_root_generation_progress().map(drop),
         ),
         (
             "start root generation",
             classic
-                .start_root_token_generation(TokenKind::Root, None, None)
+                .start_root_token_generation(StartRootTokenGeneration::new())
                 .map(drop),
         ),
         (
             "read rekey progress",
-            classic.read_rekey_progress().map(drop),
+            classic.read_rekey_progress(KeyKind::Unseal).map(drop),
         ),
         (
             "start rekey",
-            classic.start_rekey(&StartRekey::new(3, 2)).map(drop),
+            classic.start_rekey(StartRekey::new(3, 2)).map(drop),
         ),
         (
             "read verification progress",
-            classic.read_rekey_verify_progress().map(drop),
+            classic
+                .read_rekey_verify_progress(KeyKind::Unseal)
+                .map(drop),
         ),
     ];
     for (step, result) in disabled {
@@ -81,7 +83,7 @@ fn default_listener(transport: Transport) {
     assert!(key_status.term >= 1);
     assert!(
         !detected
-            .read_rekey_progress()
+            .read_rekey_progress(KeyKind::Unseal)
             .expect("nothing was started by the refused calls")
             .started
     );
@@ -98,11 +100,12 @@ fn default_listener(transport: Transport) {
         ),
         (
             "root generation progress",
-            anonymous
-                .read_root_generation_progress(TokenKind::Root)
-                .map(drop),
+            anonymous.read_root_generation_progress().map(drop),
         ),
-        ("rekey progress", anonymous.read_rekey_progress().map(drop)),
+        (
+            "rekey progress",
+            anonymous.read_rekey_progress(KeyKind::Unseal).map(drop),
+        ),
         ("seal", anonymous.seal()),
         ("rotate", anonymous.rotate_encryption_key()),
     ];
@@ -122,28 +125,30 @@ fn default_listener(transport: Transport) {
     let sealed = [
         (
             "classic root generation progress",
-            classic
-                .read_root_generation_progress(TokenKind::Root)
-                .map(drop),
+            classic.read_root_generation_progress().map(drop),
         ),
         (
             "root generation progress",
-            detected
-                .read_root_generation_progress(TokenKind::Root)
-                .map(drop),
+            detected.read_root_generation_progress().map(drop),
         ),
         (
             "start root generation",
             detected
-                .start_root_token_generation(TokenKind::Root, None, None)
+                .start_root_token_generation(StartRootTokenGeneration::new())
                 .map(drop),
         ),
-        ("rekey progress", detected.read_rekey_progress().map(drop)),
+        (
+            "rekey progress",
+            detected.read_rekey_progress(KeyKind::Unseal).map(drop),
+        ),
         (
             "start rekey",
-            detected.start_rekey(&StartRekey::new(3, 2)).map(drop),
+            detected.start_rekey(StartRekey::new(3, 2)).map(drop),
         ),
-        ("backup keys", detected.read_backup_keys().map(drop)),
+        (
+            "backup keys",
+            detected.read_backup_keys(KeyKind::Unseal).map(drop),
+        ),
         ("key status", detected.get_encryption_key_status().map(drop)),
         ("rotate", detected.rotate_encryption_key()),
     ];
@@ -156,12 +161,14 @@ fn default_listener(transport: Transport) {
     }
 
     // Unseal with the client: progress, reset, then the threshold.
-    let first = detected.unseal(&keys[0]).expect("first unseal share");
+    let first = detected
+        .unseal(keys[0].clone())
+        .expect("first unseal share");
     assert!(first.sealed && first.progress == 1, "{first:?}");
     let reset = detected.reset_unseal().expect("reset the unseal");
     assert_eq!(reset.progress, 0, "{reset:?}");
     let open = detected
-        .unseal_multi(&keys[2..])
+        .unseal_multi(keys[2..].to_vec())
         .expect("unseal with three shares");
     assert!(!open.sealed, "{open:?}");
     wait_active(&server);
@@ -196,7 +203,7 @@ fn initialize(transport: Transport, dialect: Dialect) {
         .expect("seal status before initialising");
     assert!(!status.initialized && status.sealed, "{status:?}");
     let early = server_error(
-        client.unseal(&wrong_shares(1)[0]),
+        client.unseal(wrong_shares(1)[0].clone()),
         "unseal before initialising",
     );
     assert_eq!(
@@ -205,7 +212,7 @@ fn initialize(transport: Transport, dialect: Dialect) {
         "{early:?}"
     );
 
-    let invalid = client.initialize(&Initialize::new(2, 3));
+    let invalid = client.initialize(Initialize::new(2, 3));
     assert!(
         matches!(
             invalid.as_ref().map_err(|e| e.core()),
@@ -222,7 +229,7 @@ fn initialize(transport: Transport, dialect: Dialect) {
         .expect("sys/init after the invalid request"));
 
     let init = client
-        .initialize(&Initialize::new(3, 2))
+        .initialize(Initialize::new(3, 2))
         .expect("initialise with 3 shares, threshold 2");
     assert_eq!((init.keys.len(), init.keys_base64.len()), (3, 3));
     assert!(init.keys.iter().all(|k| k.len() == 66), "hex shares");
@@ -248,7 +255,7 @@ fn initialize(transport: Transport, dialect: Dialect) {
     );
 
     let again = server_error(
-        other.initialize(&Initialize::new(3, 2)),
+        other.initialize(Initialize::new(3, 2)),
         "initialise a second time",
     );
     assert_eq!(
@@ -261,7 +268,9 @@ fn initialize(transport: Transport, dialect: Dialect) {
     );
 
     // One share, a reset, then two other shares (base64) through unseal_multi.
-    let first = client.unseal(&init.keys[0]).expect("first unseal share");
+    let first = client
+        .unseal(init.keys[0].clone())
+        .expect("first unseal share");
     assert!(first.sealed && first.progress == 1, "{first:?}");
     let reset = client.reset_unseal().expect("reset the unseal");
     assert!(reset.sealed && reset.progress == 0, "{reset:?}");
@@ -273,7 +282,7 @@ fn initialize(transport: Transport, dialect: Dialect) {
         0
     );
     let open = client
-        .unseal_multi(&init.keys_base64[1..])
+        .unseal_multi(init.keys_base64[1..].to_vec())
         .expect("unseal with two new shares");
     assert!(!open.sealed, "{open:?}");
     wait_active(&server);
@@ -310,24 +319,20 @@ fn recovery_mode(transport: Transport) {
         Refusal::RecoveryMode
     );
     let idle = client
-        .read_root_generation_progress(TokenKind::Recovery)
+        .read_recovery_token_generation_progress()
         .expect("read the recovery-token generation");
     assert!(!idle.started, "{idle:?}");
     assert_eq!(idle.otp_length, 28, "recovery tokens are hvr. + 24 chars");
 
     let started = client
-        .start_root_token_generation(TokenKind::Recovery, None, None)
+        .start_recovery_token_generation(StartRootTokenGeneration::new())
         .expect("start");
     let otp = started.otp.clone().expect("server OTP");
     assert_eq!(otp.len(), 28);
     let nonce = started.nonce.clone().expect("nonce");
     assert_eq!(
         refusal(
-            client.generate_root(
-                TokenKind::Recovery,
-                &keys[0],
-                "00000000-0000-0000-0000-000000000000"
-            ),
+            client.generate_recovery_token(keys[0].clone(), "00000000-0000-0000-0000-000000000000"),
             "recovery share under a wrong nonce"
         ),
         Refusal::WrongNonce {
@@ -335,12 +340,12 @@ fn recovery_mode(transport: Transport) {
         }
     );
     let first = client
-        .generate_root(TokenKind::Recovery, &keys[0], &nonce)
+        .generate_recovery_token(keys[0].clone(), &nonce)
         .expect("first share");
     assert_eq!(first.progress, 1);
     assert_eq!(
         refusal(
-            client.generate_root(TokenKind::Recovery, &keys[0], &nonce),
+            client.generate_recovery_token(keys[0].clone(), &nonce),
             "the same recovery share twice"
         ),
         Refusal::AlreadyProvided
@@ -354,7 +359,8 @@ fn recovery_mode(transport: Transport) {
         .expect("queue shares");
     assert_eq!(
         client
-            .drive_root_token(&mut ceremony)
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
             .expect("finish the recovery-token generation"),
         RootTokenPhase::Done
     );
@@ -416,12 +422,18 @@ fn tls(transport: Transport) {
     );
     let mut ceremony = RootTokenCeremony::start(TokenKind::Root, TokenProtection::ServerOtp);
     assert_eq!(
-        trusting.drive_root_token(&mut ceremony).expect("start"),
+        trusting
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
+            .expect("start"),
         RootTokenPhase::CollectingShares
     );
     ceremony.cancel().expect("cancel");
     assert_eq!(
-        trusting.drive_root_token(&mut ceremony).expect("cancel"),
+        trusting
+            .drive(&mut ceremony)
+            .map(|_| ceremony.phase())
+            .expect("cancel"),
         RootTokenPhase::Cancelled
     );
 

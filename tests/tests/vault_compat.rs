@@ -18,7 +18,7 @@ fn auto_unseal_init(transport: Transport) {
         .client(None)
         .expect("client");
     let refused = server_error(
-        client.initialize(&Initialize::new(3, 2)),
+        client.initialize(Initialize::new(3, 2)),
         "unseal shares on an auto-unseal seal",
     );
     assert_eq!(refused.status, 400, "{refused:?}");
@@ -28,7 +28,7 @@ fn auto_unseal_init(transport: Transport) {
         "{refused:?}"
     );
     // One seal's settings with the other's never leave the client.
-    let mixed = client.initialize(&Initialize::new(3, 2).recovery(3, 2));
+    let mixed = client.initialize(Initialize::new(3, 2).recovery(3, 2));
     assert!(
         matches!(
             mixed.as_ref().map_err(|e| e.core()),
@@ -39,7 +39,7 @@ fn auto_unseal_init(transport: Transport) {
     assert!(!client.read_init_status().expect("still uninitialised"));
 
     let init = client
-        .initialize(&Initialize::auto_unseal().recovery(3, 2))
+        .initialize(Initialize::auto_unseal().recovery(3, 2))
         .expect("initialise with recovery settings only");
     assert!(
         init.keys.is_empty() && init.keys_base64.is_empty(),
@@ -84,15 +84,19 @@ fn cancel_rekey_without_a_nonce() {
                 .expect("client");
             assert_eq!(client.key_kind(), KeyKind::Unseal);
             let started = client
-                .start_rekey(&StartRekey::new(3, 2))
+                .start_rekey(StartRekey::new(3, 2))
                 .expect("start a rekey");
             assert!(started.started && started.nonce.is_some(), "{started:?}");
-            client.cancel_rekey(None).expect("cancel without a nonce");
-            let after = client.read_rekey_progress().expect("progress");
+            client
+                .cancel_rekey(KeyKind::Unseal, None)
+                .expect("cancel without a nonce");
+            let after = client
+                .read_rekey_progress(KeyKind::Unseal)
+                .expect("progress");
             assert!(!after.started, "{transport:?} {dialect:?}: {after:?}");
             // Nothing in progress: the read finds no nonce and the cancel still succeeds.
             client
-                .cancel_rekey(None)
+                .cancel_rekey(KeyKind::Unseal, None)
                 .expect("cancel with nothing started");
         }
     }
@@ -121,7 +125,7 @@ fn recovery_mode_is_named_and_tokens_decode_locally() {
             "{detection}"
         );
         let decoded = client
-            .decode_token(&encoded, &otp)
+            .decode_token(encoded.clone(), otp.clone())
             .expect("decoded locally");
         assert_eq!(decoded.expose(), token.expose(), "{transport:?}");
     }

@@ -22,7 +22,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
-use vault_key_core::ops::generate_root::TokenKind;
+use vault_key_core::ops::generate_root::StartRootTokenGeneration;
+use vault_key_core::ops::rekey::KeyKind;
 use vault_key_core::ops::rekey::StartRekey;
 use vault_key_core::Dialect;
 use vault_key_tests::browser::{page, Browser, StaticSite};
@@ -170,7 +171,7 @@ fn ceremonies(fixture: &Fixture, server: &Server, paths: &str, dialect: Dialect)
     // The server agrees: the new shares unseal it, the old ones no longer do.
     let factory = ClientFactory::new(Transport::Ureq, server.address(), dialect);
     let client = factory.client(Some(server.root_token())).expect("client");
-    reseal_with_new_shares(server, client.as_ref(), &shares(&old), &shares(&new));
+    reseal_with_new_shares(server, &client, &shares(&old), &shares(&new));
 
     // A root token, with an OTP drawn by the page, from 2 of the new shares; first with a
     // wrong share, well formed but not one of them, which the server refuses as a sentence.
@@ -248,7 +249,7 @@ fn joining_ceremonies_started_elsewhere() {
     let config = StartRekey::new(3, 2).require_verification(false);
 
     let first = other
-        .start_rekey(&config)
+        .start_rekey(config.clone())
         .expect("the other operator starts");
     browser.step("#rekey-join").unwrap();
     expect_contains(
@@ -260,11 +261,15 @@ fn joining_ceremonies_started_elsewhere() {
     expect_contains(browser, "#rekey-progress", "1 of 3 current shares given");
 
     // The other operator cancels and starts again: the page does not follow.
-    other.cancel_rekey(first.nonce.as_deref()).expect("cancel");
-    other.start_rekey(&config).expect("start again");
+    other
+        .cancel_rekey(KeyKind::Unseal, first.nonce.as_deref())
+        .expect("cancel");
+    other.start_rekey(config.clone()).expect("start again");
     give(browser, "#rekey-share", "#rekey-submit", &old[1]);
     expect_contains(browser, "#message", "another ceremony");
-    let progress = other.read_rekey_progress().expect("progress");
+    let progress = other
+        .read_rekey_progress(KeyKind::Unseal)
+        .expect("progress");
     assert_eq!(progress.progress, 0, "the share went to no ceremony");
 
     // Joined again, on purpose: the new rekey, to its end.
@@ -281,11 +286,11 @@ fn joining_ceremonies_started_elsewhere() {
     let new = browser.texts("#rekey-new-shares li").unwrap();
     assert_eq!(new.len(), 3, "{new:?}");
     browser.step("#rekey-stored").unwrap();
-    reseal_with_new_shares(&server, other.as_ref(), &shares(&old), &shares(&new));
+    reseal_with_new_shares(&server, &other, &shares(&old), &shares(&new));
 
     // A generation the other operator started, with the server's OTP, which they hand over.
     let generation = other
-        .start_root_token_generation(TokenKind::Root, None, None)
+        .start_root_token_generation(StartRootTokenGeneration::new())
         .expect("the other operator starts a generation");
     let otp = generation.otp.expect("a server-generated OTP");
     browser.type_into("#root-otp", otp.expose()).unwrap();
