@@ -236,7 +236,7 @@ macro_rules! shared_methods {
         /// ceremony's, or if the request cannot be built (a share that cannot be sent is
         /// dropped).
         pub fn poll(&mut self, target: &Target) -> Result<Next, Error> {
-            self.poll_next(target)
+            super::skeleton::Rules::poll(self, target)
         }
 
         /// [`handle_response`](Self::handle_response) for a whole `http::Response`.

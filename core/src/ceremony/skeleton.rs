@@ -596,8 +596,8 @@ pub(super) trait Rules {
         }
     }
 
-    /// What the ceremony needs next: the one `poll` of both ceremonies.
-    fn poll_next(&mut self, target: &Target) -> Result<Next, Error> {
+    /// What the ceremony needs next: both ceremonies' `poll`, written once.
+    fn poll(&mut self, target: &Target) -> Result<Next, Error> {
         self.skeleton().check_dialect(target)?;
         self.skeleton().check_pinned()?;
         if self.skeleton().awaiting() {
