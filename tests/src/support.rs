@@ -94,6 +94,19 @@ pub fn assert_root_token(server: &Server, token: &str) {
     );
 }
 
+/// After the share that made the server discard the rekey's shares (they did not combine): the rekey is still
+/// started, its progress back at 0; cancels it by `nonce` and checks that nothing is in progress then.
+pub fn cancel_reset_rekey(client: &Client, nonce: &str) {
+    let kind = client.key_kind();
+    let status = client
+        .read_rekey_progress(kind)
+        .expect("read after the refusal");
+    assert!(status.started && status.progress == 0, "{status:?}");
+    client.cancel_rekey(kind, Some(nonce)).expect("cancel");
+    let after = client.read_rekey_progress(kind).expect("read");
+    assert!(!after.started, "{after:?}");
+}
+
 /// Seals the server with `client`, checks that `old` shares no longer open it (the threshold share is refused as
 /// not combining), then unseals it with `new` through the harness and waits until it is active.
 pub fn reseal_with_new_shares(

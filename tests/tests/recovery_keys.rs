@@ -22,7 +22,8 @@ use vault_key_tests::clients::{Client, ClientFactory, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::{SealKind, Server};
 use vault_key_tests::support::{
-    assert_root_token, completed, decode_locally, refusal, server_error, shares, start, verified,
+    assert_root_token, cancel_reset_rekey, completed, decode_locally, refusal, server_error,
+    shares, start, verified,
 };
 
 /// A nonce no ceremony has.
@@ -282,19 +283,7 @@ fn rekey_refuses(client: &Client, replaced: &[KeyShare]) {
             [RECOVERY_MISMATCH.to_string()].as_slice()
         )
     );
-    let status = client
-        .read_rekey_progress(client.key_kind())
-        .expect("read after the refusal");
-    assert!(status.started && status.progress == 0, "{status:?}");
-    client
-        .cancel_rekey(client.key_kind(), Some(&nonce))
-        .expect("cancel");
-    assert!(
-        !client
-            .read_rekey_progress(client.key_kind())
-            .expect("read")
-            .started
-    );
+    cancel_reset_rekey(client, &nonce);
 }
 
 /// The hvac-style calls: a rekey of the 3 `current` shares (threshold 2) to 5 shares, threshold 3, with verification;

@@ -19,7 +19,8 @@ use vault_key_tests::clients::{CallError, Client, ClientFactory, Transport};
 use vault_key_tests::pgp::{self, Keyring};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{
-    completed, refusal, reseal_with_new_shares, server_error, shares, start, verified, wrong_shares,
+    cancel_reset_rekey, completed, refusal, reseal_with_new_shares, server_error, shares, start,
+    verified, wrong_shares,
 };
 
 /// A nonce no ceremony has.
@@ -598,19 +599,7 @@ fn rekey_with_wrong_shares(client: &Client) {
         ),
         Refusal::SharesDidNotCombine
     );
-    let status = client
-        .read_rekey_progress(client.key_kind())
-        .expect("read after the failure");
-    assert!(status.started && status.progress == 0, "{status:?}");
-    client
-        .cancel_rekey(client.key_kind(), Some(&nonce))
-        .expect("cancel");
-    assert!(
-        !client
-            .read_rekey_progress(client.key_kind())
-            .expect("read")
-            .started
-    );
+    cancel_reset_rekey(client, &nonce);
 }
 
 /// A rekey with PGP keys and a backup: the new shares come back encrypted, decrypt with the fixture keys, and the
