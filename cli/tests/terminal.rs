@@ -4,7 +4,10 @@
 //! the nonce confirmation lets the shares in, Ctrl-C between two holders stops the tool with the
 //! terminal's echo back on and the journal whole, and the next run resumes from where it stopped
 //! and finishes the ceremony: a rekey whose new shares then unseal, a root-token generation whose
-//! resumed run reads the progress before it sends a share and ends with a working token.
+//! resumed run reads the progress before it sends a share and ends with a working token. Ctrl-C
+//! while a share's answer is on its way (held back by the fault proxy after the server counted
+//! it) leaves that share `share-sent` in the journal; the next run reads the progress before it
+//! sends anything, says the share counted, and asks only for the shares still needed.
 //!
 //! Each run goes through `sh`, as from a person's shell: echo on first (the pseudo-terminal
 //! starts with it off), then the tool, then its exit code and `stty -a`, which shows whether the
@@ -16,7 +19,9 @@ use std::process::Command;
 
 use rexpect::session::{spawn_command, PtySession};
 use serde_json::Value;
-use vault_key_tests::proxy::FaultProxy;
+use std::time::{Duration, Instant};
+
+use vault_key_tests::proxy::{Damage, FaultProxy};
 use vault_key_tests::server::Server;
 use vault_key_tests::support::{assert_root_token, start};
 
@@ -383,4 +388,88 @@ fn a_generate_root_at_the_terminal_interrupted_between_two_holders_then_resumed_
     );
 
     assert_resumed_in_the_journal(&holders, &[shares, vec![otp, token.to_owned()]].concat());
+}
+
+#[test]
+fn a_rekey_interrupted_while_a_share_awaits_its_answer_is_settled_by_the_next_run() {
+    let server = start(Server::builder());
+    let proxy = FaultProxy::start(&server.address()).expect("the fault proxy");
+    let holders = Holders::through(&server, proxy.address());
+    let old = server.keys();
+    let started = holders.plain(&[
+        "rekey",
+        "start",
+        "-key-shares=3",
+        "-key-threshold=2",
+        "-format=json",
+    ]);
+    let nonce = started["nonce"].as_str().unwrap().to_owned();
+
+    // The server counts the first share; its answer is held back, and Ctrl-C comes while the
+    // holder's run still waits for it.
+    proxy.arm("PUT", "/update", 0, Damage::Hold(Duration::from_secs(10)));
+    let mut first = holders.at_terminal(&["rekey", "submit"]);
+    first.expect("Type the nonce (at least its first 8 characters) to confirm: ");
+    first.type_line(&nonce[..8]);
+    first.expect("Current unseal share (1 of 3 needed, input hidden): ");
+    first.type_line(&old[0]);
+    let waiting_since = Instant::now();
+    while !proxy.all_fired() {
+        assert!(
+            waiting_since.elapsed() < Duration::from_millis(HANG),
+            "the share never reached the server: {:?}",
+            proxy.exchanges()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.session.send_control('c').unwrap();
+    first.expect("Interrupted. A share had been sent and its answer was not read yet");
+    let (code, echo_on, seen) = first.end();
+    assert_eq!(code, 130, "{seen}");
+    assert!(echo_on, "{seen}");
+    assert_hidden(&seen, &old);
+    let journal = holders.journal();
+    let events: Vec<&str> = journal.iter().filter_map(|r| r["event"].as_str()).collect();
+    assert_eq!(
+        events[events.len() - 2..],
+        ["share-sent", "interrupted"],
+        "{events:?}"
+    );
+
+    // The next run reads the progress before it sends anything, says the share counted, and
+    // asks only for the two shares still needed.
+    let before = proxy.exchanges().len();
+    let out_dir = server.temp_dir().join("new-shares");
+    let mut second = holders.at_terminal(&[
+        "rekey",
+        "submit",
+        &format!("-nonce={nonce}"),
+        &format!("-out-dir={}", out_dir.display()),
+    ]);
+    second.expect("Going on with the rekey interrupted at");
+    second.expect("counted then, 1 of 3 now.");
+    second.expect("got no answer, but it was counted: the progress went from 0 to 1.");
+    second.expect("Current unseal share (2 of 3 needed, input hidden): ");
+    second.type_line(&old[1]);
+    second.expect("Current unseal share (3 of 3 needed, input hidden): ");
+    second.type_line(&old[2]);
+    second.expect("The new shares are NOT in effect yet");
+    let (code, echo_on, seen) = second.end();
+    assert_eq!(code, 0, "{seen}");
+    assert!(echo_on, "{seen}");
+    assert_hidden(&seen, &old);
+    assert_eq!(read_shares(&out_dir, 3).len(), 3);
+
+    let sent: Vec<String> = proxy.exchanges()[before..]
+        .iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    let updates: Vec<usize> = (0..sent.len())
+        .filter(|&i| sent[i].starts_with("PUT ") && sent[i].ends_with("/update"))
+        .collect();
+    assert!(
+        updates.len() == 2 && sent[..updates[0]].iter().any(|e| e.starts_with("GET ")),
+        "the progress is read first, then each remaining share is sent once: {sent:?}"
+    );
+    assert_resumed_in_the_journal(&holders, &old);
 }
