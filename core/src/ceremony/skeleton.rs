@@ -7,6 +7,12 @@
 //! it builds its next request, what it needs from the caller, how a lost request is recorded
 //! and what a cut answer may hold. [`Rules`] then provides `poll`, `request_failed`, and the
 //! handling of refused shares and cancels, the same for both.
+//!
+//! The [`Stage`] is private and carries what each stage needs (the lost request, the stage
+//! it was sent in, a rekey's verification nonce); its data changes as the rules do. What a
+//! caller sees is each ceremony's public phase (`RekeyPhase`, `RootTokenPhase`): only the
+//! name of the stage, `Copy` and comparable, `#[non_exhaustive]`, and mapped from the stage
+//! in one `match` of each ceremony's `phase()`.
 
 use super::Next;
 use crate::delivery::Delivery;
