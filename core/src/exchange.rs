@@ -2,7 +2,8 @@
 //!
 //! The core never sends anything itself. Give it a closure (or implement [`HttpClient`] /
 //! [`AsyncHttpClient`]) over reqwest, a WASM `fetch`, an embedded stack or a test script, and
-//! [`execute`] / [`execute_async`] run an [`Operation`] through it.
+//! [`execute`](crate::execute) / [`execute_async`](crate::execute_async) run an
+//! [`Operation`](crate::ops::Operation) through it.
 
 use crate::delivery::Delivery;
 use crate::error::{Error, Refusal};
