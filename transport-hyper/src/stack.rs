@@ -171,8 +171,22 @@ impl Stack {
                 // future would otherwise make every exchange's as large.
                 None => Box::pin(self.connect(origin)).await?,
             };
-            let mut sending = pin!(connection.sender.try_send_request(request));
-            let sent = poll_fn(|cx| connection.driver.drive(cx, |cx| sending.as_mut().poll(cx)));
+            // Handed to the connection inside `drive`: hyper queues the request at once, and
+            // the wake-up that raises for the connection would, outside, reschedule this
+            // task (and on a multi-threaded runtime wake an idle worker) for nothing.
+            let mut unsent = Some(request);
+            let mut sending = pin!(None);
+            let sent = poll_fn(|cx| {
+                connection.driver.drive(cx, |cx| {
+                    if let Some(request) = unsent.take() {
+                        sending.set(Some(connection.sender.try_send_request(request)));
+                    }
+                    match sending.as_mut().as_pin_mut() {
+                        Some(sending) => sending.poll(cx),
+                        None => Poll::Pending,
+                    }
+                })
+            });
             let error = match sent.await {
                 Ok(Ok(response)) => return Ok((connection, response)),
                 Ok(Err(mut error)) => match error.take_message() {
