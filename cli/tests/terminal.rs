@@ -93,6 +93,18 @@ impl<'a> Holders<'a> {
         }
     }
 
+    /// The operator starts a rekey to 3 new shares, threshold 2, without a terminal: its nonce.
+    fn start_rekey(&self) -> String {
+        let started = self.plain(&[
+            "rekey",
+            "start",
+            "-key-shares=3",
+            "-key-threshold=2",
+            "-format=json",
+        ]);
+        started["nonce"].as_str().unwrap().to_owned()
+    }
+
     fn journal(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.journal)
             .unwrap()
@@ -259,14 +271,7 @@ fn a_rekey_at_the_terminal_interrupted_between_two_holders_then_resumed_and_veri
     let server = start(Server::builder());
     let holders = Holders::new(&server);
     let old = server.keys();
-    let started = holders.plain(&[
-        "rekey",
-        "start",
-        "-key-shares=3",
-        "-key-threshold=2",
-        "-format=json",
-    ]);
-    let nonce = started["nonce"].as_str().unwrap().to_owned();
+    let nonce = holders.start_rekey();
 
     // The first holder confirms the nonce by typing it, gives one share; the second holder's
     // prompt is up when Ctrl-C comes.
@@ -396,14 +401,7 @@ fn a_rekey_interrupted_while_a_share_awaits_its_answer_is_settled_by_the_next_ru
     let proxy = FaultProxy::start(&server.address()).expect("the fault proxy");
     let holders = Holders::through(&server, proxy.address());
     let old = server.keys();
-    let started = holders.plain(&[
-        "rekey",
-        "start",
-        "-key-shares=3",
-        "-key-threshold=2",
-        "-format=json",
-    ]);
-    let nonce = started["nonce"].as_str().unwrap().to_owned();
+    let nonce = holders.start_rekey();
 
     // The server counts the first share; its answer is held back, and Ctrl-C comes while the
     // holder's run still waits for it.
